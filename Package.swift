@@ -1,0 +1,153 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Settings shared by every target. Declared before `package` so they apply.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "rungate",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "rungate-data", targets: ["RungateDataMain"]),
+        .executable(name: "rungate-control", targets: ["RungateControlMain"]),
+        .executable(name: "rungate-platform", targets: ["RungatePlatformMain"]),
+        .executable(name: "rungate-mock-provider", targets: ["MockProviderMain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // libhiredis (Debian's libhiredis-dev) for Redis; calls run on NIOThreadPool, never an event loop.
+        .systemLibrary(
+            name: "CHiredis",
+            path: "Sources/CHiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(
+            name: "Common",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Common",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Data plane (agents, port 8080)
+        .target(
+            name: "DataPlane",
+            dependencies: [
+                "Common",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Sources/DataPlane/App",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RungateDataMain",
+            dependencies: ["DataPlane", "Common"],
+            path: "Sources/DataPlane/Main",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Control plane (org users and admin tokens, port 8081)
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                "Common",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            ],
+            path: "Sources/ControlPlane/App",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RungateControlMain",
+            dependencies: ["ControlPlane", "Common"],
+            path: "Sources/ControlPlane/Main",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Platform admin (platform staff, port 8082)
+        .target(
+            name: "PlatformAdmin",
+            dependencies: ["Common", .product(name: "Hummingbird", package: "hummingbird")],
+            path: "Sources/PlatformAdmin/App",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RungatePlatformMain",
+            dependencies: ["PlatformAdmin", "Common"],
+            path: "Sources/PlatformAdmin/Main",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Mock LLM provider (tests, demo, benchmarks)
+        .target(
+            name: "MockProvider",
+            dependencies: [
+                "Common",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Sources/MockProvider/App",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "MockProviderMain",
+            dependencies: ["MockProvider", "Common"],
+            path: "Sources/MockProvider/Main",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Common",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Sources/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CommonTests",
+            dependencies: ["Common"],
+            path: "Tests/CommonTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "Common", "DataPlane", "ControlPlane", "PlatformAdmin", "MockProvider", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/IntegrationTests",
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

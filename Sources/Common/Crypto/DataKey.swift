@@ -1,0 +1,91 @@
+import Crypto
+import Foundation
+
+/// What a ciphertext protects. Part of the AAD, so a ciphertext cannot be moved between uses.
+public enum EncryptionPurpose: String, Sendable {
+    case providerKey = "provider_key"
+    case webhookSecret = "webhook_secret"
+    case payload
+    case artifact
+}
+
+/// An org's data key in memory. Lives only as long as the operation that needs it.
+public struct DataKey: Sendable {
+    public let orgID: UUID
+    public let id: UUID
+    // Raw bytes rather than `SymmetricKey`, which is not `Sendable` in this swift-crypto.
+    let keyBytes: [UInt8]
+    var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+
+    /// Encrypts `plaintext` for this org and purpose.
+    public func seal(_ plaintext: [UInt8], purpose: EncryptionPurpose) throws(EnvelopeError) -> [UInt8] {
+        try Envelope.seal(plaintext, key: key, aad: aad(purpose))
+    }
+
+    /// Decrypts what `seal` produced; fails on any tampering or on another org's, key's or purpose's ciphertext.
+    public func open(_ ciphertext: [UInt8], purpose: EncryptionPurpose) throws(EnvelopeError) -> [UInt8] {
+        try Envelope.open(ciphertext, key: key, aad: aad(purpose))
+    }
+
+    private func aad(_ purpose: EncryptionPurpose) -> [UInt8] {
+        Array("rungate:data:v1|org=\(orgID.uuidString.lowercased())|dek=\(id.uuidString.lowercased())|purpose=\(purpose.rawValue)".utf8)
+    }
+}
+
+/// A data key encrypted under a master key: the only form in which it is stored.
+public struct WrappedDataKey: Sendable, Equatable {
+    public var orgID: UUID
+    public var id: UUID
+    public var masterKeyID: String
+    public var ciphertext: [UInt8]
+
+    public init(orgID: UUID, id: UUID, masterKeyID: String, ciphertext: [UInt8]) {
+        self.orgID = orgID
+        self.id = id
+        self.masterKeyID = masterKeyID
+        self.ciphertext = ciphertext
+    }
+}
+
+/// AES-256-GCM with a version byte in front: `0x01 || nonce(12) || ciphertext || tag(16)`.
+enum Envelope {
+    static let version: UInt8 = 1
+
+    static func seal(_ plaintext: [UInt8], key: SymmetricKey, aad: [UInt8]) throws(EnvelopeError) -> [UInt8] {
+        do {
+            let box = try AES.GCM.seal(plaintext, using: key, authenticating: aad)
+            guard let combined = box.combined else { throw EnvelopeError.encryptionFailed }
+            return [version] + Array(combined)
+        } catch {
+            throw .encryptionFailed
+        }
+    }
+
+    static func open(_ sealed: [UInt8], key: SymmetricKey, aad: [UInt8]) throws(EnvelopeError) -> [UInt8] {
+        guard sealed.first == version, sealed.count > 1 + 12 + 16 else { throw .malformedCiphertext }
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed.dropFirst())
+            return Array(try AES.GCM.open(box, using: key, authenticating: aad))
+        } catch {
+            throw .decryptionFailed
+        }
+    }
+}
+
+public enum EnvelopeError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidMasterKeySpecification(String)
+    case unknownMasterKey(String)
+    case malformedCiphertext
+    case encryptionFailed
+    case decryptionFailed
+
+    public var description: String {
+        switch self {
+        case .invalidMasterKeySpecification(let why): "RUNGATE_MASTER_KEY is invalid: \(why)"
+        case .unknownMasterKey(let id): "no master key with id \(id) is configured"
+        case .malformedCiphertext: "the ciphertext is malformed"
+        case .encryptionFailed: "encryption failed"
+        case .decryptionFailed: "decryption failed (wrong key, wrong org or tampered data)"
+        }
+    }
+}

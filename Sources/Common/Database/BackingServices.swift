@@ -1,0 +1,36 @@
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The stateful services a process talks to: PostgreSQL always, Redis when configured.
+/// Their clients run as services in the process's `ServiceGroup`, before the HTTP server.
+public struct BackingServices: Sendable {
+    public let database: Database
+    public let redis: RedisClient?
+
+    public init(database: Database, redis: RedisClient?) {
+        self.database = database
+        self.redis = redis
+    }
+
+    /// Creates the clients (connections open lazily when the services run).
+    public init(
+        databaseURL: String, redisURL: String?, applicationName: String, logger: Logger
+    ) throws {
+        let configuration = try PostgresClient.Configuration(url: databaseURL, applicationName: applicationName)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let redis = try redisURL.map { RedisClient(configuration: try RedisConfiguration(url: $0), logger: logger) }
+        self.init(database: Database(client: client, logger: logger), redis: redis)
+    }
+
+    /// The services to run, in dependency order.
+    public var services: [any Service] {
+        var services: [any Service] = [database.client]
+        if let redis { services.append(redis) }
+        return services
+    }
+
+    public var readinessChecks: [ReadinessCheck] {
+        [.postgres(database), .redis(redis)]
+    }
+}

@@ -1,0 +1,87 @@
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// The process's PostgreSQL access: a pooled `PostgresClient` plus the few helpers every
+/// repository needs. The client itself runs as a service in the process's `ServiceGroup`.
+public struct Database: Sendable {
+    public let client: PostgresClient
+    public let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Runs `body` in a transaction; commits when it returns, rolls back when it throws, and
+    /// rethrows the body's own error (not postgres-nio's wrapper) so domain errors keep their status.
+    public func transaction<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let result = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return result
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// Answers whether the database accepts a trivial query within `timeout`.
+    public func ping(timeout: Duration = .seconds(2)) async -> Bool {
+        await withTimeout(timeout) {
+            try await client.query("SELECT 1", logger: logger).first(decoding: Int.self)
+        } != nil
+    }
+
+    /// The highest applied migration version, or nil when the schema has never been migrated.
+    public func schemaVersion() async throws -> Int? {
+        let exists = try await client.query("SELECT to_regclass('public.schema_migrations') IS NOT NULL", logger: logger)
+            .first(decoding: Bool.self) ?? false
+        guard exists else { return nil }
+        return try await client.query("SELECT max(version) FROM schema_migrations", logger: logger)
+            .first(decoding: Int?.self) ?? nil
+    }
+
+    /// Refuses to serve on a schema older than this build expects.
+    public func requireSchema(version expected: Int) async throws {
+        let applied = try await schemaVersion()
+        guard let applied, applied >= expected else {
+            throw ConfigurationError(
+                "the database schema is at version \(applied.map(String.init) ?? "none"), this build needs \(expected): run `rungate-control migrate` first")
+        }
+    }
+}
+
+/// Runs `operation`, giving up after `timeout`; nil when it failed or timed out.
+public func withTimeout<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async -> T? {
+    await withTaskGroup(of: T?.self) { group in
+        group.addTask { try? await operation() }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}
+
+extension PostgresRowSequence {
+    /// The first row decoded as `T`, or nil when there is none.
+    public func first<T: PostgresDecodable & Sendable>(decoding _: T.Type) async throws -> T? {
+        for try await value in self.decode(T.self) { return value }
+        return nil
+    }
+
+    /// Every row decoded as `T`.
+    public func all<T: PostgresDecodable & Sendable>(decoding _: T.Type) async throws -> [T] {
+        var values: [T] = []
+        for try await value in self.decode(T.self) { values.append(value) }
+        return values
+    }
+}

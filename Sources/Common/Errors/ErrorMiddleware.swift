@@ -1,0 +1,65 @@
+import Hummingbird
+import Logging
+
+/// Outermost middleware: every failure leaves as a `RungateError` in the API's own shape.
+///
+/// Hummingbird logs unknown errors only at debug and answers an empty 500; this logs them at
+/// error level with the request id, and never puts `"\(error)"` in a response body.
+public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let shape: @Sendable (Request) -> ErrorShape
+
+    public init(shape: @escaping @Sendable (Request) -> ErrorShape) {
+        self.shape = shape
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let requestID = context.id
+        do {
+            var response = try await next(request, context)
+            response.headers[.requestID] = requestID
+            return response
+        } catch let error as RungateError {
+            return error.response(shape: shape(request), requestID: requestID)
+        } catch let error as HTTPError {
+            // Framework errors (undecodable JSON, body too large, unknown route) keep their status.
+            return Self.translate(error).response(shape: shape(request), requestID: requestID)
+        } catch let error as any HTTPResponseError {
+            return RungateError(error.status, code: Self.code(for: error.status), message: "The request could not be handled (\(error.status.code)).")
+                .response(shape: shape(request), requestID: requestID)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error.type": "\(type(of: error))", "error": "\(String(reflecting: error))"])
+            return RungateError.internalError(requestID: requestID).response(shape: shape(request), requestID: requestID)
+        }
+    }
+
+    static func translate(_ error: HTTPError) -> RungateError {
+        let status = error.status
+        switch status {
+        case .contentTooLarge:
+            return RungateError(
+                status, code: "request_too_large", message: "The request body is larger than this endpoint accepts.",
+                recovery: "Send a smaller body; the limit is set by the operator (RUNGATE_MAX_BODY_BYTES).")
+        case .notFound:
+            return RungateError(status, code: "not_found", message: "No such endpoint.", recovery: "Check the method and path against the API reference.")
+        case .methodNotAllowed:
+            return RungateError(status, code: "method_not_allowed", message: "This endpoint does not accept that method.")
+        default:
+            let message = error.body ?? "The request could not be handled."
+            return RungateError(status, code: code(for: status), message: message,
+                                recovery: status.code == 400 ? "Fix the request body (it must be valid JSON of the documented shape) and retry." : nil)
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 400: "invalid_request"
+        case 401: "invalid_credentials"
+        case 403: "forbidden"
+        case 404: "not_found"
+        case 413: "request_too_large"
+        case 429: "rate_limited"
+        case 500...: "internal_error"
+        default: "request_failed"
+        }
+    }
+}

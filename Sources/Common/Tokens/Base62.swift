@@ -1,0 +1,37 @@
+/// Base62 (0-9, A-Z, a-z) encoding of big-endian unsigned integers, fixed width.
+///
+/// Tokens use it because it survives copy-paste, URLs and shell quoting without escaping.
+public enum Base62 {
+    public static let alphabet: [UInt8] = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+
+    /// Encodes `bytes` as a big-endian number, left-padded with "0" to `width` characters.
+    public static func encode(_ bytes: [UInt8], width: Int) -> String {
+        var number = bytes
+        var digits: [UInt8] = []
+        digits.reserveCapacity(width)
+        // Repeated division of the byte array by 62; quadratic, but inputs are 32 bytes.
+        while number.contains(where: { $0 != 0 }) {
+            var remainder = 0
+            for index in number.indices {
+                let accumulator = remainder * 256 + Int(number[index])
+                number[index] = UInt8(accumulator / 62)
+                remainder = accumulator % 62
+            }
+            digits.append(alphabet[remainder])
+        }
+        while digits.count < width { digits.append(alphabet[0]) }
+        return String(decoding: digits.reversed(), as: UTF8.self)
+    }
+
+    /// Encodes a 32-bit value in exactly `width` characters.
+    public static func encode(_ value: UInt32, width: Int) -> String {
+        withUnsafeBytes(of: value.bigEndian) { encode(Array($0), width: width) }
+    }
+
+    /// True when every byte is in the alphabet.
+    public static func isValid<S: Sequence>(_ utf8: S) -> Bool where S.Element == UInt8 {
+        utf8.allSatisfy { byte in
+            (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+        }
+    }
+}

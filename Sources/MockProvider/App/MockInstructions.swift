@@ -1,0 +1,82 @@
+import Common
+import HTTPTypes
+import Foundation
+import Hummingbird
+
+/// What a test asks of the mock for one request, through headers or markers in the prompt text
+/// (markers survive any proxy that rewrites headers):
+///
+/// - `x-mock-error: 429|500|503|timeout` or `[[error:429]]`: fail that way.
+/// - `x-mock-latency-ms: N` or `[[latency:N]]`: wait N ms before answering (and between chunks).
+/// - `x-mock-tool-call: NAME` or `[[tool:NAME {json}]]`: answer with a call of tool NAME (args optional).
+/// - `[[words:N]]`: answer with N words (one stream chunk per word).
+/// - `[[cut:N]]`: stream N chunks, then drop the connection without finishing.
+/// - `[[no-usage]]`: send no usage block (the proxy must count tokens itself).
+struct MockInstructions: Sendable {
+    enum Failure: Sendable, Equatable { case status(Int), timeout }
+
+    var failure: Failure?
+    var latencyMilliseconds: Int
+    var toolCall: (name: String, arguments: String)?
+    var words: Int
+    var cutAfterChunks: Int?
+    var sendUsage = true
+
+    init(request: Request, body: JSONValue, defaultLatencyMilliseconds: Int) {
+        let text = MockInstructions.promptText(body)
+        let headers = request.headers
+        latencyMilliseconds = defaultLatencyMilliseconds
+        words = 8
+
+        if let value = headers[HTTPField.Name("x-mock-error")!] ?? Self.marker("error", in: text) {
+            failure = value == "timeout" ? .timeout : Int(value).map(Failure.status)
+        }
+        if let value = headers[HTTPField.Name("x-mock-latency-ms")!] ?? Self.marker("latency", in: text), let ms = Int(value) {
+            latencyMilliseconds = ms
+        }
+        if let name = headers[HTTPField.Name("x-mock-tool-call")!] {
+            toolCall = (name, headers[HTTPField.Name("x-mock-tool-arguments")!] ?? "{}")
+        } else if let value = Self.marker("tool", in: text) {
+            let parts = value.split(separator: " ", maxSplits: 1)
+            toolCall = (String(parts[0]), parts.count > 1 ? String(parts[1]) : "{}")
+        }
+        if let value = Self.marker("words", in: text), let count = Int(value) { words = max(1, count) }
+        if let value = Self.marker("cut", in: text), let count = Int(value) { cutAfterChunks = count }
+        if text.contains("[[no-usage]]") { sendUsage = false }
+    }
+
+    /// The answer's words: deterministic so tests can assert on them.
+    var replyWords: [String] {
+        let vocabulary = ["This", "is", "a", "mock", "answer", "from", "the", "provider"]
+        return (0..<words).map { vocabulary[$0 % vocabulary.count] }
+    }
+
+    /// `[[name:value]]` in `text`, if present.
+    static func marker(_ name: String, in text: String) -> String? {
+        guard let start = text.range(of: "[[\(name):") else { return nil }
+        guard let end = text.range(of: "]]", range: start.upperBound..<text.endIndex) else { return nil }
+        return String(text[start.upperBound..<end.lowerBound])
+    }
+
+    /// All string content of the request, for markers and token estimates.
+    static func promptText(_ body: JSONValue) -> String {
+        var parts: [String] = []
+        func collect(_ value: JSONValue) {
+            switch value {
+            case .string(let string): parts.append(string)
+            case .array(let array): array.forEach(collect)
+            case .object(let object): object.values.forEach(collect)
+            default: break
+            }
+        }
+        for key in ["messages", "input", "system", "instructions", "prompt"] {
+            if let value = body[key] { collect(value) }
+        }
+        return parts.joined(separator: " ")
+    }
+
+    /// A rough prompt token count (4 characters a token), at least 1.
+    static func promptTokens(_ body: JSONValue) -> Int {
+        max(1, promptText(body).utf8.count / 4)
+    }
+}
