@@ -126,16 +126,21 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Common",
+                "Common", "DataPlane", "ControlPlane", "PlatformAdmin",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/TestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CommonTests",
-            dependencies: ["Common"],
+            dependencies: [
+                "Common",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             path: "Tests/CommonTests",
             swiftSettings: swiftSettings
         ),

@@ -79,3 +79,14 @@ func randomKeyBytes() -> [UInt8] {
     var generator = SystemRandomNumberGenerator()
     return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
 }
+
+extension MasterKeyring {
+    /// The keyring from `RUNGATE_MASTER_KEY`, or an error that says how to provide one.
+    public static func fromEnvironment() throws -> MasterKeyring {
+        guard let specification = Env.get("RUNGATE_MASTER_KEY") else {
+            throw ConfigurationError(
+                "RUNGATE_MASTER_KEY is not set: set it to `key-id:base64-of-32-random-bytes` (e.g. `k1:$(openssl rand -base64 32)`)")
+        }
+        do { return try MasterKeyring(parsing: specification) } catch { throw ConfigurationError(error.description) }
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Common
+import ControlPlane
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+
+@main
+struct RungateControl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rungate-control",
+        abstract: "Rungate control plane: the org API (/api) for owners, admins, members and viewers.",
+        discussion: "Secrets come from the environment: RUNGATE_DATABASE_URL, RUNGATE_REDIS_URL, RUNGATE_MASTER_KEY.",
+        subcommands: [Serve.self, Migrate.self, BootstrapCommand.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the control-plane API (default).")
+
+    @OptionGroup var options: ServiceOptions
+
+    @Option(help: "Port (env RUNGATE_CONTROL_PORT).")
+    var port: Int = Env.int("RUNGATE_CONTROL_PORT") ?? 8081
+
+    func run() async throws {
+        options.bootstrapLogging()
+        let metrics = RungateMetrics.bootstrap()
+        let logger = Logger(label: "rungate.control")
+        let backing = try BackingServices(databaseURL: try options.requireDatabaseURL(), redisURL: options.resolvedRedisURL,
+                                          applicationName: "rungate-control", logger: logger)
+        let configuration = ControlPlaneConfiguration(host: options.host, port: port, keyring: try .fromEnvironment())
+        try await buildControlPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending migrations (as the database owner), then exit. Safe to re-run.")
+
+    @OptionGroup var options: ServiceOptions
+
+    @Option(help: "Folder of NNNN_name.sql files (env RUNGATE_MIGRATIONS_DIR).")
+    var migrationsDir: String = Env.get("RUNGATE_MIGRATIONS_DIR") ?? "migrations"
+
+    func run() async throws {
+        options.bootstrapLogging()
+        let logger = Logger(label: "rungate.migrate")
+        let migrations = try Migration.load(from: URL(fileURLWithPath: migrationsDir))
+        let client = PostgresClient(
+            configuration: try .init(url: try options.requireDatabaseURL(), applicationName: "rungate-migrate"), backgroundLogger: logger)
+        try await withClient(client) {
+            let applied = try await Migrator(client: client, logger: logger).migrate(migrations)
+            logger.info("migrations done", metadata: ["applied": "\(applied)", "latest": "\(migrations.last?.version ?? 0)"])
+        }
+    }
+}
+
+struct BootstrapCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bootstrap",
+        abstract: "Create the first org, its owner, an admin token and a demo agent; print the tokens once as env lines.")
+
+    @OptionGroup var options: ServiceOptions
+
+    @Option(help: "Org name.") var orgName = "Demo org"
+    @Option(help: "Owner e-mail.") var ownerEmail = "owner@example.com"
+    @Option(help: "Demo agent name.") var agentName = "demo-agent"
+    @Option(help: "Base URL of the demo agent's provider (the mock provider in a demo).") var providerBaseURL = "http://127.0.0.1:9090"
+
+    func run() async throws {
+        options.bootstrapLogging()
+        let logger = Logger(label: "rungate.bootstrap")
+        // The password and provider key come from the environment so they never appear in `ps`.
+        guard let password = Env.get("RUNGATE_OWNER_PASSWORD") else {
+            throw ValidationError("set RUNGATE_OWNER_PASSWORD (12 characters or more) for the first owner")
+        }
+        let providerKey = Env.get("RUNGATE_BOOTSTRAP_PROVIDER_KEY") ?? "mock-provider-key-0001"
+        let client = PostgresClient(
+            configuration: try .init(url: try options.requireDatabaseURL(), applicationName: "rungate-bootstrap"), backgroundLogger: logger)
+        try await withClient(client) {
+            let database = Database(client: client, logger: logger)
+            let bootstrap = Bootstrap(database: database, dataKeys: PostgresDataKeyRepository(database: database, keyring: try .fromEnvironment()))
+            let result = try await bootstrap.run(.init(
+                orgName: orgName, ownerEmail: ownerEmail, ownerPassword: password, agentName: agentName,
+                providerBaseURL: providerBaseURL, providerAPIKey: providerKey))
+            print("RUNGATE_ORG_ID=\(result.orgID.uuidString.lowercased())")
+            print("RUNGATE_OWNER_EMAIL=\(ownerEmail)")
+            print("RUNGATE_ADMIN_TOKEN=\(result.adminToken.value)")
+            print("RUNGATE_AGENT_TOKEN=\(result.agentToken.value)")
+        }
+    }
+}
+
+/// Runs `body` while `client` runs, then stops the client.
+func withClient(_ client: PostgresClient, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await client.run() }
+        defer { group.cancelAll() }
+        try await body()
+    }
+}

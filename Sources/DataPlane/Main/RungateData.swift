@@ -1,0 +1,31 @@
+import ArgumentParser
+import Common
+import DataPlane
+import Hummingbird
+import Logging
+
+@main
+struct RungateData: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rungate-data",
+        abstract: "Rungate data plane: the governed proxy agents call with rg_agt_ tokens.",
+        discussion: "Secrets come from the environment: RUNGATE_DATABASE_URL, RUNGATE_REDIS_URL, RUNGATE_MASTER_KEY.")
+
+    @OptionGroup var options: ServiceOptions
+
+    @Option(help: "Port (env RUNGATE_DATA_PORT).")
+    var port: Int = Env.int("RUNGATE_DATA_PORT") ?? 8080
+
+    @Option(help: "Largest request body accepted, in bytes (env RUNGATE_MAX_BODY_BYTES).")
+    var maxBodyBytes: Int = Env.int("RUNGATE_MAX_BODY_BYTES") ?? 8 * 1024 * 1024
+
+    func run() async throws {
+        options.bootstrapLogging()
+        let metrics = RungateMetrics.bootstrap()
+        let logger = Logger(label: "rungate.data")
+        let backing = try BackingServices(databaseURL: try options.requireDatabaseURL(), redisURL: options.resolvedRedisURL,
+                                          applicationName: "rungate-data", logger: logger)
+        let configuration = DataPlaneConfiguration(host: options.host, port: port, keyring: try .fromEnvironment(), maxBodyBytes: maxBodyBytes)
+        try await buildDataPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
+    }
+}

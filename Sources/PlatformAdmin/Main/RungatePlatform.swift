@@ -1,0 +1,62 @@
+import ArgumentParser
+import Common
+import Foundation
+import Hummingbird
+import Logging
+import PlatformAdmin
+import PostgresNIO
+
+@main
+struct RungatePlatform: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rungate-platform",
+        abstract: "Rungate platform admin: account administration for platform staff (rg_platform_ tokens only).",
+        discussion: "Connect with the platform database role (RUNGATE_DATABASE_URL), which cannot read customer run data.",
+        subcommands: [Serve.self, CreateToken.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the platform-admin API (default).")
+
+    @OptionGroup var options: ServiceOptions
+
+    @Option(help: "Port (env RUNGATE_PLATFORM_PORT).")
+    var port: Int = Env.int("RUNGATE_PLATFORM_PORT") ?? 8082
+
+    func run() async throws {
+        options.bootstrapLogging()
+        let metrics = RungateMetrics.bootstrap()
+        let logger = Logger(label: "rungate.platform")
+        let backing = try BackingServices(databaseURL: try options.requireDatabaseURL(), redisURL: options.resolvedRedisURL,
+                                          applicationName: "rungate-platform", logger: logger)
+        try await buildPlatformAdmin(configuration: .init(host: options.host, port: port), backing: backing, metrics: metrics, logger: logger)
+            .runService()
+    }
+}
+
+struct CreateToken: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create-token", abstract: "Issue a platform token; it is printed once and only its hash is stored.")
+
+    @OptionGroup var options: ServiceOptions
+
+    @Option(help: "A name for the token (who or what uses it).") var name: String
+    @Option(help: "Days until it expires (none if omitted).") var expiresInDays: Int?
+
+    func run() async throws {
+        options.bootstrapLogging()
+        let logger = Logger(label: "rungate.platform")
+        let client = PostgresClient(
+            configuration: try .init(url: try options.requireDatabaseURL(), applicationName: "rungate-platform-cli"), backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let operator_ = ProcessInfo.processInfo.environment["USER"] ?? "cli"
+            let issued = try await PlatformTokenStore(database: Database(client: client, logger: logger)).create(
+                name: name, createdBy: "cli:\(operator_)", origin: "cli",
+                expiresAt: expiresInDays.map { Date().addingTimeInterval(Double($0) * 86_400) })
+            print("RUNGATE_PLATFORM_TOKEN=\(issued.token.value)")
+        }
+    }
+}

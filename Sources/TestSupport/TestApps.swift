@@ -1,0 +1,31 @@
+import Common
+import ControlPlane
+import DataPlane
+import Foundation
+import Hummingbird
+import PlatformAdmin
+import Prometheus
+
+/// Builds each process's application as its executable does, against a test database, connecting
+/// with that process's own database role.
+public enum TestApps {
+    public static func backing(_ database: TestDatabase, role: String, redisURL: String? = nil) throws -> BackingServices {
+        try BackingServices(databaseURL: try database.url(role: role), redisURL: redisURL ?? TestServers.redisURL(),
+                            applicationName: "rungate-test", logger: TestServers.logger)
+    }
+
+    public static func dataPlane(_ database: TestDatabase, keyring: MasterKeyring = .random(), redisURL: String? = nil) throws -> some ApplicationProtocol {
+        buildDataPlane(configuration: .init(port: 0, keyring: keyring), backing: try backing(database, role: "rungate_data", redisURL: redisURL),
+                       metrics: PrometheusCollectorRegistry(), logger: TestServers.logger)
+    }
+
+    public static func controlPlane(_ database: TestDatabase, keyring: MasterKeyring = .random(), redisURL: String? = nil) throws -> some ApplicationProtocol {
+        buildControlPlane(configuration: .init(port: 0, keyring: keyring), backing: try backing(database, role: "rungate_control", redisURL: redisURL),
+                          metrics: PrometheusCollectorRegistry(), logger: TestServers.logger)
+    }
+
+    public static func platformAdmin(_ database: TestDatabase, redisURL: String? = nil) throws -> some ApplicationProtocol {
+        buildPlatformAdmin(configuration: .init(port: 0), backing: try backing(database, role: "rungate_platform", redisURL: redisURL),
+                           metrics: PrometheusCollectorRegistry(), logger: TestServers.logger)
+    }
+}

@@ -1,0 +1,72 @@
+import Common
+import Foundation
+import Testing
+
+@Suite struct EnvelopeEncryptionTests {
+    let keyring = MasterKeyring.random()
+    let orgID = UUID()
+
+    @Test func roundTripThroughWrapAndSeal() throws {
+        let key = keyring.newDataKey(orgID: orgID)
+        let wrapped = try keyring.wrap(key)
+        let unwrapped = try keyring.unwrap(wrapped)
+        let sealed = try key.seal(Array("sk-provider-secret".utf8), purpose: .providerKey)
+        #expect(!sealed.isEmpty)
+        #expect(String(decoding: try unwrapped.open(sealed, purpose: .providerKey), as: UTF8.self) == "sk-provider-secret")
+    }
+
+    @Test func tamperedCiphertextFails() throws {
+        let key = keyring.newDataKey(orgID: orgID)
+        var sealed = try key.seal(Array("secret".utf8), purpose: .payload)
+        sealed[sealed.count / 2] ^= 0x01
+        #expect(throws: EnvelopeError.decryptionFailed) { try key.open(sealed, purpose: .payload) }
+        #expect(throws: EnvelopeError.malformedCiphertext) { try key.open([1, 2, 3], purpose: .payload) }
+    }
+
+    @Test func anotherOrgsKeyOrPurposeCannotOpenIt() throws {
+        let key = keyring.newDataKey(orgID: orgID)
+        let sealed = try key.seal(Array("secret".utf8), purpose: .providerKey)
+        #expect(throws: EnvelopeError.decryptionFailed) { try key.open(sealed, purpose: .webhookSecret) }
+        // The same key bytes presented as another org's key: the AAD no longer matches.
+        var wrapped = try keyring.wrap(key)
+        wrapped.orgID = UUID()
+        #expect(throws: EnvelopeError.decryptionFailed) { try keyring.unwrap(wrapped) }
+    }
+
+    @Test func wrongKeyIDsFail() throws {
+        let old = MasterKeyring.random(keyID: "k1")
+        let key = old.newDataKey(orgID: orgID)
+        var wrapped = try old.wrap(key)
+        // Claiming another data-key id breaks the AAD.
+        var otherID = wrapped
+        otherID.id = UUID()
+        #expect(throws: EnvelopeError.decryptionFailed) { try old.unwrap(otherID) }
+        // Claiming another master key id: unknown here, and a wrong key where it exists.
+        wrapped.masterKeyID = "k2"
+        #expect(throws: EnvelopeError.unknownMasterKey("k2")) { try old.unwrap(wrapped) }
+        let both = try MasterKeyring(parsing: "k2:\(Data(repeating: 7, count: 32).base64EncodedString()),k1:\(Data(repeating: 9, count: 32).base64EncodedString())")
+        #expect(throws: EnvelopeError.decryptionFailed) { try both.unwrap(wrapped) }
+    }
+
+    @Test func rotationKeepsOldKeysReadable() throws {
+        let k1 = Data(repeating: 1, count: 32).base64EncodedString(), k2 = Data(repeating: 2, count: 32).base64EncodedString()
+        let before = try MasterKeyring(parsing: "k1:\(k1)")
+        let after = try MasterKeyring(parsing: "k2:\(k2),k1:\(k1)")
+        let key = before.newDataKey(orgID: orgID)
+        let wrapped = try before.wrap(key)
+        #expect(try after.unwrap(wrapped).id == key.id)
+        #expect(try after.wrap(key).masterKeyID == "k2")
+    }
+
+    @Test func masterKeySpecificationErrorsNeverEchoTheKey() {
+        let short = Data(repeating: 3, count: 16).base64EncodedString()
+        do {
+            _ = try MasterKeyring(parsing: "k1:\(short)")
+            Issue.record("a 16-byte key was accepted")
+        } catch {
+            #expect(!error.description.contains(short))
+        }
+        #expect(throws: EnvelopeError.self) { try MasterKeyring(parsing: "") }
+        #expect(throws: EnvelopeError.self) { try MasterKeyring(parsing: "no-colon") }
+    }
+}

@@ -1,0 +1,62 @@
+import Common
+import Testing
+
+@Suite struct TokenTests {
+    @Test(arguments: TokenKind.allCases)
+    func generatedTokensParseBackToTheirKind(kind: TokenKind) throws {
+        let token = Token.generate(kind)
+        #expect(token.value.hasPrefix(kind.prefix))
+        #expect(token.value.count == kind.prefix.count + 43 + 6)
+        let parsed = try Token.parse(token.value)
+        #expect(parsed.kind == kind)
+        #expect(parsed.hash == token.hash)
+        #expect(try Token.parse(token.value, expecting: kind) == token)
+    }
+
+    @Test func tokensAreUniqueAndHashesAreHexSHA256() {
+        let first = Token.generate(.agent), second = Token.generate(.agent)
+        #expect(first != second)
+        #expect(first.hash.count == 64)
+        #expect(first.hash.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        #expect(first.hash != second.hash)
+    }
+
+    @Test func aSingleChangedCharacterFailsTheChecksum() throws {
+        let token = Token.generate(.agent).value
+        var characters = Array(token)
+        let index = 7 + 10  // inside the random body
+        characters[index] = characters[index] == "A" ? "B" : "A"
+        #expect(throws: TokenFormatError.badChecksum) { try Token.parse(String(characters)) }
+        // A changed checksum character fails too.
+        var checksum = Array(token)
+        checksum[checksum.count - 1] = checksum.last == "z" ? "y" : "z"
+        #expect(throws: TokenFormatError.badChecksum) { try Token.parse(String(checksum)) }
+    }
+
+    @Test func wrongShapesAreRefusedWithTheirReason() {
+        let token = Token.generate(.admin).value
+        #expect(throws: TokenFormatError.unknownPrefix) { try Token.parse("sk-" + token.dropFirst(7)) }
+        #expect(throws: TokenFormatError.wrongLength) { try Token.parse(String(token.dropLast())) }
+        #expect(throws: TokenFormatError.wrongLength) { try Token.parse(token + "0") }
+        #expect(throws: TokenFormatError.invalidCharacters) { try Token.parse(String(token.dropLast(7)) + "-" + String(token.suffix(6))) }
+        #expect(throws: TokenFormatError.wrongKind(found: .admin, expected: .agent)) { try Token.parse(token, expecting: .agent) }
+        #expect(throws: TokenFormatError.unknownPrefix) { try Token.parse("") }
+    }
+
+    @Test func descriptionNeverShowsTheSecret() {
+        let token = Token.generate(.platform)
+        #expect(!"\(token)".contains(token.value.dropFirst(token.kind.prefix.count + 4)))
+        #expect("\(token)".hasPrefix("rg_platform_"))
+    }
+
+    @Test func crc32MatchesTheStandardCheckValue() {
+        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+    }
+
+    @Test func base62IsFixedWidthAndOrderPreserving() {
+        #expect(Base62.encode([0, 0], width: 4) == "0000")
+        #expect(Base62.encode([0, 61], width: 2) == "0z")
+        #expect(Base62.encode([0, 62], width: 2) == "10")
+        #expect(Base62.encode(UInt32.max, width: 6) == "4gfFC3")
+    }
+}

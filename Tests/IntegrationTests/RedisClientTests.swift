@@ -1,0 +1,55 @@
+import Common
+import Foundation
+import TestSupport
+import Testing
+
+@Suite struct RedisClientTests {
+    @Test func commandsRoundTrip() async throws {
+        try await withRedisClient { (redis: RedisClient) async throws in
+            let key = "test:\(UUID())"
+            #expect(try await redis.send("SET", key, "value with spaces\n").string == "OK")
+            #expect(try await redis.send("GET", key) == .bulk(Array("value with spaces\n".utf8)))
+            #expect(try await redis.send("GET", "test:missing:\(UUID())") == .null)
+            #expect(try await redis.send("INCRBY", key + ":n", "5").int == 5)
+            await #expect(throws: RedisError.self) { try await redis.send("INCR", key) }  // not an integer
+            #expect(await redis.ping())
+        }
+    }
+
+    @Test func luaScriptsRunByHashAndReloadAfterAFlush() async throws {
+        let script = RedisScript("""
+            local current = redis.call('INCRBY', KEYS[1], ARGV[1])
+            return {current, KEYS[1]}
+            """)
+        try await withRedisClient { (redis: RedisClient) async throws in
+            let key = "{org-\(UUID())}:counter"
+            let first = try await redis.eval(script, keys: [key], arguments: ["3"])
+            #expect(first.array?.first?.int == 3)
+            #expect(first.array?.last?.string == key)
+            try await redis.send("SCRIPT", "FLUSH")  // as after a Redis restart: EVALSHA answers NOSCRIPT
+            let second = try await redis.eval(script, keys: [key], arguments: ["4"])
+            #expect(second.array?.first?.int == 7)
+            #expect(try await redis.send("SCRIPT", "EXISTS", script.sha1).array == [.integer(1)])
+        }
+    }
+
+    @Test func concurrentCallersShareAPoolWithoutLosingUpdates() async throws {
+        try await withRedisClient(poolSize: 4) { (redis: RedisClient) async throws in
+            let key = "test:concurrent:\(UUID())"
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<200 { group.addTask { try await redis.send("INCR", key) } }
+                try await group.waitForAll()
+            }
+            #expect(try await redis.send("GET", key).int == 200)
+        }
+    }
+
+    @Test func anUnreachableRedisFailsFastWithAConnectionError() async throws {
+        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: 1, connectTimeout: .milliseconds(300)),
+                                logger: TestServers.logger)
+        let error = await #expect(throws: RedisError.self) { try await redis.send("PING") }
+        if case .connection = error {} else { Issue.record("expected a connection error, got \(String(describing: error))") }
+        #expect(!(await redis.ping()))
+        try await redis.shutdown()
+    }
+}
