@@ -15,7 +15,7 @@ public enum TestApps {
     }
 
     public static func dataPlane(_ database: TestDatabase, keyring: MasterKeyring = .random(), redisURL: String? = nil) throws -> some ApplicationProtocol {
-        buildDataPlane(configuration: .init(port: 0, keyring: keyring), backing: try backing(database, role: "rungate_data", redisURL: redisURL),
+        try buildDataPlane(configuration: .init(port: 0, keyring: keyring), backing: try backing(database, role: "rungate_data", redisURL: redisURL),
                        metrics: PrometheusCollectorRegistry(), logger: TestServers.logger)
     }
 

@@ -7,10 +7,13 @@ import ServiceLifecycle
 public struct BackingServices: Sendable {
     public let database: Database
     public let redis: RedisClient?
+    /// The URL the database client was built from, for a dedicated LISTEN connection. Never logged.
+    public let databaseURL: String?
 
-    public init(database: Database, redis: RedisClient?) {
+    public init(database: Database, redis: RedisClient?, databaseURL: String? = nil) {
         self.database = database
         self.redis = redis
+        self.databaseURL = databaseURL
     }
 
     /// Creates the clients (connections open lazily when the services run).
@@ -20,7 +23,7 @@ public struct BackingServices: Sendable {
         let configuration = try PostgresClient.Configuration(url: databaseURL, applicationName: applicationName)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let redis = try redisURL.map { RedisClient(configuration: try RedisConfiguration(url: $0), logger: logger) }
-        self.init(database: Database(client: client, logger: logger), redis: redis)
+        self.init(database: Database(client: client, logger: logger), redis: redis, databaseURL: databaseURL)
     }
 
     /// The services to run, in dependency order.

@@ -16,24 +16,24 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         let requestID = context.id
         do {
             var response = try await next(request, context)
-            response.headers[.requestID] = requestID
+            // A proxied provider's own request id is kept; Rungate's is always in x-rungate-request-id.
+            if response.headers[.requestID] == nil { response.headers[.requestID] = requestID }
+            response.headers[.rungateRequestID] = requestID
             return response
         } catch let error as RungateError {
             return error.response(shape: shape(request), requestID: requestID)
         } catch let error as HTTPError {
             // Framework errors (undecodable JSON, body too large, unknown route) keep their status.
-            return Self.translate(error).response(shape: shape(request), requestID: requestID)
+            return Self.translate(status: error.status, message: error.body).response(shape: shape(request), requestID: requestID)
         } catch let error as any HTTPResponseError {
-            return RungateError(error.status, code: Self.code(for: error.status), message: "The request could not be handled (\(error.status.code)).")
-                .response(shape: shape(request), requestID: requestID)
+            return Self.translate(status: error.status, message: nil).response(shape: shape(request), requestID: requestID)
         } catch {
             context.logger.error("unhandled error", metadata: ["error.type": "\(type(of: error))", "error": "\(String(reflecting: error))"])
             return RungateError.internalError(requestID: requestID).response(shape: shape(request), requestID: requestID)
         }
     }
 
-    static func translate(_ error: HTTPError) -> RungateError {
-        let status = error.status
+    static func translate(status: HTTPResponse.Status, message: String?) -> RungateError {
         switch status {
         case .contentTooLarge:
             return RungateError(
@@ -44,8 +44,7 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .methodNotAllowed:
             return RungateError(status, code: "method_not_allowed", message: "This endpoint does not accept that method.")
         default:
-            let message = error.body ?? "The request could not be handled."
-            return RungateError(status, code: code(for: status), message: message,
+            return RungateError(status, code: code(for: status), message: message ?? "The request could not be handled (\(status.code)).",
                                 recovery: status.code == 400 ? "Fix the request body (it must be valid JSON of the documented shape) and retry." : nil)
         }
     }

@@ -96,6 +96,7 @@ extension RuleMatch {
 
 extension HTTPField.Name {
     public static let requestID = HTTPField.Name("x-request-id")!
+    public static let rungateRequestID = HTTPField.Name("x-rungate-request-id")!
 }
 
 extension JSONEncoder {

@@ -2,17 +2,49 @@ import Common
 import Hummingbird
 import Logging
 import Prometheus
+import ServiceLifecycle
 
 /// Builds the data plane: the agent-facing API on port 8080.
 public func buildDataPlane(
     configuration: DataPlaneConfiguration, backing: BackingServices, metrics: PrometheusCollectorRegistry, logger: Logger
-) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     if backing.redis == nil {
         logger.warning("RUNGATE_REDIS_URL is not set: counters are in-process, so this data plane is correct only as a SINGLE node; do not run replicas")
     }
+    let database = backing.database
+    let tokenCache = AgentTokenCache(timeToLive: configuration.tokenCacheTimeToLive)
+    let authenticator = AgentAuthenticator(repository: PostgresAgentRepository(database: database), cache: tokenCache)
+    let runs = PostgresRunRepository(database: database)
+    let stepRepository = PostgresStepRepository(database: database)
+    let dataKeys = DataKeyCache(repository: PostgresDataKeyRepository(database: database, keyring: configuration.keyring))
+    let providerKeys = ProviderKeyResolver(database: database, dataKeys: dataKeys)
+    let upstream = UpstreamClient(readTimeout: configuration.upstreamReadTimeout, requestTimeout: configuration.upstreamRequestTimeout)
+    let steps = StepRecorder(repository: stepRepository, logger: logger)
+    let prices = PriceBook(database: database)
+    let proxy = ProxyService(
+        authenticator: authenticator, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
+        steps: steps, prices: prices, retries: RetryTracker(), maxBodyBytes: configuration.maxBodyBytes)
+
+    var services: [any Service] = [steps, prices, upstream]
+    if let url = backing.databaseURL {
+        services.append(try InvalidationListener(databaseURL: url, logger: logger) { invalidation in
+            tokenCache.apply(invalidation)
+            providerKeys.apply(invalidation)
+            dataKeys.apply(invalidation)
+        })
+    }
+
     let router = Router(context: RungateRequestContext.self)
     RungateServer.prepare(router, service: "rungate-data", shape: { ErrorShape.dataPlane(path: $0.uri.path) },
                           checks: backing.readinessChecks, metrics: metrics)
-    return RungateServer.application(router: router, service: "rungate-data", host: configuration.host,
-                                     port: configuration.port, backing: backing, logger: logger)
+    for endpoint in ProviderEndpoint.allCases {
+        router.post(RouterPath(endpoint.rawValue)) { request, context in try await proxy.forward(endpoint, request: request, context: context) }
+    }
+    router.get("/v1/models") { request, _ in try await proxy.models(request: request) }
+    RunRoutes(authenticator: authenticator, runs: runs, steps: stepRepository, maxBodyBytes: configuration.maxBodyBytes).add(to: router)
+
+    var app = RungateServer.application(router: router, service: "rungate-data", host: configuration.host,
+                                        port: configuration.port, backing: backing, services: services, logger: logger)
+    app.beforeServerStarts { try await prices.reload() }
+    return app
 }

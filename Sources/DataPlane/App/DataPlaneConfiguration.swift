@@ -1,4 +1,5 @@
 import Common
+import NIOCore
 
 /// Settings of the data plane, filled from flags and environment by `rungate-data`, or directly by tests.
 public struct DataPlaneConfiguration: Sendable {
@@ -7,11 +8,24 @@ public struct DataPlaneConfiguration: Sendable {
     public var keyring: MasterKeyring
     /// Largest request body accepted from an agent (413 above it).
     public var maxBodyBytes: Int
+    /// How long a provider may stay silent mid-answer before the call fails with 504.
+    public var upstreamReadTimeout: TimeAmount
+    /// Longest a whole provider call may take, streams included.
+    public var upstreamRequestTimeout: TimeAmount
+    /// Upper bound on how long a cached token stays valid if a revocation notice were lost.
+    public var tokenCacheTimeToLive: Duration
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, keyring: MasterKeyring, maxBodyBytes: Int = 8 * 1024 * 1024) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, keyring: MasterKeyring, maxBodyBytes: Int = 8 * 1024 * 1024,
+        upstreamReadTimeout: TimeAmount = .seconds(120), upstreamRequestTimeout: TimeAmount = .seconds(600),
+        tokenCacheTimeToLive: Duration = .seconds(30)
+    ) {
         self.host = host
         self.port = port
         self.keyring = keyring
         self.maxBodyBytes = maxBodyBytes
+        self.upstreamReadTimeout = upstreamReadTimeout
+        self.upstreamRequestTimeout = upstreamRequestTimeout
+        self.tokenCacheTimeToLive = tokenCacheTimeToLive
     }
 }

@@ -1,0 +1,23 @@
+# Multi-stage build: compile with the Swift toolchain, run on a slim Debian with only the runtime libraries.
+FROM swift:6.1-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends libhiredis-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Package.swift ./
+COPY Sources ./Sources
+COPY Tests ./Tests
+RUN swift build -c release --static-swift-stdlib \
+      --product rungate-data --product rungate-control --product rungate-platform --product rungate-mock-provider \
+ && mkdir -p /out && cp "$(swift build -c release --show-bin-path)"/rungate-* /out/
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libhiredis0.14 ca-certificates postgresql-client curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home /app rungate
+WORKDIR /app
+COPY --from=build /out/ /usr/local/bin/
+COPY migrations ./migrations
+COPY scripts/compose-migrate.sh ./compose-migrate.sh
+USER rungate
+ENV RUNGATE_HOST=0.0.0.0 RUNGATE_MIGRATIONS_DIR=/app/migrations
+EXPOSE 8080 8081 8082 9090
+CMD ["rungate-data"]

@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A message telling every data-plane replica to drop cached state, sent with Postgres NOTIFY
+/// in the same transaction as the change (a revoked token, a suspended org, a new policy pin),
+/// so no replica can learn of it before it is committed, and none misses it after.
+public enum Invalidation: Sendable, Equatable {
+    case token(hash: String)
+    case agent(UUID)
+    case org(UUID)
+    /// Everything: sent by a listener to itself after reconnecting, since messages may have been missed.
+    case all
+
+    public static let channel = "rungate_invalidate"
+
+    public var payload: String {
+        switch self {
+        case .token(let hash): "token:\(hash)"
+        case .agent(let id): "agent:\(id.uuidString.lowercased())"
+        case .org(let id): "org:\(id.uuidString.lowercased())"
+        case .all: "all"
+        }
+    }
+
+    public init?(payload: String) {
+        if payload == "all" {
+            self = .all
+            return
+        }
+        let parts = payload.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return nil }
+        switch parts[0] {
+        case "token": self = .token(hash: parts[1])
+        case "agent": guard let id = UUID(uuidString: parts[1]) else { return nil }; self = .agent(id)
+        case "org": guard let id = UUID(uuidString: parts[1]) else { return nil }; self = .org(id)
+        default: return nil
+        }
+    }
+
+    /// Queues the notification in the caller's transaction; delivered when it commits.
+    public func publish(on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
+    }
+}

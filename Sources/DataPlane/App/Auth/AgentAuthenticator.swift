@@ -1,0 +1,72 @@
+import Common
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Turns a request's `Authorization: Bearer rg_agt_…` or `x-api-key: rg_agt_…` into a principal.
+///
+/// A malformed token is refused from its shape alone, before any lookup; a well-formed one is
+/// looked up by hash (cache first). Errors say what is wrong without echoing the token.
+public struct AgentAuthenticator: Sendable {
+    let repository: any AgentRepository
+    let cache: AgentTokenCache
+
+    public init(repository: any AgentRepository, cache: AgentTokenCache) {
+        self.repository = repository
+        self.cache = cache
+    }
+
+    public func authenticate(_ request: Request) async throws -> AgentPrincipal {
+        let presented: String
+        if let authorization = request.headers[.authorization] {
+            guard authorization.lowercased().hasPrefix("bearer ") else {
+                throw RungateError.unauthenticated("The Authorization header must be `Bearer rg_agt_…`.")
+            }
+            presented = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        } else if let apiKey = request.headers[.xAPIKey] {
+            presented = apiKey.trimmingCharacters(in: .whitespaces)
+        } else {
+            throw RungateError.unauthenticated("No agent token was sent.")
+        }
+        let token: Token
+        do {
+            token = try Token.parse(presented, expecting: .agent)
+        } catch {
+            throw RungateError.unauthenticated("The agent token is not valid: \(error.description).")
+        }
+        let principal: AgentPrincipal
+        if let cached = cache.get(token.hash) {
+            principal = cached
+        } else {
+            let found: AgentPrincipal?
+            do {
+                found = try await repository.principal(tokenHash: token.hash)
+            } catch {
+                throw RungateError.dependencyUnavailable("database")
+            }
+            guard let found else {
+                throw RungateError.unauthenticated("The agent token is unknown, expired or revoked.")
+            }
+            cache.put(found)
+            principal = found
+        }
+        guard principal.orgActive else {
+            throw RungateError(
+                .forbidden, code: "org_suspended", message: "This organisation is suspended; agent calls are refused.",
+                recovery: "Contact your Rungate operator to lift the suspension.")
+        }
+        guard principal.agentActive else {
+            throw RungateError(
+                .forbidden, code: "agent_disabled", message: "This agent is disabled.",
+                recovery: "An org admin can re-enable it in the control plane.")
+        }
+        return principal
+    }
+}
+
+extension HTTPField.Name {
+    public static let xAPIKey = HTTPField.Name("x-api-key")!
+    public static let rungateRunID = HTTPField.Name("x-rungate-run-id")!
+    public static let rungateStepID = HTTPField.Name("x-rungate-step-id")!
+    public static let rungatePolicy = HTTPField.Name("x-rungate-policy")!
+}

@@ -1,0 +1,292 @@
+import AsyncHTTPClient
+import Common
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Forwards one agent call to its provider: authenticate, attach to a run, check the run's state,
+/// swap the agent's token for the org's provider key, forward (streams pass through chunk by
+/// chunk), read the usage, price it, and record the step off the request path.
+struct ProxyService: Sendable {
+    let authenticator: AgentAuthenticator
+    let runs: any RunRepository
+    let providerKeys: ProviderKeyResolver
+    let dataKeys: DataKeyCache
+    let upstream: UpstreamClient
+    let steps: StepRecorder
+    let prices: PriceBook
+    let retries: RetryTracker
+    let maxBodyBytes: Int
+    /// Payload bytes kept per response for the run's record (the agent still receives everything).
+    let maxStoredResponseBytes = 1 << 20
+
+    // MARK: Model endpoints
+
+    func forward(_ endpoint: ProviderEndpoint, request: Request, context: some RequestContext) async throws -> Response {
+        let started = ContinuousClock.now
+        let principal = try await authenticator.authenticate(request)
+        let body = try await collectBody(request)
+        let json: JSONValue
+        do {
+            json = try JSONDecoder().decode(JSONValue.self, from: body)
+        } catch {
+            throw RungateError.badRequest("The request body is not valid JSON.", recovery: "Send a JSON object as documented for \(endpoint.rawValue).")
+        }
+        guard case .object = json else { throw RungateError.badRequest("The request body must be a JSON object.") }
+        let run = try await resolveRun(request, principal: principal)
+        let runHeader: HTTPFields = [.rungateRunID: run.id.uuidString.lowercased()]
+        let model = json["model"]?.stringValue
+        let streaming = json["stream"] == .bool(true)
+        let fingerprint = SHA256.hash(data: body.readableBytesView).hexString
+        var step = StepRecord(
+            orgID: principal.orgID, runID: run.id, kind: retries.isRetry(runID: run.id, fingerprint: fingerprint) ? .retry : .modelCall,
+            endpoint: endpoint.rawValue, provider: endpoint.family.rawValue, model: model, status: "ok", requestFingerprint: fingerprint)
+        step.policyVersion = principal.policyVersion
+
+        // Refusals before forwarding are steps too, and say how to recover.
+        func refuse(_ error: RungateError, rule: String) -> RungateError {
+            var block = step
+            block.kind = .block
+            block.status = "blocked"
+            block.rule = rule
+            block.httpStatus = Int(error.status.code)
+            block.errorCode = error.code
+            block.latencyMilliseconds = milliseconds(since: started)
+            steps.record(block)
+            var error = error
+            error.headers.append(contentsOf: runHeader)
+            return error
+        }
+        guard run.status == .running else {
+            throw refuse(RungateError(
+                .conflict, code: "run_\(run.status.rawValue)", message: "Run \(run.id.uuidString.lowercased()) is \(run.status.rawValue); it takes no more calls.",
+                recovery: "Start a new run: send the call without x-rungate-run-id, or with a new id.",
+                rule: RuleMatch(rule: "run.state")), rule: "run.state")
+        }
+        guard let target = try await providerTarget(principal: principal, family: endpoint.family) else {
+            throw refuse(RungateError(
+                HTTPResponse.Status(code: 424), code: "provider_key_missing",
+                message: "The organisation has no \(endpoint.family.rawValue) provider key configured.",
+                recovery: "An org admin can add one in the control plane (provider keys)."), rule: "provider.key")
+        }
+
+        // Ask for the usage chunk the client did not, to price the stream; strip it on the way back.
+        var forwardedBody = body
+        var stripUsage = false
+        if endpoint == .chatCompletions, streaming, json["stream_options"]?["include_usage"] != .bool(true), case .object(var object) = json {
+            var options: [String: JSONValue] = [:]
+            if case .object(let existing) = json["stream_options"] { options = existing }
+            options["include_usage"] = true
+            object["stream_options"] = .object(options)
+            forwardedBody = ByteBuffer(bytes: try JSONEncoder().encode(JSONValue.object(object)))
+            stripUsage = true
+        }
+
+        var upstreamRequest = HTTPClientRequest(url: target.baseURL + endpoint.upstreamPath)
+        upstreamRequest.method = .POST
+        upstreamRequest.headers = HeaderFilter.upstream(request.headers)
+        upstreamRequest.headers.replaceOrAdd(name: "content-type", value: "application/json")
+        switch target.family {
+        case .openAI: upstreamRequest.headers.replaceOrAdd(name: "authorization", value: "Bearer \(target.apiKey)")
+        case .anthropic: upstreamRequest.headers.replaceOrAdd(name: "x-api-key", value: target.apiKey)
+        }
+        upstreamRequest.body = .bytes(forwardedBody)
+
+        let response: HTTPClientResponse
+        do {
+            response = try await upstream.client.execute(upstreamRequest, timeout: upstream.requestTimeout)
+        } catch {
+            throw upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
+        }
+
+        let payloadKey = principal.storePayloads ? try? await dataKeys.active(orgID: principal.orgID) : nil
+        var headers = HeaderFilter.downstream(response.headers)
+        headers.append(contentsOf: runHeader)
+        headers[.rungateStepID] = step.id.uuidString.lowercased()
+        let status = HTTPResponse.Status(code: Int(response.status.code))
+        let isStream = response.status == .ok && (response.headers.first(name: "content-type")?.hasPrefix("text/event-stream") ?? false)
+
+        guard isStream else {
+            let answer: ByteBuffer
+            do {
+                answer = try await response.body.collect(upTo: 64 * 1024 * 1024)
+            } catch {
+                throw upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
+            }
+            var scanner = UsageScanner(endpoint: endpoint, stripUsageChunk: false)
+            let succeeded = (200..<300).contains(Int(response.status.code))
+            if succeeded { scanner.scan(body: answer) }
+            step.httpStatus = Int(response.status.code)
+            step.status = succeeded ? "ok" : "upstream_error"
+            step.usage = succeeded ? scanner.finalUsage(requestBytes: body.readableBytes) : TokenUsage()
+            step.costMicros = cost(step.usage, principal: principal, endpoint: endpoint, model: model)
+            step.latencyMilliseconds = milliseconds(since: started)
+            step.payload = seal(request: body, response: answer, key: payloadKey)
+            if !succeeded { step.errorCode = "upstream_\(response.status.code)" }
+            steps.record(step)
+            retries.recordOutcome(runID: run.id, fingerprint: fingerprint, failed: !succeeded)
+            if response.status.code == 401 || response.status.code == 403 {
+                // The provider refused the org's key: not the agent's fault, and its token is fine.
+                var error = RungateError(
+                    .badGateway, code: "provider_auth_failed", message: "The provider refused the organisation's provider key (\(response.status.code)).",
+                    recovery: "An org admin should replace the provider key in the control plane.")
+                error.headers.append(contentsOf: runHeader)
+                throw error
+            }
+            headers[.contentLength] = String(answer.readableBytes)
+            return Response(status: status, headers: headers, body: .init(byteBuffer: answer))
+        }
+
+        // Streaming: pass chunks through as they arrive; the step is recorded when the stream ends.
+        let recorder = steps, retries = self.retries, requestBytes = body.readableBytes, maxStored = maxStoredResponseBytes
+        let prices = self.prices, strip = stripUsage, initialStep = step
+        headers[.cacheControl] = "no-cache"
+        return Response(status: status, headers: headers, body: ResponseBody { writer in
+            var step = initialStep
+            var scanner = UsageScanner(endpoint: endpoint, stripUsageChunk: strip)
+            var stored = ByteBuffer()
+            var clientGone = false
+            func finish(_ status: String) {
+                step.status = status
+                step.httpStatus = 200
+                step.usage = scanner.finalUsage(requestBytes: requestBytes)
+                step.costMicros = Self.cost(step.usage, prices: prices, principal: principal, endpoint: endpoint, model: model)
+                step.latencyMilliseconds = Self.milliseconds(since: started)
+                step.payload = Self.seal(request: body, response: stored, key: payloadKey)
+                if status != "ok" { step.errorCode = status == "cancelled" ? "client_disconnected" : "stream_interrupted" }
+                recorder.record(step)
+                retries.recordOutcome(runID: step.runID, fingerprint: fingerprint, failed: status == "incomplete")
+            }
+            do {
+                for try await chunk in response.body {
+                    if step.timeToFirstTokenMilliseconds == nil { step.timeToFirstTokenMilliseconds = Self.milliseconds(since: started) }
+                    let out = scanner.feed(chunk)
+                    if stored.readableBytes < maxStored { stored.writeImmutableBuffer(out.getSlice(at: out.readerIndex, length: min(out.readableBytes, maxStored - stored.readableBytes))!) }
+                    guard out.readableBytes > 0 else { continue }
+                    do { try await writer.write(out) } catch { clientGone = true; throw error }
+                }
+                let tail = scanner.finish()
+                if tail.readableBytes > 0 {
+                    do { try await writer.write(tail) } catch { clientGone = true; throw error }
+                }
+            } catch {
+                finish(clientGone ? "cancelled" : "incomplete")
+                throw error
+            }
+            finish("ok")
+            try await writer.finish(nil)
+        })
+    }
+
+    // MARK: Models
+
+    func models(request: Request) async throws -> Response {
+        let principal = try await authenticator.authenticate(request)
+        guard let target = try await providerTarget(principal: principal, family: .openAI) else {
+            throw RungateError(HTTPResponse.Status(code: 424), code: "provider_key_missing",
+                               message: "The organisation has no openai provider key configured.",
+                               recovery: "An org admin can add one in the control plane (provider keys).")
+        }
+        var upstreamRequest = HTTPClientRequest(url: target.baseURL + "/models")
+        upstreamRequest.headers = HeaderFilter.upstream(request.headers)
+        upstreamRequest.headers.replaceOrAdd(name: "authorization", value: "Bearer \(target.apiKey)")
+        do {
+            let response = try await upstream.client.execute(upstreamRequest, timeout: .seconds(30))
+            let answer = try await response.body.collect(upTo: 8 * 1024 * 1024)
+            var headers = HeaderFilter.downstream(response.headers)
+            headers[.contentLength] = String(answer.readableBytes)
+            return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(byteBuffer: answer))
+        } catch {
+            throw RungateError(.badGateway, code: "provider_unreachable", message: "The provider could not be reached.",
+                               recovery: "Retry shortly; if it persists, check the provider key's base URL.")
+        }
+    }
+
+    // MARK: Helpers
+
+    func collectBody(_ request: Request) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw RungateError(
+                .contentTooLarge, code: "request_too_large", message: "The request body is larger than \(maxBodyBytes) bytes.",
+                recovery: "Send a smaller request; the operator sets the limit with RUNGATE_MAX_BODY_BYTES.")
+        }
+    }
+
+    /// The run named by `x-rungate-run-id`, or a new one.
+    func resolveRun(_ request: Request, principal: AgentPrincipal) async throws -> RunHandle {
+        var runID: UUID?
+        if let header = request.headers[.rungateRunID] {
+            guard let id = UUID(uuidString: header.trimmingCharacters(in: .whitespaces)) else {
+                throw RungateError.badRequest("x-rungate-run-id must be a UUID.", recovery: "Omit the header to start a new run, or send the id Rungate returned.")
+            }
+            runID = id
+        }
+        do {
+            return try await runs.resolve(id: runID, principal: principal, metadata: [:])
+        } catch let error as RungateError {
+            throw error
+        } catch {
+            throw RungateError.dependencyUnavailable("database")
+        }
+    }
+
+    private func providerTarget(principal: AgentPrincipal, family: ProviderFamily) async throws -> ProviderTarget? {
+        do {
+            return try await providerKeys.target(orgID: principal.orgID, family: family)
+        } catch is EnvelopeError {
+            throw RungateError(.internalServerError, code: "provider_key_undecryptable",
+                               message: "The organisation's provider key cannot be decrypted with this deployment's master key.",
+                               recovery: "Operators: check RUNGATE_MASTER_KEY includes the key id the org's data key was wrapped with.")
+        } catch {
+            throw RungateError.dependencyUnavailable("database")
+        }
+    }
+
+    private func upstreamFailure(_ error: any Error, step: StepRecord, started: ContinuousClock.Instant, runHeader: HTTPFields, fingerprint: String) -> RungateError {
+        let timedOut = (error as? HTTPClientError).map { [.readTimeout, .deadlineExceeded, .connectTimeout].contains($0) } ?? false
+        var step = step
+        step.status = timedOut ? "timeout" : "upstream_error"
+        step.errorCode = timedOut ? "provider_timeout" : "provider_unreachable"
+        step.latencyMilliseconds = milliseconds(since: started)
+        steps.record(step)
+        retries.recordOutcome(runID: step.runID, fingerprint: fingerprint, failed: true)
+        var rungateError = timedOut
+            ? RungateError(.gatewayTimeout, code: "provider_timeout", message: "The provider did not answer in time.",
+                           recovery: "Retry; the call was recorded and nothing was charged.")
+            : RungateError(.badGateway, code: "provider_unreachable", message: "The provider could not be reached.",
+                           recovery: "Retry shortly; if it persists, an org admin should check the provider key's base URL.")
+        rungateError.headers.append(contentsOf: runHeader)
+        return rungateError
+    }
+
+    private func cost(_ usage: TokenUsage, principal: AgentPrincipal, endpoint: ProviderEndpoint, model: String?) -> Int64 {
+        Self.cost(usage, prices: prices, principal: principal, endpoint: endpoint, model: model)
+    }
+
+    static func cost(_ usage: TokenUsage, prices: PriceBook, principal: AgentPrincipal, endpoint: ProviderEndpoint, model: String?) -> Int64 {
+        prices.price(orgID: principal.orgID, provider: endpoint.family.rawValue, model: model ?? "*")?.cost(of: usage) ?? 0
+    }
+
+    private func seal(request: ByteBuffer, response: ByteBuffer?, key: DataKey?) -> SealedPayload? {
+        Self.seal(request: request, response: response, key: key)
+    }
+
+    static func seal(request: ByteBuffer, response: ByteBuffer?, key: DataKey?) -> SealedPayload? {
+        guard let key, let sealedRequest = try? key.seal(Array(buffer: request), purpose: .payload) else { return nil }
+        let sealedResponse = response.flatMap { try? key.seal(Array(buffer: $0), purpose: .payload) }
+        return SealedPayload(dataKeyID: key.id, request: sealedRequest, response: sealedResponse)
+    }
+
+    private func milliseconds(since start: ContinuousClock.Instant) -> Int { Self.milliseconds(since: start) }
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> Int {
+        let elapsed = ContinuousClock.now - start
+        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+    }
+}

@@ -1,0 +1,28 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The HTTP client for provider calls: pooled keep-alive connections, redirects never followed
+/// (a provider URL cannot bounce a request, and its key, elsewhere), explicit timeouts. Shut down
+/// after the server has drained, so in-flight calls finish.
+public final class UpstreamClient: Service, Sendable {
+    public let client: HTTPClient
+    /// Longest a whole call (streams included) may take.
+    public let requestTimeout: TimeAmount
+
+    public init(connectTimeout: TimeAmount = .seconds(5), readTimeout: TimeAmount = .seconds(120), requestTimeout: TimeAmount = .seconds(600)) {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: connectTimeout, read: readTimeout),
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512))
+        configuration.httpVersion = .automatic
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.requestTimeout = requestTimeout
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
+}

@@ -1,0 +1,147 @@
+import Common
+import Foundation
+import NIOCore
+
+/// Reads token usage out of provider answers, streamed or not, in each API's own format.
+///
+/// For streams it also counts the text actually delivered, so a stream that is cut off (or a
+/// provider that sends no usage) is still accounted for, by estimate. When Rungate asked for a
+/// usage chunk the client did not (`stream_options.include_usage`), `stripUsageChunk` removes it
+/// so the client sees exactly the stream it asked for.
+struct UsageScanner {
+    let endpoint: ProviderEndpoint
+    let stripUsageChunk: Bool
+    private(set) var usage = TokenUsage()
+    private(set) var sawUsage = false
+    private(set) var deliveredCharacters = 0
+    /// Bytes of an event not yet complete.
+    private var pending = ByteBuffer()
+
+    init(endpoint: ProviderEndpoint, stripUsageChunk: Bool) {
+        self.endpoint = endpoint
+        self.stripUsageChunk = stripUsageChunk
+    }
+
+    // MARK: Non-streaming
+
+    /// Usage from a complete JSON answer.
+    mutating func scan(body: ByteBuffer) {
+        guard let json = try? JSONDecoder().decode(JSONValue.self, from: body), let usage = json["usage"] else { return }
+        apply(usage: usage)
+    }
+
+    // MARK: Streaming
+
+    /// Feeds stream bytes; returns what to forward to the client now.
+    mutating func feed(_ chunk: ByteBuffer) -> ByteBuffer {
+        pending.writeImmutableBuffer(chunk)
+        var forward = ByteBuffer()
+        // Events end with a blank line. Only complete events are inspected; without stripping,
+        // bytes are forwarded as they arrive and inspected on the side.
+        while let end = Self.eventEnd(in: pending) {
+            let event = pending.readSlice(length: end)!
+            if !inspect(event) || !stripUsageChunk { forward.writeImmutableBuffer(event) }
+        }
+        if !stripUsageChunk {
+            return chunk
+        }
+        return forward
+    }
+
+    /// Whatever remains at the end of a stream (an unterminated last event).
+    mutating func finish() -> ByteBuffer {
+        defer { pending.clear() }
+        if pending.readableBytes > 0 { _ = inspect(pending) }
+        return stripUsageChunk ? pending : ByteBuffer()
+    }
+
+    /// The usage to charge: reported when the provider sent it, else estimated from what was sent and delivered.
+    func finalUsage(requestBytes: Int) -> TokenUsage {
+        if sawUsage { return usage }
+        return TokenUsage(input: max(1, requestBytes / 4), output: (deliveredCharacters + 3) / 4, estimated: true)
+    }
+
+    /// Inspects one event; true when it is a usage-only chunk Rungate added.
+    private mutating func inspect(_ event: ByteBuffer) -> Bool {
+        let text = String(buffer: event)
+        var data = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            let line = line.hasSuffix("\r") ? line.dropLast() : line
+            if line.hasPrefix("data:") { data += line.dropFirst(5).drop(while: { $0 == " " }) }
+        }
+        guard !data.isEmpty, data != "[DONE]", let json = try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8)) else {
+            return false
+        }
+        switch endpoint {
+        case .chatCompletions:
+            if case .array(let choices) = json["choices"] {
+                for choice in choices {
+                    deliveredCharacters += choice["delta"]?["content"]?.stringValue?.count ?? 0
+                    if case .array(let calls) = choice["delta"]?["tool_calls"] {
+                        deliveredCharacters += calls.reduce(0) { $0 + ($1["function"]?["arguments"]?.stringValue?.count ?? 0) }
+                    }
+                }
+                if let usage = json["usage"], usage != .null {
+                    apply(usage: usage)
+                    return choices.isEmpty
+                }
+            }
+        case .responses:
+            let type = json["type"]?.stringValue ?? ""
+            if type.hasSuffix(".delta") { deliveredCharacters += json["delta"]?.stringValue?.count ?? 0 }
+            if let usage = json["response"]?["usage"], usage != .null { apply(usage: usage) }
+        case .messages:
+            switch json["type"]?.stringValue {
+            case "message_start": if let usage = json["message"]?["usage"] { apply(usage: usage) }
+            case "message_delta": if let usage = json["usage"] { apply(usage: usage) }
+            case "content_block_delta":
+                deliveredCharacters += (json["delta"]?["text"]?.stringValue ?? json["delta"]?["partial_json"]?.stringValue ?? "").count
+            default: break
+            }
+        case .embeddings:
+            break
+        }
+        return false
+    }
+
+    /// Maps each API's usage object onto `TokenUsage` (cached input counted inside input).
+    private mutating func apply(usage: JSONValue) {
+        func int(_ value: JSONValue?) -> Int? { if case .number(let n) = value { Int(n) } else { nil } }
+        switch endpoint {
+        case .chatCompletions, .embeddings:
+            if let input = int(usage["prompt_tokens"]) { self.usage.input = input; sawUsage = true }
+            if let output = int(usage["completion_tokens"]) { self.usage.output = output }
+            self.usage.cachedInput = int(usage["prompt_tokens_details"]?["cached_tokens"]) ?? self.usage.cachedInput
+        case .responses:
+            if let input = int(usage["input_tokens"]) { self.usage.input = input; sawUsage = true }
+            if let output = int(usage["output_tokens"]) { self.usage.output = output }
+            self.usage.cachedInput = int(usage["input_tokens_details"]?["cached_tokens"]) ?? self.usage.cachedInput
+        case .messages:
+            // Anthropic reports cache reads and writes beside input_tokens, not inside it.
+            if let input = int(usage["input_tokens"]) {
+                let read = int(usage["cache_read_input_tokens"]) ?? 0
+                let written = int(usage["cache_creation_input_tokens"]) ?? 0
+                if input + read + written > 0 || !sawUsage {
+                    self.usage.input = input + read + written
+                    self.usage.cachedInput = read
+                }
+                sawUsage = true
+            }
+            if let output = int(usage["output_tokens"]) { self.usage.output = max(self.usage.output, output) }
+        }
+    }
+
+    /// The length of the first complete event (through its blank line), if any.
+    private static func eventEnd(in buffer: ByteBuffer) -> Int? {
+        let view = buffer.readableBytesView
+        var previous: UInt8 = 0
+        var index = view.startIndex
+        while index < view.endIndex {
+            let byte = view[index]
+            if byte == 0x0A, previous == 0x0A { return index - view.startIndex + 1 }
+            if byte != 0x0D { previous = byte }
+            index += 1
+        }
+        return nil
+    }
+}

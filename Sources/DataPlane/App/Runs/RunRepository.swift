@@ -1,0 +1,74 @@
+import Common
+import Foundation
+import PostgresNIO
+
+/// Runs as the data plane reads and writes them. Every query is scoped to the calling agent, so
+/// another agent's or org's run id behaves exactly like one that does not exist.
+public protocol RunRepository: Sendable {
+    /// The run `id` of this agent, created on first use; a new id when `id` is nil.
+    func resolve(id: UUID?, principal: AgentPrincipal, metadata: JSONValue) async throws -> RunHandle
+    func get(id: UUID, principal: AgentPrincipal) async throws -> Run?
+    /// Ends a running run; returns the run as it is afterwards (nil when not found).
+    func end(id: UUID, principal: AgentPrincipal) async throws -> Run?
+}
+
+public struct PostgresRunRepository: RunRepository {
+    let database: Database
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    public func resolve(id: UUID?, principal: AgentPrincipal, metadata: JSONValue) async throws -> RunHandle {
+        let runID = id ?? UUID()
+        // One round trip: insert if new, else read the existing run, only if it is this agent's.
+        let rows = try await database.client.query(
+            """
+            WITH inserted AS (
+                INSERT INTO runs (id, org_id, agent_id, policy_id, policy_version, metadata)
+                VALUES (\(runID), \(principal.orgID), \(principal.agentID), \(principal.policyID), \(principal.policyVersion), \(metadata.jsonb)::jsonb)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING status, true AS created
+            )
+            SELECT status, created FROM inserted
+            UNION ALL
+            SELECT status, false FROM runs
+            WHERE id = \(runID) AND org_id = \(principal.orgID) AND agent_id = \(principal.agentID) AND NOT EXISTS (SELECT 1 FROM inserted)
+            """, logger: database.logger)
+        for try await (status, created) in rows.decode((String, Bool).self) {
+            return RunHandle(id: runID, status: Run.Status(rawValue: status) ?? .running, created: created)
+        }
+        throw RungateError.notFound("Run \(runID.uuidString.lowercased())")
+    }
+
+    public func get(id: UUID, principal: AgentPrincipal) async throws -> Run? {
+        try await first(database.client.query(
+            """
+            SELECT id, agent_id, status, policy_id, policy_version, metadata::text, started_at, ended_at,
+                   step_count, input_tokens, output_tokens, cost_micros
+            FROM runs WHERE id = \(id) AND org_id = \(principal.orgID) AND agent_id = \(principal.agentID)
+            """, logger: database.logger))
+    }
+
+    public func end(id: UUID, principal: AgentPrincipal) async throws -> Run? {
+        try await database.client.query(
+            """
+            UPDATE runs SET status = 'ended', ended_at = now()
+            WHERE id = \(id) AND org_id = \(principal.orgID) AND agent_id = \(principal.agentID) AND status = 'running'
+            """, logger: database.logger)
+        return try await get(id: id, principal: principal)
+    }
+
+    private func first(_ rows: PostgresRowSequence) async throws -> Run? {
+        for try await (id, agentID, status, policyID, policyVersion, metadata, startedAt, endedAt, steps, input, output, cost)
+            in rows.decode((UUID, UUID, String, UUID?, Int?, String, Date, Date?, Int, Int, Int, Int64).self)
+        {
+            return Run(
+                id: id, agentID: agentID, status: Run.Status(rawValue: status) ?? .running, policyID: policyID,
+                policyVersion: policyVersion,
+                metadata: (try? JSONDecoder().decode(JSONValue.self, from: Data(metadata.utf8))) ?? [:],
+                startedAt: startedAt, endedAt: endedAt, stepCount: steps, inputTokens: input, outputTokens: output, costMicros: cost)
+        }
+        return nil
+    }
+}

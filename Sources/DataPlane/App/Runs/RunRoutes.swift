@@ -1,0 +1,68 @@
+import Common
+import Foundation
+import Hummingbird
+
+/// `/v1/runs`: an agent starts, ends and reads its own runs.
+struct RunRoutes: Sendable {
+    let authenticator: AgentAuthenticator
+    let runs: any RunRepository
+    let steps: any StepRepository
+    let maxBodyBytes: Int
+
+    func add(to router: Router<RungateRequestContext>) {
+        router.post("/v1/runs") { request, _ in try await start(request) }
+        router.get("/v1/runs/:id") { request, context in
+            let (principal, id) = try await authorize(request, context)
+            return try await respond(with: runs.get(id: id, principal: principal), id: id)
+        }
+        router.post("/v1/runs/:id/end") { request, context in
+            let (principal, id) = try await authorize(request, context)
+            return try await respond(with: runs.end(id: id, principal: principal), id: id)
+        }
+        router.get("/v1/runs/:id/steps") { request, context in
+            let (principal, id) = try await authorize(request, context)
+            guard try await runs.get(id: id, principal: principal) != nil else { throw RungateError.notFound("Run \(id.uuidString.lowercased())") }
+            let list = try await steps.steps(runID: id, orgID: principal.orgID)
+            return jsonResponse(.ok, ["object": "list", "data": .array(list)], headers: [.rungateRunID: id.uuidString.lowercased()])
+        }
+    }
+
+    private func start(_ request: Request) async throws -> Response {
+        let principal = try await authenticator.authenticate(request)
+        let body = try await request.body.collect(upTo: maxBodyBytes)
+        var metadata: JSONValue = [:]
+        var id: UUID?
+        if body.readableBytes > 0 {
+            guard let json = try? JSONDecoder().decode(JSONValue.self, from: body), case .object = json else {
+                throw RungateError.badRequest("The request body must be a JSON object such as {\"metadata\": {...}}.")
+            }
+            if let value = json["metadata"] {
+                guard case .object = value else { throw RungateError.badRequest("`metadata` must be an object.") }
+                metadata = value
+            }
+            if let value = json["id"] {
+                guard let text = value.stringValue, let parsed = UUID(uuidString: text) else { throw RungateError.badRequest("`id` must be a UUID.") }
+                id = parsed
+            }
+        }
+        let handle = try await runs.resolve(id: id, principal: principal, metadata: metadata)
+        guard handle.created else {
+            throw RungateError(.conflict, code: "run_exists", message: "A run with this id already exists.", recovery: "Omit `id` to get a new run.")
+        }
+        guard let run = try await runs.get(id: handle.id, principal: principal) else { throw RungateError.notFound("Run") }
+        return jsonResponse(.created, run.json, headers: [.rungateRunID: handle.id.uuidString.lowercased()])
+    }
+
+    private func authorize(_ request: Request, _ context: RungateRequestContext) async throws -> (AgentPrincipal, UUID) {
+        let principal = try await authenticator.authenticate(request)
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw RungateError.notFound("Run")
+        }
+        return (principal, id)
+    }
+
+    private func respond(with run: Run?, id: UUID) throws -> Response {
+        guard let run else { throw RungateError.notFound("Run \(id.uuidString.lowercased())") }
+        return jsonResponse(.ok, run.json, headers: [.rungateRunID: id.uuidString.lowercased()])
+    }
+}

@@ -1,0 +1,52 @@
+import Common
+import Foundation
+
+/// One step of a run: a model call, a retry, a block, ... as it is written to `steps`.
+public struct StepRecord: Sendable {
+    public enum Kind: String, Sendable { case modelCall = "model_call", toolCall = "tool_call", retry, approval, block }
+
+    public var id = UUID()
+    public var orgID: UUID
+    public var runID: UUID
+    public var createdAt = Date()
+    public var kind: Kind
+    public var endpoint: String
+    public var provider: String?
+    public var model: String?
+    /// `ok`, `upstream_error`, `timeout`, `blocked`, `cancelled`, `incomplete`, ...
+    public var status: String
+    public var httpStatus: Int?
+    public var usage = TokenUsage()
+    public var costMicros: Int64 = 0
+    public var latencyMilliseconds: Int?
+    public var timeToFirstTokenMilliseconds: Int?
+    public var rule: String?
+    public var policyVersion: Int?
+    public var errorCode: String?
+    public var requestFingerprint: String?
+    /// Request and response bodies, already encrypted under the org's data key.
+    public var payload: SealedPayload?
+}
+
+/// Token counts of one call. `cachedInput` is part of `input`.
+public struct TokenUsage: Sendable, Equatable {
+    public var input = 0
+    public var output = 0
+    public var cachedInput = 0
+    /// True when the provider reported no usage and the counts are estimates from what was sent and delivered.
+    public var estimated = false
+
+    public init(input: Int = 0, output: Int = 0, cachedInput: Int = 0, estimated: Bool = false) {
+        self.input = input
+        self.output = output
+        self.cachedInput = cachedInput
+        self.estimated = estimated
+    }
+}
+
+/// A step's payloads, sealed with the org's data key (purpose `payload`).
+public struct SealedPayload: Sendable {
+    public var dataKeyID: UUID
+    public var request: [UInt8]
+    public var response: [UInt8]?
+}

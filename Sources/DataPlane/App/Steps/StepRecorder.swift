@@ -1,0 +1,70 @@
+import Common
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Takes steps from the request path and writes them in batches, off it.
+///
+/// `record` only appends to a buffer. A loop flushes every `interval` (or sooner when a batch is
+/// full); a batch whose write fails stays queued and is retried with backoff, never dropped. On
+/// graceful shutdown (after the HTTP server has drained) everything still queued is written.
+public final class StepRecorder: Service, Sendable {
+    private let repository: any StepRepository
+    private let logger: Logger
+    private let interval: Duration
+    private let batchSize: Int
+    private let queue = Mutex<[StepRecord]>([])
+
+    public init(repository: any StepRepository, logger: Logger, interval: Duration = .milliseconds(50), batchSize: Int = 500) {
+        self.repository = repository
+        self.logger = logger
+        self.interval = interval
+        self.batchSize = batchSize
+    }
+
+    public func record(_ step: StepRecord) {
+        queue.withLock { $0.append(step) }
+    }
+
+    /// Steps waiting to be written.
+    public var pending: Int { queue.withLock { $0.count } }
+
+    public func run() async throws {
+        var failures = 0
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            await sleepUnlessShuttingDown(for: failures == 0 ? interval : .milliseconds(min(100 << min(failures, 6), 5_000)))
+            failures = await flush() ? 0 : failures + 1
+        }
+        // Drain: the server has stopped taking requests; write what is left, retrying for a while.
+        var attempts = 0
+        while pending > 0, attempts < 50 {
+            if !(await flush()) {
+                attempts += 1
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        if pending > 0 {
+            logger.critical("steps could not be written before shutdown", metadata: ["count": "\(pending)"])
+        }
+    }
+
+    /// Writes everything queued, batch by batch; false when a write failed (the batch stays queued).
+    @discardableResult
+    public func flush() async -> Bool {
+        while true {
+            let batch = queue.withLock { queue -> [StepRecord] in
+                let batch = Array(queue.prefix(batchSize))
+                queue.removeFirst(batch.count)
+                return batch
+            }
+            guard !batch.isEmpty else { return true }
+            do {
+                try await repository.insert(batch)
+            } catch {
+                queue.withLock { $0.insert(contentsOf: batch, at: 0) }
+                logger.error("writing steps failed; will retry", metadata: ["count": "\(batch.count)", "error": "\(String(reflecting: error))"])
+                return false
+            }
+        }
+    }
+}

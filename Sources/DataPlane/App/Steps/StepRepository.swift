@@ -1,0 +1,100 @@
+import Common
+import Foundation
+import NIOCore
+import PostgresNIO
+
+/// Writes steps (and their payloads) and folds them into their runs' totals, one batch a transaction.
+public protocol StepRepository: Sendable {
+    func insert(_ steps: [StepRecord]) async throws
+    /// A run's steps in order, for the agent that owns the run.
+    func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue]
+}
+
+public struct PostgresStepRepository: StepRepository {
+    let database: Database
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    public func insert(_ steps: [StepRecord]) async throws {
+        guard !steps.isEmpty else { return }
+        // Arrays bound as parameters and unnested: one statement for the whole batch. Nullable
+        // columns travel as sentinels ('' and -1) since postgres-nio arrays have no NULL elements.
+        let ids = steps.map(\.id), orgs = steps.map(\.orgID), runs = steps.map(\.runID), times = steps.map(\.createdAt)
+        let kinds = steps.map(\.kind.rawValue), endpoints = steps.map(\.endpoint), providers = steps.map { $0.provider ?? "" }
+        let models = steps.map { $0.model ?? "" }, statuses = steps.map(\.status), httpStatuses = steps.map { $0.httpStatus ?? -1 }
+        let inputs = steps.map(\.usage.input), outputs = steps.map(\.usage.output), cached = steps.map(\.usage.cachedInput)
+        let costs = steps.map(\.costMicros), latencies = steps.map { $0.latencyMilliseconds ?? -1 }
+        let ttfts = steps.map { $0.timeToFirstTokenMilliseconds ?? -1 }, rules = steps.map { $0.rule ?? "" }
+        let versions = steps.map { $0.policyVersion ?? -1 }, errors = steps.map { $0.errorCode ?? "" }
+        let fingerprints = steps.map { $0.requestFingerprint ?? "" }
+        let logger = database.logger
+        try await database.transaction { connection in
+            try await connection.query(
+                """
+                INSERT INTO steps (id, org_id, run_id, created_at, kind, endpoint, provider, model, status, http_status,
+                                   input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms, ttft_ms, rule,
+                                   policy_version, error_code, request_fingerprint)
+                SELECT id, org_id, run_id, created_at, kind, endpoint, NULLIF(provider, ''), NULLIF(model, ''), status,
+                       NULLIF(http_status, -1), input_tokens, output_tokens, cached_tokens, cost_micros, NULLIF(latency_ms, -1),
+                       NULLIF(ttft_ms, -1), NULLIF(rule, ''), NULLIF(policy_version, -1), NULLIF(error_code, ''),
+                       NULLIF(request_fingerprint, '')
+                FROM unnest(\(ids)::uuid[], \(orgs)::uuid[], \(runs)::uuid[], \(times)::timestamptz[], \(kinds)::text[],
+                            \(endpoints)::text[], \(providers)::text[], \(models)::text[], \(statuses)::text[], \(httpStatuses)::int[],
+                            \(inputs)::int[], \(outputs)::int[], \(cached)::int[], \(costs)::bigint[], \(latencies)::int[],
+                            \(ttfts)::int[], \(rules)::text[], \(versions)::int[], \(errors)::text[], \(fingerprints)::text[])
+                  AS s(id, org_id, run_id, created_at, kind, endpoint, provider, model, status, http_status, input_tokens,
+                       output_tokens, cached_tokens, cost_micros, latency_ms, ttft_ms, rule, policy_version, error_code,
+                       request_fingerprint)
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
+            try await connection.query(
+                """
+                UPDATE runs r SET step_count = r.step_count + t.steps, input_tokens = r.input_tokens + t.input,
+                       output_tokens = r.output_tokens + t.output, cost_micros = r.cost_micros + t.cost,
+                       last_step_at = GREATEST(r.last_step_at, t.last)
+                FROM (SELECT run_id, count(*) AS steps, sum(input) AS input, sum(output) AS output, sum(cost) AS cost, max(at) AS last
+                      FROM unnest(\(runs)::uuid[], \(inputs)::int[], \(outputs)::int[], \(costs)::bigint[], \(times)::timestamptz[])
+                        AS s(run_id, input, output, cost, at)
+                      GROUP BY run_id) t
+                WHERE r.id = t.run_id
+                """, logger: logger)
+            for step in steps {
+                guard let payload = step.payload else { continue }
+                try await connection.query(
+                    """
+                    INSERT INTO payloads (step_id, org_id, run_id, created_at, data_key_id, request_ciphertext, response_ciphertext)
+                    VALUES (\(step.id), \(step.orgID), \(step.runID), \(step.createdAt), \(payload.dataKeyID),
+                            \(ByteBuffer(bytes: payload.request)), \(payload.response.map { ByteBuffer(bytes: $0) }))
+                    ON CONFLICT DO NOTHING
+                    """, logger: logger)
+            }
+        }
+    }
+
+    public func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue] {
+        let rows = try await database.client.query(
+            """
+            SELECT id, created_at, kind, endpoint, provider, model, status, http_status, input_tokens, output_tokens,
+                   cached_tokens, cost_micros, latency_ms, ttft_ms, rule, policy_version, error_code
+            FROM steps WHERE run_id = \(runID) AND org_id = \(orgID) ORDER BY created_at, id
+            """, logger: database.logger)
+        var result: [JSONValue] = []
+        for try await row in rows {
+            let (id, createdAt, kind, endpoint, provider, model, status, httpStatus, input, output, cached, cost, latency, ttft, rule, version, error)
+                = try row.decode((UUID, Date, String, String?, String?, String?, String, Int?, Int, Int, Int, Int64, Int?, Int?, String?, Int?, String?).self)
+            func optional(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
+            func optional(_ value: Int?) -> JSONValue { value.map { .number(Double($0)) } ?? .null }
+            result.append([
+                "id": .string(id.uuidString.lowercased()), "object": "run.step", "created_at": .string(createdAt.formatted(.iso8601)),
+                "kind": .string(kind), "endpoint": optional(endpoint), "provider": optional(provider), "model": optional(model),
+                "status": .string(status), "http_status": optional(httpStatus),
+                "usage": ["input_tokens": .number(Double(input)), "output_tokens": .number(Double(output)), "cached_tokens": .number(Double(cached))],
+                "cost_micros": .number(Double(cost)), "latency_ms": optional(latency), "ttft_ms": optional(ttft),
+                "rule": optional(rule), "policy_version": optional(version), "error_code": optional(error),
+            ])
+        }
+        return result
+    }
+}
