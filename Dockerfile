@@ -6,7 +6,6 @@ COPY Package.swift ./
 COPY Sources ./Sources
 COPY Tests ./Tests
 RUN swift build -c release --static-swift-stdlib \
-      --product rungate-data --product rungate-control --product rungate-platform --product rungate-mock-provider \
  && mkdir -p /out && cp "$(swift build -c release --show-bin-path)"/rungate-* /out/
 
 FROM debian:bookworm-slim

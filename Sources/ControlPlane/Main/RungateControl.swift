@@ -67,7 +67,7 @@ struct BootstrapCommand: AsyncParsableCommand {
     @Option(help: "Org name.") var orgName = "Demo org"
     @Option(help: "Owner e-mail.") var ownerEmail = "owner@example.com"
     @Option(help: "Demo agent name.") var agentName = "demo-agent"
-    @Option(help: "Base URL of the demo agent's provider (the mock provider in a demo).") var providerBaseURL = "http://127.0.0.1:9090"
+    @Option(help: "Base URL of the demo agent's provider (including the version path, e.g. …/v1).") var providerBaseURL = "http://127.0.0.1:9090/v1"
 
     func run() async throws {
         options.bootstrapLogging()

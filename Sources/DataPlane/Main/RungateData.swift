@@ -19,13 +19,21 @@ struct RungateData: AsyncParsableCommand {
     @Option(help: "Largest request body accepted, in bytes (env RUNGATE_MAX_BODY_BYTES).")
     var maxBodyBytes: Int = Env.int("RUNGATE_MAX_BODY_BYTES") ?? 8 * 1024 * 1024
 
+    @Option(help: "Seconds a provider may stay silent mid-answer before the call fails with 504 (env RUNGATE_UPSTREAM_READ_TIMEOUT_SECONDS).")
+    var upstreamReadTimeoutSeconds: Int = Env.int("RUNGATE_UPSTREAM_READ_TIMEOUT_SECONDS") ?? 120
+
+    @Option(help: "Seconds a whole provider call may take, streams included (env RUNGATE_UPSTREAM_REQUEST_TIMEOUT_SECONDS).")
+    var upstreamRequestTimeoutSeconds: Int = Env.int("RUNGATE_UPSTREAM_REQUEST_TIMEOUT_SECONDS") ?? 600
+
     func run() async throws {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
         let logger = Logger(label: "rungate.data")
         let backing = try BackingServices(databaseURL: try options.requireDatabaseURL(), redisURL: options.resolvedRedisURL,
                                           applicationName: "rungate-data", logger: logger)
-        let configuration = DataPlaneConfiguration(host: options.host, port: port, keyring: try .fromEnvironment(), maxBodyBytes: maxBodyBytes)
+        let configuration = DataPlaneConfiguration(
+            host: options.host, port: port, keyring: try .fromEnvironment(), maxBodyBytes: maxBodyBytes,
+            upstreamReadTimeout: .seconds(Int64(upstreamReadTimeoutSeconds)), upstreamRequestTimeout: .seconds(Int64(upstreamRequestTimeoutSeconds)))
         try await buildDataPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
     }
 }

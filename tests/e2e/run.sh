@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# End-to-end tests with the official OpenAI and Anthropic Python SDKs as real clients: starts the
+# mock provider and two data-plane processes (debug build) against the PostgreSQL and Redis that
+# scripts/test started, bootstraps an org, and runs pytest. Called by scripts/test.
+source "$(dirname "$0")/../../scripts/lib.sh"
+cd "$ROOT"
+
+: "${RUNGATE_TEST_DATABASE_URL:?run through ./scripts/test}"
+WORK=${E2E_WORK:?}
+BIN="$(swift build --show-bin-path)"
+mkdir -p "$WORK/logs"
+
+# A virtualenv with the SDKs, cached between runs (pip is the only network use: PyPI).
+VENV="$ROOT/.build/e2e-venv"
+if [ ! -x "$VENV/bin/pytest" ] || ! "$VENV/bin/python" -c 'import openai, anthropic' 2>/dev/null; then
+  say "creating the e2e virtualenv (openai, anthropic, pytest)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tests/e2e/requirements.txt"
+fi
+
+OWNER_URL=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit((p.scheme,p.netloc,"/rungate_e2e",p.query,"")))' "$RUNGATE_TEST_DATABASE_URL")
+psql_super "$RUNGATE_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS rungate_e2e WITH (FORCE)" -c "CREATE DATABASE rungate_e2e"
+RUNGATE_DATABASE_URL="$OWNER_URL" "$BIN/rungate-control" migrate --migrations-dir "$ROOT/migrations" --log-format text --log-level warning
+ROLE_PW=$(random_secret)
+set_role_passwords "$OWNER_URL" "$ROLE_PW" "$ROLE_PW" "$ROLE_PW"
+DATA_DB_URL=$(role_url "$OWNER_URL" rungate_data "$ROLE_PW")
+CONTROL_DB_URL=$(role_url "$OWNER_URL" rungate_control "$ROLE_PW")
+
+export RUNGATE_MASTER_KEY="k1:$(python3 -c 'import os,base64; print(base64.b64encode(os.urandom(32)).decode())')"
+MOCK_PORT=$(free_port); DATA_PORT=$(free_port); DATA2_PORT=$(free_port)
+PIDS=()
+stop_all() { for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap stop_all EXIT
+
+"$BIN/rungate-mock-provider" --port "$MOCK_PORT" --log-level warning >"$WORK/logs/mock.log" 2>&1 &
+PIDS+=($!)
+for port in "$DATA_PORT" "$DATA2_PORT"; do
+  RUNGATE_DATABASE_URL="$DATA_DB_URL" RUNGATE_REDIS_URL="$RUNGATE_TEST_REDIS_URL" RUNGATE_MAX_BODY_BYTES=262144 \
+    RUNGATE_UPSTREAM_READ_TIMEOUT_SECONDS=2 "$BIN/rungate-data" --port "$port" >"$WORK/logs/data-$port.log" 2>&1 &
+  PIDS+=($!)
+done
+wait_ready "http://127.0.0.1:$MOCK_PORT/healthz" mock-provider
+wait_ready "http://127.0.0.1:$DATA_PORT/readyz" rungate-data
+wait_ready "http://127.0.0.1:$DATA2_PORT/readyz" rungate-data-2
+
+CREDENTIALS=$(RUNGATE_DATABASE_URL="$CONTROL_DB_URL" RUNGATE_OWNER_PASSWORD="e2e-owner-password-123" \
+  "$BIN/rungate-control" bootstrap --log-format text --log-level warning --provider-base-url "http://127.0.0.1:$MOCK_PORT/v1")
+eval "export $(echo "$CREDENTIALS" | tr '\n' ' ')"
+
+export E2E_DATA_URL="http://127.0.0.1:$DATA_PORT" E2E_DATA2_URL="http://127.0.0.1:$DATA2_PORT"
+export E2E_MOCK_URL="http://127.0.0.1:$MOCK_PORT" E2E_OWNER_DATABASE_URL="$OWNER_URL"
+say "running the SDK end-to-end tests"
+status=0
+"$VENV/bin/pytest" -q -p no:cacheprovider "$ROOT/tests/e2e" || status=$?
+if [ $status -ne 0 ]; then
+  echo "--- data-plane log (last 40 lines)" >&2; tail -n 40 "$WORK/logs/data-$DATA_PORT.log" >&2
+fi
+exit $status
