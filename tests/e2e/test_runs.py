@@ -45,7 +45,7 @@ def test_revocation_reaches_another_replica_within_a_second():
             break
         assert time.monotonic() - revoked_at < 1.0, "replica 2 still accepts a revoked token after 1 s"
         time.sleep(0.02)
-    assert body["rungate"]["code"] == "invalid_credentials"
+    assert body["error"]["rungate"]["code"] == "invalid_credentials"
     assert token not in str(body)
     status, _, _ = api("GET", f"/v1/runs/{uuid.uuid4()}", token=token, base=DATA_URL)
     assert status == 401

@@ -1,7 +1,7 @@
 /// The wire shape an error is rendered in: each API answers in its own so that clients
 /// (the OpenAI and Anthropic SDKs, admin tooling) raise their normal exception types.
 public enum ErrorShape: Sendable {
-    /// `{"error": {"message", "type", "param", "code"}, "rungate": {...}}`
+    /// `{"error": {"message", "type", "param", "code", "rungate": {...}}}`
     case openAI
     /// `{"type": "error", "error": {"type", "message"}, "rungate": {...}}`
     case anthropic

@@ -8,14 +8,16 @@ extension RungateError {
     public func body(shape: ErrorShape, requestID: String?) -> JSONValue {
         switch shape {
         case .openAI:
+            // Inside `error`: the OpenAI SDKs expose only that object (as `e.body`), so `e.body["rungate"]`
+            // works there just as it does with the Anthropic SDK, which exposes the whole body.
             return [
                 "error": [
                     "message": .string(messageWithRecovery),
                     "type": .string(openAIType),
                     "param": .null,
                     "code": .string(code),
+                    "rungate": rungateObject(requestID: requestID),
                 ],
-                "rungate": rungateObject(requestID: requestID),
             ]
         case .anthropic:
             return [
