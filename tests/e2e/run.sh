@@ -29,7 +29,16 @@ CONTROL_DB_URL=$(role_url "$OWNER_URL" rungate_control "$ROLE_PW")
 export RUNGATE_MASTER_KEY="k1:$(python3 -c 'import os,base64; print(base64.b64encode(os.urandom(32)).decode())')"
 MOCK_PORT=$(free_port); DATA_PORT=$(free_port); DATA2_PORT=$(free_port)
 PIDS=()
-stop_all() { for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# SIGTERM drains; the mock may still hold the deliberately unanswered "timeout" request, so whatever
+# has not exited after 5 s is killed.
+stop_all() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    alive=0; for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && return 0; sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+}
 trap stop_all EXIT
 
 "$BIN/rungate-mock-provider" --port "$MOCK_PORT" --log-level warning >"$WORK/logs/mock.log" 2>&1 &
