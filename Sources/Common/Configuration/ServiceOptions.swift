@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import PostgresNIO
 
 /// Flags every server process shares. Each flag falls back to its environment variable; secrets
 /// (database and Redis URLs with passwords) are read from the environment when the flag is absent
@@ -42,5 +43,22 @@ public struct ServiceOptions: ParsableArguments, Sendable {
             throw ValidationError("no database configured: set RUNGATE_DATABASE_URL or pass --database-url")
         }
         return url
+    }
+}
+
+extension ServiceOptions {
+    /// The process's Postgres and Redis clients from these options.
+    public func backingServices(applicationName: String, logger: Logger) throws -> BackingServices {
+        try BackingServices(databaseURL: try requireDatabaseURL(), redisURL: resolvedRedisURL, applicationName: applicationName, logger: logger)
+    }
+
+    /// Runs a one-shot command's `body` with a running Postgres client (for `migrate`, `bootstrap`, `create-token`).
+    public func withDatabase(applicationName: String, logger: Logger, _ body: @escaping @Sendable (Database) async throws -> Void) async throws {
+        let client = PostgresClient(configuration: try .init(url: try requireDatabaseURL(), applicationName: applicationName), backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await body(Database(client: client, logger: logger))
+        }
     }
 }

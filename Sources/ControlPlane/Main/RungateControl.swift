@@ -28,8 +28,7 @@ struct Serve: AsyncParsableCommand {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
         let logger = Logger(label: "rungate.control")
-        let backing = try BackingServices(databaseURL: try options.requireDatabaseURL(), redisURL: options.resolvedRedisURL,
-                                          applicationName: "rungate-control", logger: logger)
+        let backing = try options.backingServices(applicationName: "rungate-control", logger: logger)
         let configuration = ControlPlaneConfiguration(host: options.host, port: port, keyring: try .fromEnvironment())
         try await buildControlPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
     }
@@ -48,10 +47,8 @@ struct Migrate: AsyncParsableCommand {
         options.bootstrapLogging()
         let logger = Logger(label: "rungate.migrate")
         let migrations = try Migration.load(from: URL(fileURLWithPath: migrationsDir))
-        let client = PostgresClient(
-            configuration: try .init(url: try options.requireDatabaseURL(), applicationName: "rungate-migrate"), backgroundLogger: logger)
-        try await withClient(client) {
-            let applied = try await Migrator(client: client, logger: logger).migrate(migrations)
+        try await options.withDatabase(applicationName: "rungate-migrate", logger: logger) { database in
+            let applied = try await Migrator(client: database.client, logger: logger).migrate(migrations)
             logger.info("migrations done", metadata: ["applied": "\(applied)", "latest": "\(migrations.last?.version ?? 0)"])
         }
     }
@@ -77,10 +74,7 @@ struct BootstrapCommand: AsyncParsableCommand {
             throw ValidationError("set RUNGATE_OWNER_PASSWORD (12 characters or more) for the first owner")
         }
         let providerKey = Env.get("RUNGATE_BOOTSTRAP_PROVIDER_KEY") ?? "mock-provider-key-0001"
-        let client = PostgresClient(
-            configuration: try .init(url: try options.requireDatabaseURL(), applicationName: "rungate-bootstrap"), backgroundLogger: logger)
-        try await withClient(client) {
-            let database = Database(client: client, logger: logger)
+        try await options.withDatabase(applicationName: "rungate-bootstrap", logger: logger) { database in
             let bootstrap = Bootstrap(database: database, dataKeys: PostgresDataKeyRepository(database: database, keyring: try .fromEnvironment()))
             let result = try await bootstrap.run(.init(
                 orgName: orgName, ownerEmail: ownerEmail, ownerPassword: password, agentName: agentName,
@@ -90,14 +84,5 @@ struct BootstrapCommand: AsyncParsableCommand {
             print("RUNGATE_ADMIN_TOKEN=\(result.adminToken.value)")
             print("RUNGATE_AGENT_TOKEN=\(result.agentToken.value)")
         }
-    }
-}
-
-/// Runs `body` while `client` runs, then stops the client.
-func withClient(_ client: PostgresClient, _ body: @escaping @Sendable () async throws -> Void) async throws {
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await client.run() }
-        defer { group.cancelAll() }
-        try await body()
     }
 }

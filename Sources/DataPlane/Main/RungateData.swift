@@ -29,8 +29,7 @@ struct RungateData: AsyncParsableCommand {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
         let logger = Logger(label: "rungate.data")
-        let backing = try BackingServices(databaseURL: try options.requireDatabaseURL(), redisURL: options.resolvedRedisURL,
-                                          applicationName: "rungate-data", logger: logger)
+        let backing = try options.backingServices(applicationName: "rungate-data", logger: logger)
         let configuration = DataPlaneConfiguration(
             host: options.host, port: port, keyring: try .fromEnvironment(), maxBodyBytes: maxBodyBytes,
             upstreamReadTimeout: .seconds(Int64(upstreamReadTimeoutSeconds)), upstreamRequestTimeout: .seconds(Int64(upstreamRequestTimeoutSeconds)))

@@ -28,8 +28,7 @@ struct Serve: AsyncParsableCommand {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
         let logger = Logger(label: "rungate.platform")
-        let backing = try BackingServices(databaseURL: try options.requireDatabaseURL(), redisURL: options.resolvedRedisURL,
-                                          applicationName: "rungate-platform", logger: logger)
+        let backing = try options.backingServices(applicationName: "rungate-platform", logger: logger)
         try await buildPlatformAdmin(configuration: .init(host: options.host, port: port), backing: backing, metrics: metrics, logger: logger)
             .runService()
     }
@@ -47,13 +46,9 @@ struct CreateToken: AsyncParsableCommand {
     func run() async throws {
         options.bootstrapLogging()
         let logger = Logger(label: "rungate.platform")
-        let client = PostgresClient(
-            configuration: try .init(url: try options.requireDatabaseURL(), applicationName: "rungate-platform-cli"), backgroundLogger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
+        try await options.withDatabase(applicationName: "rungate-platform-cli", logger: logger) { database in
             let operator_ = ProcessInfo.processInfo.environment["USER"] ?? "cli"
-            let issued = try await PlatformTokenStore(database: Database(client: client, logger: logger)).create(
+            let issued = try await PlatformTokenStore(database: database).create(
                 name: name, createdBy: "cli:\(operator_)", origin: "cli",
                 expiresAt: expiresInDays.map { Date().addingTimeInterval(Double($0) * 86_400) })
             print("RUNGATE_PLATFORM_TOKEN=\(issued.token.value)")
