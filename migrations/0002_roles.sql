@@ -2,17 +2,21 @@
 -- the real boundary. Roles are cluster-wide, so they are created only when missing; the deployment
 -- gives them LOGIN and a password (scripts/up, compose.yaml), never this file.
 
+-- Roles are cluster-wide and the advisory lock is per database: two databases migrating at once
+-- (tests do) may both try to create a role, so losing that race is not an error.
 DO $$
+DECLARE
+    role_name text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rungate_control') THEN
-        CREATE ROLE rungate_control NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rungate_data') THEN
-        CREATE ROLE rungate_data NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rungate_platform') THEN
-        CREATE ROLE rungate_platform NOLOGIN;
-    END IF;
+    FOREACH role_name IN ARRAY ARRAY['rungate_control', 'rungate_data', 'rungate_platform'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', role_name);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+        END IF;
+    END LOOP;
 END
 $$;
 
