@@ -45,7 +45,7 @@ trap stop_all EXIT
 PIDS+=($!)
 for port in "$DATA_PORT" "$DATA2_PORT"; do
   RUNGATE_DATABASE_URL="$DATA_DB_URL" RUNGATE_REDIS_URL="$RUNGATE_TEST_REDIS_URL" RUNGATE_MAX_BODY_BYTES=262144 \
-    RUNGATE_UPSTREAM_READ_TIMEOUT_SECONDS=2 "$BIN/rungate-data" --port "$port" >"$WORK/logs/data-$port.log" 2>&1 &
+    RUNGATE_UPSTREAM_READ_TIMEOUT_SECONDS=2 RUNGATE_TOKEN_USAGE_FLUSH_SECONDS=1 "$BIN/rungate-data" --port "$port" >"$WORK/logs/data-$port.log" 2>&1 &
   PIDS+=($!)
 done
 wait_ready "http://127.0.0.1:$MOCK_PORT/healthz" mock-provider

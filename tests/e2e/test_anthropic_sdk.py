@@ -9,7 +9,7 @@ SONNET = (3_000_000, 15_000_000)
 
 def test_message_records_a_priced_step(claude):
     raw = claude.messages.with_raw_response.create(
-        model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "hi [[words:5]]"}])
+        model="claude-sonnet-4-6", max_tokens=100, messages=[{"role": "user", "content": "hi [[words:5]]"}])
     message = raw.parse()
     assert message.content[0].text == "This is a mock answer"
     step = steps_of(raw.headers["x-rungate-run-id"], 1)[0]
@@ -19,7 +19,7 @@ def test_message_records_a_priced_step(claude):
 
 
 def test_streaming_text_and_final_usage(claude):
-    with claude.messages.stream(model="claude-sonnet-4-5", max_tokens=50,
+    with claude.messages.stream(model="claude-sonnet-4-6", max_tokens=50,
                                 messages=[{"role": "user", "content": "stream [[words:4]]"}]) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
@@ -31,7 +31,7 @@ def test_streaming_text_and_final_usage(claude):
 
 
 def test_tool_use(claude):
-    message = claude.messages.create(model="claude-sonnet-4-5", max_tokens=50,
+    message = claude.messages.create(model="claude-sonnet-4-6", max_tokens=50,
                                      messages=[{"role": "user", "content": '[[tool:delete_file {"path": "/tmp/x"}]]'}],
                                      tools=[{"name": "delete_file", "input_schema": {"type": "object"}}])
     assert message.stop_reason == "tool_use"
@@ -41,6 +41,6 @@ def test_tool_use(claude):
 def test_bad_token_raises_the_sdk_authentication_error():
     client = anthropic.Anthropic(base_url=DATA_URL, api_key="rg_agt_" + "B" * 49, max_retries=0)
     with pytest.raises(anthropic.AuthenticationError) as raised:
-        client.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert raised.value.body["error"]["type"] == "authentication_error"
     assert raised.value.body["rungate"]["code"] == "invalid_credentials"

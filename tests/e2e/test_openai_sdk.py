@@ -135,3 +135,22 @@ def test_malformed_json_and_bad_run_ids_are_400(oai):
     assert status == 400 and body["error"]["type"] == "invalid_request_error"
     with pytest.raises(openai.BadRequestError):
         oai.chat.completions.create(model="gpt-4o", messages=[], extra_headers={"x-rungate-run-id": "../../etc"})
+
+
+def test_a_stream_cut_off_by_the_provider_is_charged_for_what_was_delivered(oai):
+    pieces = []
+    with pytest.raises(Exception):
+        with oai.chat.completions.with_streaming_response.create(
+                model="gpt-4o-mini", stream=True,
+                messages=[{"role": "user", "content": "long answer [[words:40]] [[cut:6]] [[latency:30]]"}]) as response:
+            run_id = response.headers["x-rungate-run-id"]
+            for chunk in response.parse():
+                if chunk.choices and chunk.choices[0].delta.content:
+                    pieces.append(chunk.choices[0].delta.content)
+    assert pieces, "the chunks sent before the cut reached the client"
+    step = steps_of(run_id, 1)[0]
+    assert step["status"] == "incomplete" and step["error_code"] == "stream_interrupted"
+    # No usage chunk arrived, so output is estimated from the text delivered: some, not the full 40.
+    assert 0 < step["usage"]["output_tokens"] < 40
+    assert step["cost_micros"] == micros(step["usage"]["input_tokens"], step["usage"]["output_tokens"], *GPT_4O_MINI)
+    assert step["cost_micros"] > 0

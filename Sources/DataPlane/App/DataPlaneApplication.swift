@@ -13,7 +13,9 @@ public func buildDataPlane(
     }
     let database = backing.database
     let tokenCache = AgentTokenCache(timeToLive: configuration.tokenCacheTimeToLive)
-    let authenticator = AgentAuthenticator(repository: PostgresAgentRepository(database: database), cache: tokenCache)
+    let agents = PostgresAgentRepository(database: database)
+    let tokenUsage = TokenUsageRecorder(repository: agents, logger: logger, interval: configuration.tokenUsageFlushInterval)
+    let authenticator = AgentAuthenticator(repository: agents, cache: tokenCache, usage: tokenUsage)
     let runs = PostgresRunRepository(database: database)
     let stepRepository = PostgresStepRepository(database: database)
     let dataKeys = DataKeyCache(repository: PostgresDataKeyRepository(database: database, keyring: configuration.keyring))
@@ -25,7 +27,7 @@ public func buildDataPlane(
         authenticator: authenticator, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
         steps: steps, prices: prices, retries: RetryTracker(), maxBodyBytes: configuration.maxBodyBytes)
 
-    var services: [any Service] = [steps, prices, upstream]
+    var services: [any Service] = [steps, tokenUsage, prices, upstream]
     if let url = backing.databaseURL {
         services.append(try InvalidationListener(databaseURL: url, logger: logger) { invalidation in
             tokenCache.apply(invalidation)

@@ -14,11 +14,13 @@ public struct DataPlaneConfiguration: Sendable {
     public var upstreamRequestTimeout: TimeAmount
     /// Upper bound on how long a cached token stays valid if a revocation notice were lost.
     public var tokenCacheTimeToLive: Duration
+    /// How often `agent_tokens.last_used_at` is written (batched, one UPDATE per interval).
+    public var tokenUsageFlushInterval: Duration
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, keyring: MasterKeyring, maxBodyBytes: Int = 8 * 1024 * 1024,
         upstreamReadTimeout: TimeAmount = .seconds(120), upstreamRequestTimeout: TimeAmount = .seconds(600),
-        tokenCacheTimeToLive: Duration = .seconds(30)
+        tokenCacheTimeToLive: Duration = .seconds(30), tokenUsageFlushInterval: Duration = .seconds(5)
     ) {
         self.host = host
         self.port = port
@@ -27,5 +29,6 @@ public struct DataPlaneConfiguration: Sendable {
         self.upstreamReadTimeout = upstreamReadTimeout
         self.upstreamRequestTimeout = upstreamRequestTimeout
         self.tokenCacheTimeToLive = tokenCacheTimeToLive
+        self.tokenUsageFlushInterval = tokenUsageFlushInterval
     }
 }

@@ -25,6 +25,9 @@ struct RungateData: AsyncParsableCommand {
     @Option(help: "Seconds a whole provider call may take, streams included (env RUNGATE_UPSTREAM_REQUEST_TIMEOUT_SECONDS).")
     var upstreamRequestTimeoutSeconds: Int = Env.int("RUNGATE_UPSTREAM_REQUEST_TIMEOUT_SECONDS") ?? 600
 
+    @Option(help: "Seconds between batched writes of agent tokens' last_used_at (env RUNGATE_TOKEN_USAGE_FLUSH_SECONDS).")
+    var tokenUsageFlushSeconds: Int = Env.int("RUNGATE_TOKEN_USAGE_FLUSH_SECONDS") ?? 5
+
     func run() async throws {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
@@ -32,7 +35,8 @@ struct RungateData: AsyncParsableCommand {
         let backing = try options.backingServices(applicationName: "rungate-data", logger: logger)
         let configuration = DataPlaneConfiguration(
             host: options.host, port: port, keyring: try .fromEnvironment(), maxBodyBytes: maxBodyBytes,
-            upstreamReadTimeout: .seconds(Int64(upstreamReadTimeoutSeconds)), upstreamRequestTimeout: .seconds(Int64(upstreamRequestTimeoutSeconds)))
+            upstreamReadTimeout: .seconds(Int64(upstreamReadTimeoutSeconds)), upstreamRequestTimeout: .seconds(Int64(upstreamRequestTimeoutSeconds)),
+            tokenUsageFlushInterval: .seconds(max(tokenUsageFlushSeconds, 1)))
         try await buildDataPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
     }
 }

@@ -49,7 +49,7 @@ public func buildMockProvider(
     router.get("/v1/models") { request, _ in
         stats.record("/v1/models")
         _ = try providerKey(request)
-        let models: [JSONValue] = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "claude-sonnet-4-5"].map {
+        let models: [JSONValue] = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "claude-sonnet-4-6"].map {
             ["id": .string($0), "object": "model", "created": 1_700_000_000, "owned_by": "mock"]
         }
         return jsonResponse(.ok, ["object": "list", "data": .array(models)])

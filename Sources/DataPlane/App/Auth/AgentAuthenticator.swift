@@ -10,10 +10,12 @@ import Hummingbird
 public struct AgentAuthenticator: Sendable {
     let repository: any AgentRepository
     let cache: AgentTokenCache
+    let usage: TokenUsageRecorder?
 
-    public init(repository: any AgentRepository, cache: AgentTokenCache) {
+    public init(repository: any AgentRepository, cache: AgentTokenCache, usage: TokenUsageRecorder? = nil) {
         self.repository = repository
         self.cache = cache
+        self.usage = usage
     }
 
     public func authenticate(_ request: Request) async throws -> AgentPrincipal {
@@ -32,6 +34,7 @@ public struct AgentAuthenticator: Sendable {
         do {
             token = try Token.parse(presented, expecting: .agent)
         } catch {
+            AuthMetrics.rejected(reason: "malformed")
             throw RungateError.unauthenticated("The agent token is not valid: \(error.description).")
         }
         let principal: AgentPrincipal
@@ -39,12 +42,14 @@ public struct AgentAuthenticator: Sendable {
             principal = cached
         } else {
             let found: AgentPrincipal?
+            AuthMetrics.databaseLookups.increment()
             do {
                 found = try await repository.principal(tokenHash: token.hash)
             } catch {
                 throw RungateError.dependencyUnavailable("database")
             }
             guard let found else {
+                AuthMetrics.rejected(reason: "unknown")
                 throw RungateError.unauthenticated("The agent token is unknown, expired or revoked.")
             }
             cache.put(found)
@@ -60,6 +65,7 @@ public struct AgentAuthenticator: Sendable {
                 .forbidden, code: "agent_disabled", message: "This agent is disabled.",
                 recovery: "An org admin can re-enable it in the control plane.")
         }
+        usage?.noteUse(of: principal.tokenID)
         return principal
     }
 }

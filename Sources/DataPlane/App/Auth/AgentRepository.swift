@@ -6,6 +6,8 @@ import PostgresNIO
 public protocol AgentRepository: Sendable {
     /// The principal for a live (unrevoked, unexpired) token, or nil.
     func principal(tokenHash: String) async throws -> AgentPrincipal?
+    /// Sets `last_used_at` to now on these tokens.
+    func markUsed(tokenIDs: [UUID]) async throws
 }
 
 public struct PostgresAgentRepository: AgentRepository {
@@ -35,5 +37,10 @@ public struct PostgresAgentRepository: AgentRepository {
                 policyVersion: policyVersion, agentActive: agentActive, orgActive: orgActive, storePayloads: storePayloads)
         }
         return nil
+    }
+
+    public func markUsed(tokenIDs: [UUID]) async throws {
+        try await database.client.query(
+            "UPDATE agent_tokens SET last_used_at = now() WHERE id = ANY(\(tokenIDs))", logger: database.logger)
     }
 }
