@@ -6,7 +6,7 @@ import uuid
 import openai
 import pytest
 
-from conftest import DATA2_URL, DATA_URL, api, issue_agent_token, sql
+from conftest import AGENT_TOKEN, DATA2_URL, DATA_URL, api, issue_agent_token, sql, steps_of
 
 
 def test_start_end_and_a_call_after_the_end_is_409(oai):
@@ -49,3 +49,19 @@ def test_revocation_reaches_another_replica_within_a_second():
     assert token not in str(body)
     status, _, _ = api("GET", f"/v1/runs/{uuid.uuid4()}", token=token, base=DATA_URL)
     assert status == 401
+
+
+def test_a_retry_on_another_replica_is_recorded_as_a_retry():
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "flaky"}]}
+    failing = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=AGENT_TOKEN, max_retries=0)
+    with pytest.raises(openai.InternalServerError) as raised:
+        failing.chat.completions.create(**body, extra_headers={"x-mock-error": "503"})
+    run_id = raised.value.response.headers["x-rungate-run-id"]
+    # The same call, retried through the other replica (as a load balancer may send it).
+    other = openai.OpenAI(base_url=DATA2_URL + "/v1", api_key=AGENT_TOKEN, max_retries=0)
+    other.chat.completions.create(**body, extra_headers={"x-rungate-run-id": run_id})
+    # A further identical call after the successful retry is a new call, not a retry.
+    other.chat.completions.create(**body, extra_headers={"x-rungate-run-id": run_id})
+    steps = steps_of(run_id, 3)
+    assert [(s["kind"], s["status"]) for s in steps] == [
+        ("model_call", "upstream_error"), ("retry", "ok"), ("model_call", "ok")]

@@ -25,7 +25,7 @@ public func buildDataPlane(
     let prices = PriceBook(database: database)
     let proxy = ProxyService(
         authenticator: authenticator, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
-        steps: steps, prices: prices, retries: RetryTracker(), maxBodyBytes: configuration.maxBodyBytes)
+        steps: steps, prices: prices, retries: RetryTracker(redis: backing.redis), maxBodyBytes: configuration.maxBodyBytes)
 
     var services: [any Service] = [steps, tokenUsage, prices, upstream]
     if let url = backing.databaseURL {

@@ -37,13 +37,16 @@ struct ProxyService: Sendable {
             throw RungateError.badRequest("The request body is not valid JSON.", recovery: "Send a JSON object as documented for \(endpoint.rawValue).")
         }
         guard case .object = json else { throw RungateError.badRequest("The request body must be a JSON object.") }
-        let run = try await resolveRun(request, principal: principal)
+        let fingerprint = SHA256.hash(data: body.readableBytesView).hexString
+        let requestedRunID = try requestedRunID(request)
+        // Only a call on an existing run can be a retry; the lookup overlaps the run's resolution.
+        async let isRetry = retries.isRetry(runID: requestedRunID, fingerprint: fingerprint)
+        let run = try await resolveRun(requestedRunID, principal: principal)
         let runHeader: HTTPFields = [.rungateRunID: run.id.uuidString.lowercased()]
         let model = json["model"]?.stringValue
         let streaming = json["stream"] == .bool(true)
-        let fingerprint = SHA256.hash(data: body.readableBytesView).hexString
         var step = StepRecord(
-            orgID: principal.orgID, runID: run.id, kind: retries.isRetry(runID: run.id, fingerprint: fingerprint) ? .retry : .modelCall,
+            orgID: principal.orgID, runID: run.id, kind: await isRetry ? .retry : .modelCall,
             endpoint: endpoint.rawValue, provider: endpoint.family.rawValue, model: model, status: "ok", requestFingerprint: fingerprint)
         step.policyVersion = principal.policyVersion
 
@@ -100,7 +103,7 @@ struct ProxyService: Sendable {
         do {
             response = try await upstream.client.execute(upstreamRequest, timeout: upstream.requestTimeout)
         } catch {
-            throw upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
+            throw await upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
         }
 
         let payloadKey = principal.storePayloads ? try? await dataKeys.active(orgID: principal.orgID) : nil
@@ -115,7 +118,7 @@ struct ProxyService: Sendable {
             do {
                 answer = try await response.body.collect(upTo: 64 * 1024 * 1024)
             } catch {
-                throw upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
+                throw await upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
             }
             var scanner = UsageScanner(endpoint: endpoint, stripUsageChunk: false)
             let succeeded = (200..<300).contains(Int(response.status.code))
@@ -128,7 +131,7 @@ struct ProxyService: Sendable {
             step.payload = seal(request: body, response: answer, key: payloadKey)
             if !succeeded { step.errorCode = "upstream_\(response.status.code)" }
             steps.record(step)
-            retries.recordOutcome(runID: run.id, fingerprint: fingerprint, failed: !succeeded)
+            await retries.recordOutcome(runID: run.id, fingerprint: fingerprint, failed: !succeeded, wasRetry: step.kind == .retry)
             if response.status.code == 401 || response.status.code == 403 {
                 // The provider refused the org's key: not the agent's fault, and its token is fine.
                 var error = RungateError(
@@ -159,7 +162,8 @@ struct ProxyService: Sendable {
                 step.payload = Self.seal(request: body, response: stored, key: payloadKey)
                 if status != "ok" { step.errorCode = status == "cancelled" ? "client_disconnected" : "stream_interrupted" }
                 recorder.record(step)
-                retries.recordOutcome(runID: step.runID, fingerprint: fingerprint, failed: status == "incomplete")
+                let (runID, failed, wasRetry) = (step.runID, status == "incomplete", step.kind == .retry)
+                Task { await retries.recordOutcome(runID: runID, fingerprint: fingerprint, failed: failed, wasRetry: wasRetry) }
             }
             do {
                 for try await chunk in response.body {
@@ -219,14 +223,16 @@ struct ProxyService: Sendable {
     }
 
     /// The run named by `x-rungate-run-id`, or a new one.
-    func resolveRun(_ request: Request, principal: AgentPrincipal) async throws -> RunHandle {
-        var runID: UUID?
-        if let header = request.headers[.rungateRunID] {
-            guard let id = UUID(uuidString: header.trimmingCharacters(in: .whitespaces)) else {
-                throw RungateError.badRequest("x-rungate-run-id must be a UUID.", recovery: "Omit the header to start a new run, or send the id Rungate returned.")
-            }
-            runID = id
+    /// The run named by `x-rungate-run-id`, or nil when the call starts a new run.
+    func requestedRunID(_ request: Request) throws -> UUID? {
+        guard let header = request.headers[.rungateRunID] else { return nil }
+        guard let id = UUID(uuidString: header.trimmingCharacters(in: .whitespaces)) else {
+            throw RungateError.badRequest("x-rungate-run-id must be a UUID.", recovery: "Omit the header to start a new run, or send the id Rungate returned.")
         }
+        return id
+    }
+
+    func resolveRun(_ runID: UUID?, principal: AgentPrincipal) async throws -> RunHandle {
         do {
             return try await runs.resolve(id: runID, principal: principal, metadata: [:])
         } catch let error as RungateError {
@@ -248,14 +254,14 @@ struct ProxyService: Sendable {
         }
     }
 
-    private func upstreamFailure(_ error: any Error, step: StepRecord, started: ContinuousClock.Instant, runHeader: HTTPFields, fingerprint: String) -> RungateError {
+    private func upstreamFailure(_ error: any Error, step: StepRecord, started: ContinuousClock.Instant, runHeader: HTTPFields, fingerprint: String) async -> RungateError {
         let timedOut = (error as? HTTPClientError).map { [.readTimeout, .deadlineExceeded, .connectTimeout].contains($0) } ?? false
         var step = step
         step.status = timedOut ? "timeout" : "upstream_error"
         step.errorCode = timedOut ? "provider_timeout" : "provider_unreachable"
         step.latencyMilliseconds = milliseconds(since: started)
         steps.record(step)
-        retries.recordOutcome(runID: step.runID, fingerprint: fingerprint, failed: true)
+        await retries.recordOutcome(runID: step.runID, fingerprint: fingerprint, failed: true, wasRetry: step.kind == .retry)
         var rungateError = timedOut
             ? RungateError(.gatewayTimeout, code: "provider_timeout", message: "The provider did not answer in time.",
                            recovery: "Retry; the call was recorded and nothing was charged.")
