@@ -1,4 +1,4 @@
-/// The three credential classes. Each is accepted by exactly one process.
+/// The kinds of Rungate token. Each credential is accepted by exactly one process.
 public enum TokenKind: String, Sendable, CaseIterable, Codable {
     /// Agents calling the data plane.
     case agent
@@ -6,12 +6,18 @@ public enum TokenKind: String, Sendable, CaseIterable, Codable {
     case admin
     /// Platform staff on the platform-admin service.
     case platform
+    /// A signed-in user's session on the control plane (cookie or bearer).
+    case session
+    /// A single-use invitation to join an org, sent to the invitee.
+    case invitation
 
     public var prefix: String {
         switch self {
         case .agent: "rg_agt_"
         case .admin: "rg_adm_"
         case .platform: "rg_platform_"
+        case .session: "rg_ses_"
+        case .invitation: "rg_inv_"
         }
     }
 }
