@@ -84,4 +84,23 @@ extension PostgresRowSequence {
         for try await value in self.decode(T.self) { values.append(value) }
         return values
     }
+
+    /// The first row decoded as a tuple of columns, or nil when there is none.
+    public func firstRow<each Column: PostgresDecodable & Sendable>(
+        decoding _: (repeat each Column).Type
+    ) async throws -> (repeat each Column)? {
+        for try await row in self {
+            return try row.decode((repeat each Column).self)
+        }
+        return nil
+    }
+
+    /// Every row decoded as a tuple of columns.
+    public func allRows<each Column: PostgresDecodable & Sendable>(
+        decoding _: (repeat each Column).Type
+    ) async throws -> [(repeat each Column)] {
+        var rows: [(repeat each Column)] = []
+        for try await row in self { rows.append(try row.decode((repeat each Column).self)) }
+        return rows
+    }
 }

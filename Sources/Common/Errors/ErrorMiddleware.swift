@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import PostgresNIO
 
 /// Outermost middleware: every failure leaves as a `RungateError` in the API's own shape.
 ///
@@ -22,6 +23,10 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return response
         } catch let error as RungateError {
             return error.response(shape: shape(request), requestID: requestID)
+        } catch let error as PSQLError where Self.isConnectionFailure(error) {
+            // The database went away mid-request: the transaction did not commit, so nothing changed.
+            context.logger.error("database unavailable", metadata: ["error.code": "\(error.code)"])
+            return RungateError.dependencyUnavailable("database").response(shape: shape(request), requestID: requestID)
         } catch let error as HTTPError {
             // Framework errors (undecodable JSON, body too large, unknown route) keep their status.
             return Self.translate(status: error.status, message: error.body).response(shape: shape(request), requestID: requestID)
@@ -31,6 +36,10 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.error("unhandled error", metadata: ["error.type": "\(type(of: error))", "error": "\(String(reflecting: error))"])
             return RungateError.internalError(requestID: requestID).response(shape: shape(request), requestID: requestID)
         }
+    }
+
+    static func isConnectionFailure(_ error: PSQLError) -> Bool {
+        [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code)
     }
 
     static func translate(status: HTTPResponse.Status, message: String?) -> RungateError {

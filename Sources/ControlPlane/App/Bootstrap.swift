@@ -55,7 +55,7 @@ public struct Bootstrap: Sendable {
         let adminToken = Token.generate(.admin), agentToken = Token.generate(.agent)
         let logger = database.logger
 
-        try await database.transaction { connection in
+        try await database.withOrg(orgID) { connection in
             try await connection.query("INSERT INTO orgs (id, name) VALUES (\(orgID), \(request.orgName))", logger: logger)
             try await connection.query("INSERT INTO org_settings (org_id) VALUES (\(orgID))", logger: logger)
             let dataKey = try await dataKeys.create(orgID: orgID, on: connection)

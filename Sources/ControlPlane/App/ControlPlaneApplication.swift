@@ -3,13 +3,69 @@ import Hummingbird
 import Logging
 import Prometheus
 
-/// Builds the control plane: the org-facing `/api` on port 8081.
+/// The control plane's API: every route it serves, declared once.
+public struct ControlPlaneAPI: Sendable {
+    public let services: ControlPlaneServices
+    public let routes: [APIRoute]
+
+    public init(services: ControlPlaneServices) {
+        self.services = services
+        let collections: [any RouteCollection] = [
+            AuthRoutes(services: services), OrgRoutes(services: services), MemberRoutes(services: services),
+            TeamRoutes(services: services), AdminTokenRoutes(services: services), AuditRoutes(services: services),
+        ]
+        var routes = collections.flatMap(\.routes)
+        let document = routes + [Self.openAPIRoute(document: .null)]
+        routes.append(Self.openAPIRoute(document: OpenAPIDocument.build(document)))
+        self.routes = routes
+    }
+
+    private static func openAPIRoute(document: JSONValue) -> APIRoute {
+        APIRoute(.get, "/api/openapi.json", access: .anonymous, summary: "This API's OpenAPI 3.1 document") { _, _ in
+            jsonResponse(.ok, document)
+        }
+    }
+
+    /// The router: operational routes, then each declared route behind its guard.
+    public func router(service: String, checks: [ReadinessCheck], metrics: PrometheusCollectorRegistry) -> Router<ControlRequestContext> {
+        let router = Router(context: ControlRequestContext.self)
+        RungateServer.prepare(router, service: service, shape: { _ in .admin }, checks: checks, metrics: metrics)
+        let guardian = RouteGuard(authenticator: Authenticator(users: services.users, adminTokens: services.adminTokens), database: services.database)
+        for route in routes {
+            router.on(RouterPath(route.routerPath), method: route.method) { request, context in
+                var context = context
+                try await guardian.admit(route, request: request, context: &context)
+                return try await route.handler(request, context)
+            }
+        }
+        return router
+    }
+}
+
+extension ControlPlaneServices {
+    /// The services over Postgres (and Redis, for login throttling, when configured).
+    public init(configuration: ControlPlaneConfiguration, backing: BackingServices) {
+        let database = backing.database
+        self.init(
+            database: database, users: PostgresUserRepository(database: database), orgs: PostgresOrgRepository(logger: database.logger),
+            members: PostgresMemberRepository(logger: database.logger), teams: PostgresTeamRepository(logger: database.logger),
+            adminTokens: PostgresAdminTokenRepository(database: database), audit: PostgresAuditLogRepository(logger: database.logger),
+            dataKeys: PostgresDataKeyRepository(database: database, keyring: configuration.keyring),
+            passwords: Passwords(cost: configuration.passwordHashCost),
+            loginThrottle: LoginThrottle(redis: backing.redis, limits: configuration.loginLimits), configuration: configuration)
+    }
+}
+
+/// Builds the control plane: the org-facing `/api` on port 8081, and its org-deletion job.
 public func buildControlPlane(
     configuration: ControlPlaneConfiguration, backing: BackingServices, metrics: PrometheusCollectorRegistry, logger: Logger
 ) -> some ApplicationProtocol {
-    let router = Router(context: RungateRequestContext.self)
-    RungateServer.prepare(router, service: "rungate-control", shape: { _ in .admin },
-                          checks: backing.readinessChecks, metrics: metrics)
-    return RungateServer.application(router: router, service: "rungate-control", host: configuration.host,
-                                     port: configuration.port, backing: backing, logger: logger)
+    let services = ControlPlaneServices(configuration: configuration, backing: backing)
+    let api = ControlPlaneAPI(services: services)
+    let deletion = OrgDeletionJob(database: backing.database, orgs: services.orgs, interval: configuration.deletionSweepInterval,
+                                  now: configuration.now, logger: logger)
+    return RungateServer.application(
+        router: api.router(service: "rungate-control", checks: backing.readinessChecks, metrics: metrics),
+        service: "rungate-control", host: configuration.host, port: configuration.port, backing: backing,
+        services: [deletion], logger: logger)
 }
