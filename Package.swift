@@ -152,6 +152,7 @@ let package = Package(
             dependencies: [
                 "Common", "DataPlane", "ControlPlane", "PlatformAdmin", "MockProvider", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

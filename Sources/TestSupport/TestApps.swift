@@ -19,9 +19,25 @@ public enum TestApps {
                        metrics: PrometheusCollectorRegistry(), logger: TestServers.logger)
     }
 
-    public static func controlPlane(_ database: TestDatabase, keyring: MasterKeyring = .random(), redisURL: String? = nil) throws -> some ApplicationProtocol {
-        buildControlPlane(configuration: .init(port: 0, keyring: keyring), backing: try backing(database, role: "rungate_control", redisURL: redisURL),
+    /// The control plane with test settings: fast password hashing (bcrypt cost 4), sweeps left to the test.
+    public static func controlPlaneConfiguration(keyring: MasterKeyring = .random()) -> ControlPlaneConfiguration {
+        ControlPlaneConfiguration(port: 0, keyring: keyring, passwordHashCost: 4, deletionSweepInterval: .seconds(3600))
+    }
+
+    public static func controlPlane(
+        _ database: TestDatabase, configuration: ControlPlaneConfiguration = controlPlaneConfiguration(), redisURL: String? = nil
+    ) throws -> some ApplicationProtocol {
+        buildControlPlane(configuration: configuration, backing: try backing(database, role: "rungate_control", redisURL: redisURL),
                           metrics: PrometheusCollectorRegistry(), logger: TestServers.logger)
+    }
+
+    /// The control plane's route table and services over `database`, connected as `rungate_control`
+    /// (the caller runs `services.database.client`).
+    public static func controlPlaneAPI(
+        _ database: TestDatabase, configuration: ControlPlaneConfiguration = controlPlaneConfiguration(), redisURL: String? = nil
+    ) throws -> (api: ControlPlaneAPI, backing: BackingServices) {
+        let backing = try backing(database, role: "rungate_control", redisURL: redisURL)
+        return (ControlPlaneAPI(services: ControlPlaneServices(configuration: configuration, backing: backing)), backing)
     }
 
     public static func platformAdmin(_ database: TestDatabase, redisURL: String? = nil) throws -> some ApplicationProtocol {

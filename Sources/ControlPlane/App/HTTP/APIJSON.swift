@@ -41,14 +41,23 @@ public enum APIJSON {
 
     /// A JSON response of `value`.
     public static func response<T: Encodable>(_ status: HTTPResponse.Status = .ok, _ value: T, headers: HTTPFields = [:]) throws -> Response {
-        var headers = headers
-        headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        jsonResponse(status, tree(value), headers: headers)
     }
 
-    /// `value` as a JSON tree, keys as the API writes them (for the audit log's before/after).
+    /// `value` as a JSON tree, keys as the API writes them. Ids are written in lowercase, as every
+    /// Rungate API writes them (Foundation would write UUIDs in uppercase).
     public static func tree<T: Encodable>(_ value: T) -> JSONValue {
-        (try? decoder.decode(JSONValue.self, from: encoder.encode(value))) ?? .null
+        guard let data = try? encoder.encode(value), let tree = try? JSONDecoder().decode(JSONValue.self, from: data) else { return .null }
+        return lowercasingIDs(tree)
+    }
+
+    static func lowercasingIDs(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .string(let string) where string.utf8.count == 36 && UUID(uuidString: string) != nil: .string(string.lowercased())
+        case .array(let array): .array(array.map(lowercasingIDs))
+        case .object(let object): .object(object.mapValues(lowercasingIDs))
+        default: value
+        }
     }
 
     static func describe(_ error: DecodingError) -> String {
