@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end tests with the official OpenAI and Anthropic Python SDKs as real clients: starts the
-# mock provider and two data-plane processes (debug build) against the PostgreSQL and Redis that
+# mock provider, two data-plane processes and the control plane (debug build) against the PostgreSQL and Redis that
 # scripts/test started, bootstraps an org, and runs pytest. Called by scripts/test.
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$ROOT"
@@ -27,7 +27,7 @@ DATA_DB_URL=$(role_url "$OWNER_URL" rungate_data "$ROLE_PW")
 CONTROL_DB_URL=$(role_url "$OWNER_URL" rungate_control "$ROLE_PW")
 
 export RUNGATE_MASTER_KEY="k1:$(python3 -c 'import os,base64; print(base64.b64encode(os.urandom(32)).decode())')"
-MOCK_PORT=$(free_port); DATA_PORT=$(free_port); DATA2_PORT=$(free_port)
+MOCK_PORT=$(free_port); DATA_PORT=$(free_port); DATA2_PORT=$(free_port); CONTROL_PORT=$(free_port)
 PIDS=()
 # SIGTERM drains; the mock may still hold the deliberately unanswered "timeout" request, so whatever
 # has not exited after 5 s is killed.
@@ -48,7 +48,11 @@ for port in "$DATA_PORT" "$DATA2_PORT"; do
     RUNGATE_UPSTREAM_READ_TIMEOUT_SECONDS=2 RUNGATE_TOKEN_USAGE_FLUSH_SECONDS=1 "$BIN/rungate-data" --port "$port" >"$WORK/logs/data-$port.log" 2>&1 &
   PIDS+=($!)
 done
+RUNGATE_DATABASE_URL="$CONTROL_DB_URL" RUNGATE_REDIS_URL="$RUNGATE_TEST_REDIS_URL" \
+  "$BIN/rungate-control" serve --port "$CONTROL_PORT" >"$WORK/logs/control.log" 2>&1 &
+PIDS+=($!)
 wait_ready "http://127.0.0.1:$MOCK_PORT/healthz" mock-provider
+wait_ready "http://127.0.0.1:$CONTROL_PORT/readyz" rungate-control
 wait_ready "http://127.0.0.1:$DATA_PORT/readyz" rungate-data
 wait_ready "http://127.0.0.1:$DATA2_PORT/readyz" rungate-data-2
 
@@ -56,12 +60,14 @@ CREDENTIALS=$(RUNGATE_DATABASE_URL="$CONTROL_DB_URL" RUNGATE_OWNER_PASSWORD="e2e
   "$BIN/rungate-control" bootstrap --log-format text --log-level warning --provider-base-url "http://127.0.0.1:$MOCK_PORT/v1")
 eval "export $(echo "$CREDENTIALS" | tr '\n' ' ')"
 
-export E2E_DATA_URL="http://127.0.0.1:$DATA_PORT" E2E_DATA2_URL="http://127.0.0.1:$DATA2_PORT"
+export E2E_DATA_URL="http://127.0.0.1:$DATA_PORT" E2E_DATA2_URL="http://127.0.0.1:$DATA2_PORT" E2E_CONTROL_URL="http://127.0.0.1:$CONTROL_PORT"
+export E2E_OWNER_PASSWORD="e2e-owner-password-123"
 export E2E_MOCK_URL="http://127.0.0.1:$MOCK_PORT" E2E_OWNER_DATABASE_URL="$OWNER_URL"
 say "running the SDK end-to-end tests"
 status=0
 "$VENV/bin/pytest" -q -p no:cacheprovider "$ROOT/tests/e2e" || status=$?
 if [ $status -ne 0 ]; then
   echo "--- data-plane log (last 40 lines)" >&2; tail -n 40 "$WORK/logs/data-$DATA_PORT.log" >&2
+  echo "--- control-plane log (last 40 lines)" >&2; tail -n 40 "$WORK/logs/control.log" >&2
 fi
 exit $status

@@ -17,6 +17,8 @@ public struct ControlPlaneConfiguration: Sendable {
     public var deletionGracePeriod: Duration
     /// How often the deletion job looks for orgs whose grace window has passed.
     public var deletionSweepInterval: Duration
+    /// Whether the peer is a proxy whose `X-Forwarded-For` names the client (audit origin, sign-in limits).
+    public var trustForwardedFor: Bool
     /// The clock of org lifecycle decisions; tests move it forward.
     public var now: @Sendable () -> Date
 
@@ -25,7 +27,7 @@ public struct ControlPlaneConfiguration: Sendable {
         sessionLifetime: Duration = .seconds(7 * 24 * 3600), invitationLifetime: Duration = .seconds(7 * 24 * 3600),
         signupEnabled: Bool = true, loginLimits: LoginThrottle.Limits = .init(),
         deletionGracePeriod: Duration = .seconds(24 * 3600), deletionSweepInterval: Duration = .seconds(60),
-        now: @escaping @Sendable () -> Date = { Date() }
+        trustForwardedFor: Bool = false, now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.host = host
         self.port = port
@@ -37,6 +39,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.loginLimits = loginLimits
         self.deletionGracePeriod = deletionGracePeriod
         self.deletionSweepInterval = deletionSweepInterval
+        self.trustForwardedFor = trustForwardedFor
         self.now = now
     }
 }

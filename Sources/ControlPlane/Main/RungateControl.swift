@@ -24,12 +24,36 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port (env RUNGATE_CONTROL_PORT).")
     var port: Int = Env.int("RUNGATE_CONTROL_PORT") ?? 8081
 
+    @Option(help: "Whether anyone may create an account with POST /api/auth/signup: true or false (env RUNGATE_SIGNUP_ENABLED).")
+    var signupEnabled: Bool = Env.get("RUNGATE_SIGNUP_ENABLED").map { $0 == "true" || $0 == "1" } ?? true
+
+    @Option(help: "Hours a sign-in session lasts (env RUNGATE_SESSION_HOURS).")
+    var sessionHours: Int = Env.int("RUNGATE_SESSION_HOURS") ?? 168
+
+    @Option(help: "Failed sign-ins per account per 15 minutes before sign-in pauses (env RUNGATE_LOGIN_FAILURES_PER_ACCOUNT).")
+    var loginFailuresPerAccount: Int = Env.int("RUNGATE_LOGIN_FAILURES_PER_ACCOUNT") ?? 10
+
+    @Option(help: "Sign-in attempts per client address per 15 minutes (env RUNGATE_LOGIN_ATTEMPTS_PER_ADDRESS).")
+    var loginAttemptsPerAddress: Int = Env.int("RUNGATE_LOGIN_ATTEMPTS_PER_ADDRESS") ?? 100
+
+    @Option(help: "Trust X-Forwarded-For from the peer (set only behind your own proxy) (env RUNGATE_TRUST_FORWARDED_FOR).")
+    var trustForwardedFor: Bool = Env.get("RUNGATE_TRUST_FORWARDED_FOR").map { $0 == "true" || $0 == "1" } ?? false
+
+    func validate() throws {
+        guard sessionHours >= 1 else { throw ValidationError("--session-hours must be at least 1") }
+        guard loginFailuresPerAccount >= 1, loginAttemptsPerAddress >= 1 else { throw ValidationError("login limits must be at least 1") }
+    }
+
     func run() async throws {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
         let logger = Logger(label: "rungate.control")
         let backing = try options.backingServices(applicationName: "rungate-control", logger: logger)
-        let configuration = ControlPlaneConfiguration(host: options.host, port: port, keyring: try .fromEnvironment())
+        let configuration = ControlPlaneConfiguration(
+            host: options.host, port: port, keyring: try .fromEnvironment(), sessionLifetime: .seconds(sessionHours * 3600),
+            signupEnabled: signupEnabled,
+            loginLimits: .init(failuresPerAccount: loginFailuresPerAccount, attemptsPerAddress: loginAttemptsPerAddress),
+            trustForwardedFor: trustForwardedFor)
         try await buildControlPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
     }
 }

@@ -1,5 +1,6 @@
 import Common
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import PostgresNIO
@@ -18,12 +19,23 @@ public struct ControlPlaneServices: Sendable {
     public let loginThrottle: LoginThrottle
     public let configuration: ControlPlaneConfiguration
 
+    /// Where the request came from: the peer address, or — behind a proxy the operator trusts
+    /// (`RUNGATE_TRUST_FORWARDED_FOR`) — the last `X-Forwarded-For` entry, the address that proxy saw.
+    func origin(_ request: Request, _ context: ControlRequestContext) -> Origin {
+        var ip = context.remoteIP
+        if configuration.trustForwardedFor, let forwarded = request.headers[.xForwardedFor],
+           let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty {
+            ip = String(last.prefix(64))
+        }
+        return Origin(ip: ip, userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
+    }
+
     /// Runs `body` in a transaction scoped to the request's org, with an audit recorder for the caller.
     func inOrg<Result: Sendable>(
         _ request: Request, _ context: ControlRequestContext, _ body: (OrgTransaction) async throws -> Result
     ) async throws -> Result {
         let access = try context.requireOrg()
-        let actor = AuditActor(try context.requireIdentity(), origin: context.origin(request))
+        let actor = AuditActor(try context.requireIdentity(), origin: origin(request, context))
         return try await database.withOrg(access.orgID) { connection in
             try await body(OrgTransaction(connection: connection, access: access, actor: actor, audit: audit, logger: database.logger))
         }
@@ -49,6 +61,10 @@ struct OrgTransaction {
     func notify(_ invalidation: Invalidation) async throws {
         try await invalidation.publish(on: connection, logger: logger)
     }
+}
+
+extension HTTPField.Name {
+    static let xForwardedFor = HTTPField.Name("x-forwarded-for")!
 }
 
 extension ControlRequestContext {

@@ -26,8 +26,4 @@ public struct ControlRequestContext: RequestContext {
         guard let org else { throw RungateError.internalError(requestID: id) }
         return org
     }
-
-    public func origin(_ request: Request) -> Origin {
-        Origin(ip: remoteIP, userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
-    }
 }

@@ -150,7 +150,7 @@ struct MemberRoutes: RouteCollection {
                                message: "This invitation is addressed to another e-mail than the signed-in account's.",
                                recovery: "Sign in with the invited address (sign up first if needed) and accept again.")
         }
-        let actor = AuditActor(identity, origin: context.origin(request))
+        let actor = AuditActor(identity, origin: services.origin(request, context))
         let joined = try await services.database.withOrg(pending.orgID) { connection in
             guard let invitation = try await services.members.consumeInvitation(pending.id, on: connection) else { throw invalid }
             let before = try await services.members.member(identity.userID, on: connection)

@@ -44,7 +44,7 @@ struct OrgRoutes: RouteCollection {
         let identity = try context.requireIdentity()
         let name = try Self.validName(try await APIJSON.decode(NameBody.self, from: request).name)
         let orgID = UUID()
-        let actor = AuditActor(identity, origin: context.origin(request))
+        let actor = AuditActor(identity, origin: services.origin(request, context))
         let org = try await services.database.withOrg(orgID) { connection in
             var org = try await services.orgs.create(id: orgID, name: name, on: connection)
             _ = try await services.dataKeys.create(orgID: orgID, on: connection)

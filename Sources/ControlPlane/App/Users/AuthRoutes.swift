@@ -63,7 +63,7 @@ struct AuthRoutes: RouteCollection {
     @Sendable func logIn(_ request: Request, _ context: ControlRequestContext) async throws -> Response {
         let body = try await APIJSON.decode(LogIn.self, from: request)
         let email = body.email.trimmingCharacters(in: .whitespaces).lowercased()
-        try await services.loginThrottle.admit(email: email, address: context.remoteIP)
+        try await services.loginThrottle.admit(email: email, address: services.origin(request, context).ip)
         let found = try await services.users.credentials(email: email)
         guard try await services.passwords.verify(body.password, hash: found?.passwordHash), let user = found?.user else {
             try await services.loginThrottle.recordFailure(email: email)
@@ -79,7 +79,7 @@ struct AuthRoutes: RouteCollection {
         let token = Token.generate(.session)
         let lifetime = services.configuration.sessionLifetime
         let expiresAt = Date() + lifetime
-        _ = try await services.users.createSession(userID: user.id, tokenHash: token.hash, expiresAt: expiresAt, origin: context.origin(request))
+        _ = try await services.users.createSession(userID: user.id, tokenHash: token.hash, expiresAt: expiresAt, origin: services.origin(request, context))
         return try APIJSON.response(status, SessionCreated(token: token.value, expiresAt: expiresAt, user: user),
                                     headers: [.setCookie: SessionCookie.set(token.value, maxAge: lifetime), .cacheControl: "no-store"])
     }
