@@ -103,3 +103,57 @@ import Testing
         }
     }
 }
+
+extension IdentityFlowTests {
+    @Test func behindATrustedProxySignInIsLimitedPerClientAddressAndTheAddressIsAudited() async throws {
+        let configuration = {
+            var configuration = TestApps.controlPlaneConfiguration()
+            configuration.trustForwardedFor = true
+            configuration.loginLimits = .init(failuresPerAccount: 100, attemptsPerAddress: 3, window: .seconds(60))
+            return configuration
+        }()
+        try await TestDatabase.with { database in
+            try await TestApps.controlPlane(database, configuration: configuration).test(.router) { client in
+                let proxy = HTTPField.Name("x-forwarded-for")!
+                let token = try #require(try await client.call(
+                    .post, "/api/auth/signup", headers: [proxy: "198.51.100.7"], body: ["email": "gus@example.com", "password": .string(Self.password)]
+                ).json["token"]?.stringValue)
+                for attempt in 1...3 {
+                    let answer = try await client.call(.post, "/api/auth/login", headers: [proxy: "10.0.0.1, 203.0.113.9"],
+                                                       body: ["email": .string("u\(attempt)@example.com"), "password": "not the password"])
+                    #expect(answer.status == .unauthorized)
+                }
+                // A fourth attempt from that address is refused, whatever the account; another address is not.
+                let limited = try await client.call(.post, "/api/auth/login", headers: [proxy: "203.0.113.9"],
+                                                    body: ["email": "gus@example.com", "password": .string(Self.password)])
+                #expect(limited.status == .tooManyRequests)
+                let elsewhere = try await client.call(.post, "/api/auth/login", headers: [proxy: "198.51.100.7"],
+                                                      body: ["email": "gus@example.com", "password": .string(Self.password)])
+                #expect(elsewhere.status == .ok)
+
+                // The audit log records where a write came from.
+                let org = try #require(try await client.call(
+                    .post, "/api/orgs", bearer: token, headers: [proxy: "198.51.100.7", .userAgent: "audit-test/1.0"], body: ["name": "Gus & co"]
+                ).json["id"]?.stringValue)
+                let entry = try await client.call(.get, "/api/orgs/\(org)/audit-log", bearer: token).json["data"]?[0]
+                #expect(entry?["action"] == "org.create" && entry?["origin_ip"] == "198.51.100.7" && entry?["user_agent"] == "audit-test/1.0")
+            }
+        }
+    }
+
+    @Test func anExpiredSessionIsRefused() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await withPostgresClient(url: database.ownerURL) { owner in
+                let fixture = try await OrgFixture.create(on: owner)
+                try await owner.query("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE user_id = \(fixture.viewer.id)",
+                                      logger: TestServers.logger)
+                return fixture
+            }
+            try await TestApps.controlPlane(database).test(.router) { client in
+                let expired = try await client.call(.get, "/api/me", bearer: fixture.viewer.session.value)
+                #expect(expired.status == .unauthorized && expired.json["error"]?["message"]?.stringValue?.contains("expired") == true)
+                #expect(try await client.call(.get, "/api/me", bearer: fixture.member.session.value).status == .ok)
+            }
+        }
+    }
+}
