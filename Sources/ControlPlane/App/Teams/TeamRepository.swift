@@ -34,25 +34,25 @@ public struct PostgresTeamRepository: TeamRepository {
     }
 
     public func teams(on connection: PostgresConnection) async throws -> [Team] {
-        try await connection.query(
-            """
-            SELECT t.id, t.name, t.created_at,
-                   COALESCE((SELECT array_agg(tm.user_id ORDER BY tm.user_id) FROM team_members tm WHERE tm.team_id = t.id), '{}'),
-                   COALESCE((SELECT array_agg(a.id ORDER BY a.id) FROM agents a WHERE a.team_id = t.id), '{}')
-            FROM teams t WHERE t.org_id = rungate_current_org() ORDER BY t.name
-            """, logger: logger
-        ).allRows(decoding: (UUID, String, Date, [UUID], [UUID]).self).map(Team.init)
+        try await select(id: nil, on: connection)
     }
 
     public func team(_ id: UUID, on connection: PostgresConnection) async throws -> Team? {
+        try await select(id: id, on: connection).first
+    }
+
+    /// The org's teams with their member and agent ids; one team when `id` is given.
+    private func select(id: UUID?, on connection: PostgresConnection) async throws -> [Team] {
         try await connection.query(
             """
             SELECT t.id, t.name, t.created_at,
                    COALESCE((SELECT array_agg(tm.user_id ORDER BY tm.user_id) FROM team_members tm WHERE tm.team_id = t.id), '{}'),
                    COALESCE((SELECT array_agg(a.id ORDER BY a.id) FROM agents a WHERE a.team_id = t.id), '{}')
-            FROM teams t WHERE t.org_id = rungate_current_org() AND t.id = \(id)
+            FROM teams t
+            WHERE t.org_id = rungate_current_org() AND (\(id)::uuid IS NULL OR t.id = \(id))
+            ORDER BY t.name
             """, logger: logger
-        ).firstRow(decoding: (UUID, String, Date, [UUID], [UUID]).self).map(Team.init)
+        ).allRows(decoding: (UUID, String, Date, [UUID], [UUID]).self).map(Team.init)
     }
 
     public func create(name: String, on connection: PostgresConnection) async throws -> Team? {
