@@ -48,10 +48,13 @@ CREATE POLICY multi_org_services ON orgs TO rungate_data, rungate_platform USING
 CREATE POLICY control_plane_my_memberships ON memberships FOR SELECT TO rungate_control
     USING (user_id = rungate_current_user());
 
--- Prices: the shipped defaults (org_id NULL) are readable by every org; writes only to its own rows.
+-- Prices: the shipped defaults (org_id NULL) are readable by every org; reads, updates and deletes
+-- of anything else, and every write, only touch the org's own rows.
 ALTER TABLE prices ENABLE ROW LEVEL SECURITY;
 CREATE POLICY control_plane_org_scope ON prices TO rungate_control
-    USING (org_id IS NULL OR org_id = rungate_current_org()) WITH CHECK (org_id = rungate_current_org());
+    USING (org_id = rungate_current_org()) WITH CHECK (org_id = rungate_current_org());
+CREATE POLICY control_plane_default_prices ON prices FOR SELECT TO rungate_control
+    USING (org_id IS NULL);
 CREATE POLICY multi_org_services ON prices TO rungate_data, rungate_platform USING (true) WITH CHECK (true);
 
 -- MARK: The few questions the control plane must ask before it knows the org. Each is a narrow

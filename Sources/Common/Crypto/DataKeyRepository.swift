@@ -10,6 +10,9 @@ public protocol DataKeyRepository: Sendable {
     func active(orgID: UUID) async throws -> DataKey?
     /// A specific data key by id (ciphertexts name the key they were sealed with).
     func key(id: UUID, orgID: UUID) async throws -> DataKey?
+    /// The same two, on a connection the caller scoped (the control plane reads under row-level security).
+    func active(orgID: UUID, on connection: PostgresConnection) async throws -> DataKey?
+    func key(id: UUID, orgID: UUID, on connection: PostgresConnection) async throws -> DataKey?
 }
 
 public struct PostgresDataKeyRepository: DataKeyRepository {
@@ -33,13 +36,21 @@ public struct PostgresDataKeyRepository: DataKeyRepository {
     }
 
     public func active(orgID: UUID) async throws -> DataKey? {
-        try await load(database.client.query(
+        try await database.client.withConnection { connection in try await active(orgID: orgID, on: connection) }
+    }
+
+    public func key(id: UUID, orgID: UUID) async throws -> DataKey? {
+        try await database.client.withConnection { connection in try await key(id: id, orgID: orgID, on: connection) }
+    }
+
+    public func active(orgID: UUID, on connection: PostgresConnection) async throws -> DataKey? {
+        try await load(connection.query(
             "SELECT id, master_key_id, wrapped_key FROM org_data_keys WHERE org_id = \(orgID) AND retired_at IS NULL",
             logger: database.logger), orgID: orgID)
     }
 
-    public func key(id: UUID, orgID: UUID) async throws -> DataKey? {
-        try await load(database.client.query(
+    public func key(id: UUID, orgID: UUID, on connection: PostgresConnection) async throws -> DataKey? {
+        try await load(connection.query(
             "SELECT id, master_key_id, wrapped_key FROM org_data_keys WHERE id = \(id) AND org_id = \(orgID)",
             logger: database.logger), orgID: orgID)
     }

@@ -13,6 +13,9 @@ public struct ControlPlaneAPI: Sendable {
         let collections: [any RouteCollection] = [
             AuthRoutes(services: services), OrgRoutes(services: services), MemberRoutes(services: services),
             TeamRoutes(services: services), AdminTokenRoutes(services: services), AuditRoutes(services: services),
+            AgentRoutes(services: services), ProviderKeyRoutes(services: services), PolicyRoutes(services: services),
+            BudgetRoutes(services: services), PriceRoutes(services: services), WebhookRoutes(services: services),
+            RunRoutes(services: services), ApprovalRoutes(services: services), SpendRoutes(services: services),
         ]
         var routes = collections.flatMap(\.routes)
         let document = routes + [Self.openAPIRoute(document: .null)]
@@ -49,10 +52,12 @@ extension ControlPlaneServices {
         self.init(
             database: database, users: PostgresUserRepository(database: database), orgs: PostgresOrgRepository(logger: database.logger),
             members: PostgresMemberRepository(logger: database.logger), teams: PostgresTeamRepository(logger: database.logger),
+            agents: PostgresOrgAgentRepository(logger: database.logger), policies: PostgresPolicyRepository(logger: database.logger),
             adminTokens: PostgresAdminTokenRepository(database: database), audit: PostgresAuditLogRepository(logger: database.logger),
             dataKeys: PostgresDataKeyRepository(database: database, keyring: configuration.keyring),
             passwords: Passwords(cost: configuration.passwordHashCost),
-            loginThrottle: LoginThrottle(redis: backing.redis, limits: configuration.loginLimits), configuration: configuration)
+            loginThrottle: LoginThrottle(redis: backing.redis, limits: configuration.loginLimits), redis: backing.redis,
+            outboundURLs: OutboundURLPolicy(allowPrivate: configuration.allowPrivateURLs), configuration: configuration)
     }
 }
 

@@ -19,6 +19,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var deletionSweepInterval: Duration
     /// Whether the peer is a proxy whose `X-Forwarded-For` names the client (audit origin, sign-in limits).
     public var trustForwardedFor: Bool
+    /// Whether provider base URLs and webhook URLs may point at private or loopback addresses
+    /// (demos and self-hosting beside the provider); off, they are refused (SSRF).
+    public var allowPrivateURLs: Bool
     /// The clock of org lifecycle decisions; tests move it forward.
     public var now: @Sendable () -> Date
 
@@ -27,7 +30,7 @@ public struct ControlPlaneConfiguration: Sendable {
         sessionLifetime: Duration = .seconds(7 * 24 * 3600), invitationLifetime: Duration = .seconds(7 * 24 * 3600),
         signupEnabled: Bool = true, loginLimits: LoginThrottle.Limits = .init(),
         deletionGracePeriod: Duration = .seconds(24 * 3600), deletionSweepInterval: Duration = .seconds(60),
-        trustForwardedFor: Bool = false, now: @escaping @Sendable () -> Date = { Date() }
+        trustForwardedFor: Bool = false, allowPrivateURLs: Bool = false, now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.host = host
         self.port = port
@@ -40,6 +43,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.deletionGracePeriod = deletionGracePeriod
         self.deletionSweepInterval = deletionSweepInterval
         self.trustForwardedFor = trustForwardedFor
+        self.allowPrivateURLs = allowPrivateURLs
         self.now = now
     }
 }

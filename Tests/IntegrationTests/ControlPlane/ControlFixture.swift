@@ -32,6 +32,14 @@ struct OrgFixture: Sendable {
     let ownerToken: Token
     /// The owner's token, already revoked.
     let revokedToken: Token
+    /// Governed resources (Control plane II), one of each, with what their routes need.
+    let resources: Resources
+
+    struct Resources: Sendable {
+        let agentID, agentTokenID, providerKeyID, policyID, budgetID, priceID, webhookID, deliveryID: UUID
+        let runID, stepID, artifactID, approvalID: UUID
+        let keyring: MasterKeyring
+    }
 
     var orgString: String { orgID.uuidString.lowercased() }
 
@@ -44,7 +52,7 @@ struct OrgFixture: Sendable {
         }
     }
 
-    static func create(on client: PostgresClient) async throws -> OrgFixture {
+    static func create(on client: PostgresClient, keyring: MasterKeyring = .random()) async throws -> OrgFixture {
         let logger = TestServers.logger
         let orgID = UUID(), otherOrgID = UUID()
         let tag = UUID().uuidString.prefix(8).lowercased()
@@ -94,9 +102,10 @@ struct OrgFixture: Sendable {
             """, logger: logger).first(decoding: UUID.self)!
         let (ownerTokenID, ownerToken) = try await token(owner, scopes: ["*"])
         let (_, revokedToken) = try await token(owner, scopes: ["*"], revoked: true)
+        let resources = try await Self.resources(orgID: orgID, teamID: teamID, owner: owner, keyring: keyring, on: client)
         return OrgFixture(orgID: orgID, otherOrgID: otherOrgID, owner: owner, coOwner: coOwner, admin: admin, member: member, viewer: viewer,
                           target: target, outsider: outsider, teamID: teamID, invitationID: invitationID,
-                          ownerTokenID: ownerTokenID, ownerToken: ownerToken, revokedToken: revokedToken)
+                          ownerTokenID: ownerTokenID, ownerToken: ownerToken, revokedToken: revokedToken, resources: resources)
     }
 
     /// An admin token of the owner holding every scope except `action`'s.
@@ -120,5 +129,82 @@ struct OrgFixture: Sendable {
             VALUES (\(otherOrgID), \(email), 'viewer', \(token.hash), \(outsider.id), now() + interval '1 day')
             """, logger: TestServers.logger)
         return token
+    }
+
+    /// An agent with a token, a provider key, a policy with two versions, a budget, a price override,
+    /// a webhook with one delivery, a run with a step, its payload and an artifact, and a pending approval.
+    static func resources(orgID: UUID, teamID: UUID, owner: FixtureUser, keyring: MasterKeyring, on client: PostgresClient) async throws -> Resources {
+        let logger = TestServers.logger
+        func one(_ query: PostgresQuery) async throws -> UUID {
+            try await client.query(query, logger: logger).first(decoding: UUID.self)!
+        }
+        let dataKey = try await client.withConnection { connection in
+            try await PostgresDataKeyRepository(database: Database(client: client, logger: logger), keyring: keyring).create(orgID: orgID, on: connection)
+        }
+        func sealed(_ text: String, _ purpose: EncryptionPurpose) throws -> ByteBuffer { ByteBuffer(bytes: try dataKey.seal(Array(text.utf8), purpose: purpose)) }
+
+        let agentID = try await one("INSERT INTO agents (org_id, name, team_id) VALUES (\(orgID), 'fixture-agent', \(teamID)) RETURNING id")
+        let agentToken = Token.generate(.agent)
+        let agentTokenID = try await one(
+            """
+            INSERT INTO agent_tokens (org_id, agent_id, token_hash, display_prefix, name, created_by)
+            VALUES (\(orgID), \(agentID), \(agentToken.hash), \(agentToken.displayPrefix), 'fixture', \(owner.id)) RETURNING id
+            """)
+        let providerKeyID = try await one(
+            """
+            INSERT INTO provider_keys (org_id, provider, name, data_key_id, ciphertext, fingerprint, last_four, is_default)
+            VALUES (\(orgID), 'openai', 'fixture-key', \(dataKey.id), \(try sealed("sk-fixture-secret-9876", .providerKey)),
+                    \(ProviderKeyFingerprint.of("sk-fixture-secret-9876")), '9876', true) RETURNING id
+            """)
+        let policyID = try await one("INSERT INTO policies (org_id, name) VALUES (\(orgID), 'fixture-policy') RETURNING id")
+        for (version, rules) in [(1, #"{"max_steps_per_run": 10}"#), (2, #"{"max_steps_per_run": 20, "models": {"deny": ["o3*"]}}"#)] {
+            try await client.query(
+                "INSERT INTO policy_versions (org_id, policy_id, version, rules) VALUES (\(orgID), \(policyID), \(version), \(rules)::jsonb)",
+                logger: logger)
+        }
+        let budgetID = try await one(
+            "INSERT INTO budgets (org_id, scope, scope_id, period, cap_micros) VALUES (\(orgID), 'agent', \(agentID), 'day', 5000000) RETURNING id")
+        let priceID = try await one(
+            """
+            INSERT INTO prices (org_id, provider, model, input_micros_per_mtok, output_micros_per_mtok, cached_input_micros_per_mtok)
+            VALUES (\(orgID), 'openai', 'fixture-model', 1000, 2000, 500) RETURNING id
+            """)
+        let webhookID = try await one(
+            """
+            INSERT INTO webhooks (org_id, url, events, data_key_id, secret_ciphertext)
+            VALUES (\(orgID), 'https://203.0.113.10/hook', '{run.ended}', \(dataKey.id), \(try sealed("whsec_fixture", .webhookSecret))) RETURNING id
+            """)
+        let eventID = try await client.query(
+            "INSERT INTO events (org_id, type, payload) VALUES (\(orgID), 'run.ended', '{}'::jsonb) RETURNING id", logger: logger
+        ).first(decoding: Int64.self)!
+        let deliveryID = try await one(
+            "INSERT INTO webhook_deliveries (org_id, webhook_id, event_id, status) VALUES (\(orgID), \(webhookID), \(eventID), 'failed') RETURNING id")
+        let runID = UUID(), stepID = UUID()
+        try await client.query("INSERT INTO runs (id, org_id, agent_id) VALUES (\(runID), \(orgID), \(agentID))", logger: logger)
+        try await client.query(
+            """
+            INSERT INTO steps (id, org_id, run_id, created_at, kind, model, status, input_tokens, output_tokens, cost_micros)
+            VALUES (\(stepID), \(orgID), \(runID), now(), 'model_call', 'gpt-4o-mini', 'ok', 12, 7, 42)
+            """, logger: logger)
+        try await client.query(
+            """
+            INSERT INTO payloads (step_id, org_id, run_id, created_at, data_key_id, request_ciphertext, response_ciphertext)
+            VALUES (\(stepID), \(orgID), \(runID), now(), \(dataKey.id), \(try sealed(#"{"model":"gpt-4o-mini"}"#, .payload)),
+                    \(try sealed(#"{"id":"chatcmpl-1"}"#, .payload)))
+            """, logger: logger)
+        let artifactID = try await one(
+            """
+            INSERT INTO artifacts (org_id, run_id, name, media_type, size_bytes, sha256, data_key_id, ciphertext)
+            VALUES (\(orgID), \(runID), 'notes.txt', 'text/plain', 5, 'x', \(dataKey.id), \(try sealed("hello", .artifact))) RETURNING id
+            """)
+        let approvalID = try await one(
+            """
+            INSERT INTO approvals (org_id, run_id, agent_id, rule, body_digest, proposed_action, expires_at)
+            VALUES (\(orgID), \(runID), \(agentID), 'tools.require_approval[0]', 'digest',
+                    '{"tool": "delete_database", "arguments": {"name": "prod"}}'::jsonb, now() + interval '1 hour') RETURNING id
+            """)
+        return Resources(agentID: agentID, agentTokenID: agentTokenID, providerKeyID: providerKeyID, policyID: policyID, budgetID: budgetID,
+                         priceID: priceID, webhookID: webhookID, deliveryID: deliveryID, runID: runID, stepID: stepID, artifactID: artifactID,
+                         approvalID: approvalID, keyring: keyring)
     }
 }

@@ -24,16 +24,17 @@ import Testing
     }
 
     @Test func everyEndpointAnswersEveryCallerAsTheCatalogueDecides() async throws {
+        let keyring = MasterKeyring.random()
         try await TestDatabase.with { database in
             let routes = try TestApps.controlPlaneAPI(database).api.routes
             try await withPostgresClient(url: database.ownerURL) { db in
-                try await TestApps.controlPlane(database).test(.router) { client in
+                try await TestApps.controlPlane(database, configuration: TestApps.controlPlaneConfiguration(keyring: keyring)).test(.router) { client in
                     var failures: [String] = []
                     var cells = 0
                     for route in routes {
                         for caller in Caller.allCases {
                             cells += 1
-                            if let failure = try await Self.check(route, caller, client: client, db: db) { failures.append(failure) }
+                            if let failure = try await Self.check(route, caller, client: client, db: db, keyring: keyring) { failures.append(failure) }
                         }
                     }
                     #expect(failures.isEmpty, "\(failures.count) of \(cells) cells failed:\n\(failures.joined(separator: "\n"))")
@@ -44,8 +45,8 @@ import Testing
     }
 
     /// Calls `route` as `caller` on a fresh fixture; a description of the mismatch, or nil.
-    static func check(_ route: APIRoute, _ caller: Caller, client: some TestClientProtocol, db: PostgresClient) async throws -> String? {
-        let fixture = try await OrgFixture.create(on: db)
+    static func check(_ route: APIRoute, _ caller: Caller, client: some TestClientProtocol, db: PostgresClient, keyring: MasterKeyring) async throws -> String? {
+        let fixture = try await OrgFixture.create(on: db, keyring: keyring)
         try await prepare(route, fixture, db: db)
         let expected = expectedStatus(route, caller)
         var headers: HTTPFields = [.contentType: "application/json"]
@@ -70,8 +71,8 @@ import Testing
         let (before, after) = try await db.query(
             "SELECT before IS NOT NULL, after IS NOT NULL FROM org_audit_log WHERE actor_id = \(actor) ORDER BY id DESC LIMIT 1",
             logger: TestServers.logger).firstRow(decoding: (Bool, Bool).self)!
-        if [.patch, .put, .delete].contains(route.method), !before { return "\(label): audit entry lacks the before state" }
-        if expected == .created, !after { return "\(label): audit entry lacks the after state" }
+        if [.patch, .delete].contains(route.method), !before { return "\(label): audit entry lacks the before state" }
+        if expected == .created || route.method == .put || route.method == .patch, !after { return "\(label): audit entry lacks the after state" }
         if !before, !after { return "\(label): audit entry has neither before nor after" }
         return nil
     }
@@ -139,12 +140,16 @@ import Testing
     }
 
     static func path(_ route: APIRoute, _ fixture: OrgFixture) -> String {
-        route.path
-            .replacingOccurrences(of: "{org}", with: fixture.orgString)
-            .replacingOccurrences(of: "{user}", with: fixture.target.idString)
-            .replacingOccurrences(of: "{team}", with: fixture.teamID.uuidString.lowercased())
-            .replacingOccurrences(of: "{invitation}", with: fixture.invitationID.uuidString.lowercased())
-            .replacingOccurrences(of: "{token}", with: fixture.ownerTokenID.uuidString.lowercased())
+        let r = fixture.resources
+        let values: [String: UUID] = [
+            "org": fixture.orgID, "user": fixture.target.id, "team": fixture.teamID, "invitation": fixture.invitationID,
+            "token": fixture.ownerTokenID, "agent": r.agentID, "agent_token": r.agentTokenID, "key": r.providerKeyID,
+            "policy": r.policyID, "budget": r.budgetID, "price": r.priceID, "webhook": r.webhookID, "delivery": r.deliveryID,
+            "run": r.runID, "step": r.stepID, "artifact": r.artifactID, "approval": r.approvalID,
+        ]
+        var path = route.path.replacingOccurrences(of: "{version}", with: "2")
+        for (name, id) in values { path = path.replacingOccurrences(of: "{\(name)}", with: id.uuidString.lowercased()) }
+        return path + (route.path.hasSuffix("/diff") ? "?from=1&to=2" : "")
     }
 
     /// State a route needs before it can succeed.
@@ -176,6 +181,26 @@ import Testing
         case (.post, "/api/orgs/{org}/teams"): return ["name": .string("team-\(unique)")]
         case (.patch, "/api/orgs/{org}/teams/{team}"): return ["name": "renamed-team"]
         case (.post, "/api/orgs/{org}/admin-tokens"): return ["name": "ci", "scopes": .array(["org.read", "runs.read"])]
+        case (.post, "/api/orgs/{org}/agents"): return ["name": .string("agent-\(unique)")]
+        case (.patch, "/api/orgs/{org}/agents/{agent}"): return ["description": "changed", "policy": "fixture-policy@2"]
+        case (.post, "/api/orgs/{org}/agents/{agent}/tokens"): return ["name": "ci"]
+        case (.post, "/api/orgs/{org}/agents/{agent}/tokens/{agent_token}/rotate"): return ["grace_seconds": 60]
+        case (.post, "/api/orgs/{org}/provider-keys"):
+            return ["provider": "anthropic", "name": .string("key-\(unique)"), "api_key": "sk-ant-test-12345678"]
+        case (.patch, "/api/orgs/{org}/provider-keys/{key}"): return ["name": .string("renamed-\(unique)"), "is_default": true]
+        case (.post, "/api/orgs/{org}/policies"):
+            return ["name": .string("p-\(unique)"), "rules": ["models": ["allow": ["gpt-4o*"]], "max_steps_per_run": 50]]
+        case (.patch, "/api/orgs/{org}/policies/{policy}"): return ["description": "described"]
+        case (.post, "/api/orgs/{org}/policies/{policy}/versions"): return ["rules": ["tools": ["deny": ["shell*"]]]]
+        case (.post, "/api/orgs/{org}/budgets"): return ["scope": "org", "period": "month", "cap_micros": 1_000_000]
+        case (.patch, "/api/orgs/{org}/budgets/{budget}"): return ["cap_micros": 5]
+        case (.put, "/api/orgs/{org}/prices"):
+            return ["provider": "openai", "model": "gpt-x", "input_micros_per_mtok": 1, "output_micros_per_mtok": 2]
+        case (.post, "/api/orgs/{org}/webhooks"): return ["url": "https://203.0.113.10/new", "events": ["run.ended", "budget.exceeded"]]
+        case (.patch, "/api/orgs/{org}/webhooks/{webhook}"): return ["description": "changed"]
+        case (.post, "/api/orgs/{org}/webhooks/{webhook}/rotate-secret"): return ["grace_seconds": 60]
+        case (.post, "/api/orgs/{org}/approvals/{approval}/approve"): return ["reason": "looks fine"]
+        case (.post, "/api/orgs/{org}/approvals/{approval}/reject"): return ["reason": "not in production"]
         default:
             #expect(route.requestBody == nil, "no test body for \(route.method) \(route.path)")
             return nil

@@ -12,11 +12,16 @@ public struct ControlPlaneServices: Sendable {
     public let orgs: any OrgRepository
     public let members: any MemberRepository
     public let teams: any TeamRepository
+    public let agents: any OrgAgentRepository
+    public let policies: any PolicyRepository
     public let adminTokens: any AdminTokenRepository
     public let audit: any AuditLogRepository
     public let dataKeys: any DataKeyRepository
     public let passwords: Passwords
     public let loginThrottle: LoginThrottle
+    /// Live counters shared with the data plane (budget spend); nil on a single node without Redis.
+    public let redis: RedisClient?
+    public let outboundURLs: OutboundURLPolicy
     public let configuration: ControlPlaneConfiguration
 
     /// Where the request came from: the peer address, or — behind a proxy the operator trusts
@@ -55,6 +60,12 @@ struct OrgTransaction {
     /// Records `event` in the same transaction as the change it describes.
     func record(_ event: AuditEvent) async throws {
         try await audit.record(event, orgID: access.orgID, actor: actor, on: connection)
+    }
+
+    /// Queues an event for the org's webhooks, in the same transaction as its cause (the outbox).
+    func emit(_ type: String, _ payload: JSONValue) async throws {
+        try await connection.query(
+            "INSERT INTO events (org_id, type, payload) VALUES (rungate_current_org(), \(type), \(payload.jsonb)::jsonb)", logger: logger)
     }
 
     /// Tells every data plane to drop what it cached; delivered when the transaction commits.

@@ -86,7 +86,8 @@ public enum OpenAPIDocument {
         }
         if !route.pathParameters.isEmpty {
             operation["parameters"] = .array(route.pathParameters.map {
-                ["name": .string($0), "in": "path", "required": true, "schema": ["type": "string", "format": "uuid"]]
+                ["name": .string($0), "in": "path", "required": true,
+                 "schema": $0 == "version" ? ["type": "integer", "minimum": 1] : ["type": "string", "format": "uuid"]]
             })
         }
         if let body = route.requestBody {

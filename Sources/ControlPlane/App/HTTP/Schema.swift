@@ -16,6 +16,11 @@ enum Schema {
 
     static func array(_ items: JSONValue) -> JSONValue { ["type": "array", "items": items] }
 
+    /// `schema` or null (a patch clears the field with null).
+    static func nullable(_ schema: JSONValue) -> JSONValue { ["anyOf": [schema, ["type": "null"]]] }
+
+    static let anyObject: JSONValue = ["type": "object"]
+
     static func object(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
         var schema: [String: JSONValue] = ["type": "object", "properties": .object(properties)]
         if !required.isEmpty { schema["required"] = .array(required.map { .string($0) }) }

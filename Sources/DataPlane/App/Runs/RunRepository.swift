@@ -44,8 +44,7 @@ public struct PostgresRunRepository: RunRepository {
     public func get(id: UUID, principal: AgentPrincipal) async throws -> Run? {
         try await first(database.client.query(
             """
-            SELECT id, agent_id, status, policy_id, policy_version, metadata::text, started_at, ended_at,
-                   step_count, input_tokens, output_tokens, cost_micros
+            SELECT \(unescaped: Run.columns)
             FROM runs WHERE id = \(id) AND org_id = \(principal.orgID) AND agent_id = \(principal.agentID)
             """, logger: database.logger))
     }
@@ -60,15 +59,7 @@ public struct PostgresRunRepository: RunRepository {
     }
 
     private func first(_ rows: PostgresRowSequence) async throws -> Run? {
-        for try await (id, agentID, status, policyID, policyVersion, metadata, startedAt, endedAt, steps, input, output, cost)
-            in rows.decode((UUID, UUID, String, UUID?, Int?, String, Date, Date?, Int, Int, Int, Int64).self)
-        {
-            return Run(
-                id: id, agentID: agentID, status: Run.Status(rawValue: status) ?? .running, policyID: policyID,
-                policyVersion: policyVersion,
-                metadata: (try? JSONDecoder().decode(JSONValue.self, from: Data(metadata.utf8))) ?? [:],
-                startedAt: startedAt, endedAt: endedAt, stepCount: steps, inputTokens: input, outputTokens: output, costMicros: cost)
-        }
+        for try await row in rows { return try Run(row: row) }
         return nil
     }
 }

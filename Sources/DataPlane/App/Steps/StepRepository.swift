@@ -74,27 +74,8 @@ public struct PostgresStepRepository: StepRepository {
     }
 
     public func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue] {
-        let rows = try await database.client.query(
-            """
-            SELECT id, created_at, kind, endpoint, provider, model, status, http_status, input_tokens, output_tokens,
-                   cached_tokens, cost_micros, latency_ms, ttft_ms, rule, policy_version, error_code
-            FROM steps WHERE run_id = \(runID) AND org_id = \(orgID) ORDER BY created_at, id
-            """, logger: database.logger)
-        var result: [JSONValue] = []
-        for try await row in rows {
-            let (id, createdAt, kind, endpoint, provider, model, status, httpStatus, input, output, cached, cost, latency, ttft, rule, version, error)
-                = try row.decode((UUID, Date, String, String?, String?, String?, String, Int?, Int, Int, Int, Int64, Int?, Int?, String?, Int?, String?).self)
-            func optional(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
-            func optional(_ value: Int?) -> JSONValue { value.map { .number(Double($0)) } ?? .null }
-            result.append([
-                "id": .string(id.uuidString.lowercased()), "object": "run.step", "created_at": .string(createdAt.formatted(.iso8601)),
-                "kind": .string(kind), "endpoint": optional(endpoint), "provider": optional(provider), "model": optional(model),
-                "status": .string(status), "http_status": optional(httpStatus),
-                "usage": ["input_tokens": .number(Double(input)), "output_tokens": .number(Double(output)), "cached_tokens": .number(Double(cached))],
-                "cost_micros": .number(Double(cost)), "latency_ms": optional(latency), "ttft_ms": optional(ttft),
-                "rule": optional(rule), "policy_version": optional(version), "error_code": optional(error),
-            ])
+        try await database.client.withConnection { connection in
+            try await RunSteps.list(runID: runID, orgID: orgID, on: connection, logger: database.logger)
         }
-        return result
     }
 }
