@@ -26,8 +26,8 @@ extension JSONValue {
             let length: Int = Swift.max(left.count, right.count)
             return (0..<length).flatMap { (index: Int) -> [JSONChange] in
                 let child = "\(path)[\(index)]"
-                let l: JSONValue? = index < left.count ? left[index] : nil
-                let r: JSONValue? = index < right.count ? right[index] : nil
+                let l: JSONValue? = index < left.count ? .some(left[index]) : .none
+                let r: JSONValue? = index < right.count ? .some(right[index]) : .none
                 switch (l, r) {
                 case (let l?, let r?): return l.changes(to: r, at: child)
                 case (let l?, nil): return [JSONChange(path: child, kind: .removed, before: l, after: nil)]
