@@ -28,6 +28,13 @@ def claude():
     return anthropic.Anthropic(base_url=DATA_URL, api_key=AGENT_TOKEN, max_retries=0)
 
 
+def remember(secret):
+    """Records a secret the suite saw, for run.sh's final check that none reached a log."""
+    if os.environ.get("E2E_SECRETS_FILE"):
+        with open(os.environ["E2E_SECRETS_FILE"], "a") as file:
+            file.write(secret + "\n")
+
+
 def api(method, path, token=AGENT_TOKEN, body=None, base=DATA_URL):
     """A raw call to the data plane: (status, headers, json)."""
     data = json.dumps(body).encode() if body is not None else None

@@ -61,11 +61,22 @@ CREDENTIALS=$(RUNGATE_DATABASE_URL="$CONTROL_DB_URL" RUNGATE_OWNER_PASSWORD="e2e
 eval "export $(echo "$CREDENTIALS" | tr '\n' ' ')"
 
 export E2E_DATA_URL="http://127.0.0.1:$DATA_PORT" E2E_DATA2_URL="http://127.0.0.1:$DATA2_PORT" E2E_CONTROL_URL="http://127.0.0.1:$CONTROL_PORT"
-export E2E_OWNER_PASSWORD="e2e-owner-password-123"
+export E2E_OWNER_PASSWORD="e2e-owner-password-123" E2E_SECRETS_FILE="$WORK/secrets.txt"
+# Every secret of the run, so that the end can check none of them reached a log.
+echo "$CREDENTIALS" | sed -n 's/^RUNGATE_[A-Z_]*TOKEN=//p' > "$E2E_SECRETS_FILE"
+echo "$E2E_OWNER_PASSWORD" >> "$E2E_SECRETS_FILE"
 export E2E_MOCK_URL="http://127.0.0.1:$MOCK_PORT" E2E_OWNER_DATABASE_URL="$OWNER_URL"
 say "running the SDK end-to-end tests"
 status=0
 "$VENV/bin/pytest" -q -p no:cacheprovider "$ROOT/tests/e2e" || status=$?
+# No secret the suite handled (tokens, provider keys, passwords) appears in any process's log.
+while read -r secret; do
+  [ -n "$secret" ] || continue
+  if grep -rlF -- "$secret" "$WORK/logs" >/dev/null; then
+    echo "a secret (${secret:0:11}…) appears in $(grep -rlF -- "$secret" "$WORK/logs" | xargs -n1 basename | tr '\n' ' ')" >&2
+    status=1
+  fi
+done < "$E2E_SECRETS_FILE"
 if [ $status -ne 0 ]; then
   echo "--- data-plane log (last 40 lines)" >&2; tail -n 40 "$WORK/logs/data-$DATA_PORT.log" >&2
   echo "--- control-plane log (last 40 lines)" >&2; tail -n 40 "$WORK/logs/control.log" >&2

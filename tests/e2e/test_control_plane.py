@@ -4,7 +4,7 @@ import json
 import os
 import urllib.request
 
-from conftest import AGENT_TOKEN
+from conftest import AGENT_TOKEN, remember
 
 CONTROL_URL = os.environ["E2E_CONTROL_URL"]
 ORG = os.environ["RUNGATE_ORG_ID"]
@@ -29,6 +29,7 @@ def call(method, path, token=None, body=None, opener=None, headers=None):
 def test_owner_signs_in_and_sees_the_bootstrapped_org():
     status, headers, session = call("POST", "/api/auth/login", body={"email": OWNER_EMAIL, "password": OWNER_PASSWORD})
     assert status == 200 and session["token"].startswith("rg_ses_")
+    remember(session["token"])
     assert "HttpOnly" in headers["set-cookie"] and "SameSite=Strict" in headers["set-cookie"]
     status, _, me = call("GET", "/api/me", token=session["token"])
     assert status == 200 and me["user"]["email"] == OWNER_EMAIL
@@ -56,6 +57,7 @@ def test_admin_tokens_are_scoped_and_audited():
                              body={"name": "e2e-ci", "scopes": ["members.read"]})
     assert status == 201
     narrow = issued["token"]
+    remember(narrow)
     status, _, members = call("GET", f"/api/orgs/{ORG}/members", token=narrow)
     assert status == 200 and members["data"][0]["email"] == OWNER_EMAIL
     status, _, error = call("PATCH", f"/api/orgs/{ORG}", token=narrow, body={"name": "nope"})
