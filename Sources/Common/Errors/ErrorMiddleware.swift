@@ -27,6 +27,10 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // The database went away mid-request: the transaction did not commit, so nothing changed.
             context.logger.error("database unavailable", metadata: ["error.code": "\(error.code)"])
             return RungateError.dependencyUnavailable("database").response(shape: shape(request), requestID: requestID)
+        } catch let error as PSQLError where Self.isInputRejection(error) {
+            // Postgres refused a value the API let through (a safety net, not the validation itself).
+            context.logger.warning("database refused a request's value", metadata: ["sql_state": "\(error.serverInfo?[.sqlState] ?? "")"])
+            return Self.inputRejection(error).response(shape: shape(request), requestID: requestID)
         } catch let error as HTTPError {
             // Framework errors (undecodable JSON, body too large, unknown route) keep their status.
             return Self.translate(status: error.status, message: error.body).response(shape: shape(request), requestID: requestID)
@@ -40,6 +44,21 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func isConnectionFailure(_ error: PSQLError) -> Bool {
         [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code)
+    }
+
+    /// Unique violations (23505) and data exceptions (class 22: bad encoding, out of range, ...).
+    static func isInputRejection(_ error: PSQLError) -> Bool {
+        guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "23505" || state.hasPrefix("22")
+    }
+
+    static func inputRejection(_ error: PSQLError) -> RungateError {
+        if error.serverInfo?[.sqlState] == "23505" {
+            return RungateError(.conflict, code: "conflict", message: "The request conflicts with an existing object (a name or key already in use).",
+                                recovery: "Choose another name, or change the existing object instead.")
+        }
+        return RungateError.badRequest("A value in the request cannot be stored (invalid characters or out of range).",
+                                       recovery: "Remove control characters such as NUL and keep numbers within their documented range.")
     }
 
     static func translate(status: HTTPResponse.Status, message: String?) -> RungateError {

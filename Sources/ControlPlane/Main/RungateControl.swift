@@ -39,6 +39,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Trust X-Forwarded-For from the peer (set only behind your own proxy) (env RUNGATE_TRUST_FORWARDED_FOR).")
     var trustForwardedFor: Bool = Env.get("RUNGATE_TRUST_FORWARDED_FOR").map { $0 == "true" || $0 == "1" } ?? false
 
+    @Option(help: "Allow provider and webhook URLs on private or loopback addresses (demos, self-hosted models) (env RUNGATE_ALLOW_PRIVATE_URLS).")
+    var allowPrivateURLs: Bool = Env.get("RUNGATE_ALLOW_PRIVATE_URLS").map { $0 == "true" || $0 == "1" } ?? false
+
     func validate() throws {
         guard sessionHours >= 1 else { throw ValidationError("--session-hours must be at least 1") }
         guard loginFailuresPerAccount >= 1, loginAttemptsPerAddress >= 1 else { throw ValidationError("login limits must be at least 1") }
@@ -53,7 +56,7 @@ struct Serve: AsyncParsableCommand {
             host: options.host, port: port, keyring: try .fromEnvironment(), sessionLifetime: .seconds(sessionHours * 3600),
             signupEnabled: signupEnabled,
             loginLimits: .init(failuresPerAccount: loginFailuresPerAccount, attemptsPerAddress: loginAttemptsPerAddress),
-            trustForwardedFor: trustForwardedFor)
+            trustForwardedFor: trustForwardedFor, allowPrivateURLs: allowPrivateURLs)
         try await buildControlPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
     }
 }

@@ -45,6 +45,9 @@ import Testing
                 #expect(short.status == .unprocessableContent && short.errorCode == "password_too_short")
                 let badEmail = try await client.call(.post, "/api/auth/signup", body: ["email": "not-an-email", "password": .string(Self.password)])
                 #expect(badEmail.status == .unprocessableContent)
+                let nul = try await client.call(.post, "/api/auth/signup",
+                                                body: ["email": "bob@example.com", "password": .string(Self.password), "display_name": "Bob\u{0}"])
+                #expect(nul.status == .badRequest, "a NUL character is refused with a clear 400, not a database error")
                 let missing = try await client.call(.post, "/api/auth/signup", body: ["email": "bob@example.com"])
                 #expect(missing.status == .badRequest && missing.json["error"]?["message"]?.stringValue?.contains("`password`") == true)
 

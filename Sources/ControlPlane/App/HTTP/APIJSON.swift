@@ -31,6 +31,10 @@ public enum APIJSON {
             throw RungateError(.contentTooLarge, code: "request_too_large",
                                message: "The request body is larger than \(maxBodyBytes) bytes.", recovery: "Send a smaller body.")
         }
+        // Postgres text cannot hold NUL; refuse it here with a clear answer rather than deep down.
+        if buffer.readableBytesView.firstRange(of: Array(#"\u0000"#.utf8)) != nil {
+            throw RungateError.badRequest("The request body contains a NUL character (\\u0000), which no field accepts.")
+        }
         do {
             return try decoder.decode(T.self, from: buffer)
         } catch let error as DecodingError {

@@ -25,11 +25,13 @@ public struct APIRoute: Sendable {
     public let successStatus: HTTPResponse.Status
     /// JSON Schema of the request body, when the route takes one.
     public let requestBody: JSONValue?
+    /// Error statuses particular to this route (beyond those its access implies), for the OpenAPI document.
+    public let errors: [HTTPResponse.Status: String]
     public let handler: Handler
 
     public init(
         _ method: HTTPRequest.Method, _ path: String, access: RouteAccess, summary: String,
-        success: HTTPResponse.Status = .ok, body: JSONValue? = nil, handler: @escaping Handler
+        success: HTTPResponse.Status = .ok, body: JSONValue? = nil, errors: [HTTPResponse.Status: String] = [:], handler: @escaping Handler
     ) {
         self.method = method
         self.path = path
@@ -37,6 +39,7 @@ public struct APIRoute: Sendable {
         self.summary = summary
         self.successStatus = success
         self.requestBody = body
+        self.errors = errors
         self.handler = handler
     }
 

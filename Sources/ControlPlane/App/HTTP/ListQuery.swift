@@ -8,7 +8,10 @@ struct ListQuery {
 
     init(_ request: Request) {
         var parameters: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters where !value.isEmpty { parameters[String(key)] = String(value) }
+        // NUL and other control characters never belong in a filter; such a value is ignored.
+        for (key, value) in request.uri.queryParameters where !value.isEmpty && !value.contains(where: { $0.asciiValue.map { $0 < 0x20 } ?? false }) {
+            parameters[String(key)] = String(value)
+        }
         self.parameters = parameters
     }
 

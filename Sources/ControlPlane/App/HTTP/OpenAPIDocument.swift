@@ -70,7 +70,6 @@ public enum OpenAPIDocument {
         switch route.access {
         case .anonymous:
             operation["security"] = []
-            if route.path.hasSuffix("/login") { responses["401"] = errorResponse("Wrong e-mail or password"); responses["429"] = errorResponse("Too many attempts") }
         case .user:
             operation["security"] = [["session": []], ["bearer": []]]
             responses["401"] = errorResponse("No valid credential")
@@ -84,6 +83,7 @@ public enum OpenAPIDocument {
             responses["404"] = errorResponse("No such org or object visible to the caller")
             if !action.isRead { responses["409"] = errorResponse("The org's or object's state does not allow this") }
         }
+        for (status, description) in route.errors { responses[String(status.code)] = errorResponse(description) }
         if !route.pathParameters.isEmpty {
             operation["parameters"] = .array(route.pathParameters.map {
                 ["name": .string($0), "in": "path", "required": true,

@@ -44,7 +44,8 @@ struct MemberRoutes: RouteCollection {
                      success: .noContent, handler: revokeInvitation),
             APIRoute(.post, "/api/invitations/accept", access: .user(allowsAdminToken: false),
                      summary: "Accept an invitation addressed to the signed-in user's e-mail",
-                     body: Schema.object(["token": Schema.string], required: ["token"]), handler: accept),
+                     body: Schema.object(["token": Schema.string], required: ["token"]),
+                     errors: [.notFound: "The invitation is unknown, expired, revoked or used"], handler: accept),
         ]
     }
 

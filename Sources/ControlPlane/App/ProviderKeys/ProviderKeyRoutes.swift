@@ -31,11 +31,11 @@ struct ProviderKeyRoutes: RouteCollection {
             APIRoute(.post, "/api/orgs/{org}/provider-keys", access: .org(.providerKeysCreate),
                      summary: "Add a provider key (stored encrypted; base URLs to private addresses are refused)", success: .created,
                      body: Schema.object(["provider": ["type": "string", "enum": .array(Self.providers.map { .string($0) })], "name": Schema.name,
-                                          "api_key": ["type": "string", "minLength": 1, "maxLength": 4096], "base_url": Schema.string,
+                                          "api_key": ["type": "string", "minLength": 8, "maxLength": 4096, "pattern": "^\\S+$"], "base_url": Schema.string,
                                           "is_default": Schema.boolean], required: ["provider", "name", "api_key"]), handler: create),
             APIRoute(.patch, "/api/orgs/{org}/provider-keys/{key}", access: .org(.providerKeysUpdate),
                      summary: "Replace a provider key's secret, base URL, name or default flag",
-                     body: Schema.object(["name": Schema.name, "api_key": ["type": "string", "minLength": 1, "maxLength": 4096],
+                     body: Schema.object(["name": Schema.name, "api_key": ["type": "string", "minLength": 8, "maxLength": 4096, "pattern": "^\\S+$"],
                                           "base_url": Schema.nullable(Schema.string), "is_default": Schema.boolean]), handler: update),
             APIRoute(.delete, "/api/orgs/{org}/provider-keys/{key}", access: .org(.providerKeysDelete), summary: "Delete a provider key",
                      success: .noContent, handler: delete),
@@ -98,6 +98,10 @@ struct ProviderKeyRoutes: RouteCollection {
         let key = try await services.inOrg(request, context) { tx in
             guard let before = try await select(id, tx).first else { throw RungateError.notFound("The provider key") }
             if case .value(let name) = name {
+                let taken = try await tx.connection.query(
+                    "SELECT EXISTS (SELECT 1 FROM provider_keys WHERE org_id = rungate_current_org() AND name = \(name) AND id <> \(id))", logger: tx.logger
+                ).first(decoding: Bool.self) ?? false
+                if taken { throw RungateError(.conflict, code: "provider_key_name_taken", message: "A provider key with this name already exists.") }
                 try await tx.connection.query(
                     "UPDATE provider_keys SET name = \(try OrgRoutes.validName(name)), updated_at = now() WHERE org_id = rungate_current_org() AND id = \(id)",
                     logger: tx.logger)

@@ -43,7 +43,8 @@ struct ProxyService: Sendable {
         async let isRetry = retries.isRetry(runID: requestedRunID, fingerprint: fingerprint)
         let run = try await resolveRun(requestedRunID, principal: principal)
         let runHeader: HTTPFields = [.rungateRunID: run.id.uuidString.lowercased()]
-        let model = json["model"]?.stringValue
+        // Stored with the step: control characters (NUL above all) would make the row unwritable.
+        let model = json["model"]?.stringValue.map { String($0.unicodeScalars.filter { $0.value >= 0x20 }.prefix(200)) }
         let streaming = json["stream"] == .bool(true)
         var step = StepRecord(
             orgID: principal.orgID, runID: run.id, kind: await isRetry ? .retry : .modelCall,
