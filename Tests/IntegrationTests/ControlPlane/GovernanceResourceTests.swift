@@ -223,3 +223,63 @@ import Testing
         }
     }
 }
+
+extension GovernanceResourceTests {
+    /// Every secret the API hands out is shown once: no later answer, no audit entry and no stored
+    /// column other than its hash or ciphertext holds it.
+    @Test func secretsAppearOnlyInTheAnswerThatCreatedThem() async throws {
+        try await Self.withOrg { client, fixture, db in
+            let owner = fixture.owner.session.value, org = "/api/orgs/\(fixture.orgString)"
+            let agent = fixture.resources.agentID.uuidString.lowercased()
+            var secrets: [String] = []
+            func secret(_ answer: APIAnswer, _ path: [String]) throws -> String {
+                var value: JSONValue? = answer.json
+                for key in path { value = value?[key] }
+                return try #require(value?.stringValue, "no \(path) in \(answer.status)")
+            }
+            secrets.append(try secret(try await client.call(.post, "\(org)/admin-tokens", bearer: owner, body: ["name": "ci", "scopes": ["*"]]), ["token"]))
+            let issued = try await client.call(.post, "\(org)/agents/\(agent)/tokens", bearer: owner, body: ["name": "a"])
+            secrets.append(try secret(issued, ["token"]))
+            let tokenID = try secret(issued, ["agent_token", "id"])
+            secrets.append(try secret(try await client.call(.post, "\(org)/agents/\(agent)/tokens/\(tokenID)/rotate", bearer: owner, body: [:]), ["token"]))
+            let hook = try await client.call(.post, "\(org)/webhooks", bearer: owner, body: ["url": "https://203.0.113.40/h", "events": ["run.ended"]])
+            secrets.append(try secret(hook, ["secret"]))
+            let hookID = try secret(hook, ["webhook", "id"])
+            secrets.append(try secret(try await client.call(.post, "\(org)/webhooks/\(hookID)/rotate-secret", bearer: owner, body: [:]), ["secret"]))
+            secrets.append("sk-provider-secret-0099")
+            _ = try await client.call(.post, "\(org)/provider-keys", bearer: owner,
+                                      body: ["provider": "anthropic", "name": "claude", "api_key": "sk-provider-secret-0099"])
+            secrets.append(try secret(try await client.call(.post, "\(org)/invitations", bearer: owner, body: ["email": "new@example.com", "role": "viewer"]), ["token"]))
+            let login = try await client.call(.post, "/api/auth/login", body: ["email": .string(fixture.admin.email), "password": .string(OrgFixture.password)])
+            secrets.append(try secret(login, ["token"]))
+            secrets.append(OrgFixture.password)
+
+            // Every list and read the org offers, as the owner.
+            var seen = ""
+            for path in ["", "/members", "/invitations", "/teams", "/admin-tokens", "/agents", "/agents/\(agent)", "/agents/\(agent)/tokens",
+                         "/provider-keys", "/policies", "/budgets", "/prices", "/webhooks", "/webhooks/\(hookID)", "/webhooks/\(hookID)/deliveries",
+                         "/runs", "/approvals", "/audit-log?limit=200", "/settings"] {
+                let answer = try await client.call(.get, org + path, bearer: owner)
+                #expect(answer.status == .ok, "\(path)")
+                seen += String(describing: answer.json)
+            }
+            seen += String(describing: try await client.call(.get, "/api/me", bearer: owner).json)
+            // Every text a row of the database holds (hashes and ciphertexts are not the secret).
+            let stored = try await db.query("SELECT string_agg(row_to_json(x)::text, ' ') FROM org_audit_log x", logger: TestServers.logger)
+                .first(decoding: String.self) ?? ""
+            let tables = try await db.query(
+                """
+                SELECT string_agg(t, ' ') FROM (
+                  SELECT row_to_json(a)::text t FROM admin_tokens a UNION ALL SELECT row_to_json(b)::text FROM agent_tokens b
+                  UNION ALL SELECT row_to_json(c)::text FROM webhooks c UNION ALL SELECT row_to_json(d)::text FROM provider_keys d
+                  UNION ALL SELECT row_to_json(e)::text FROM invitations e UNION ALL SELECT row_to_json(f)::text FROM sessions f
+                  UNION ALL SELECT row_to_json(g)::text FROM users g) s
+                """, logger: TestServers.logger).first(decoding: String.self) ?? ""
+            for value in secrets {
+                #expect(!seen.contains(value), "a secret (\(value.prefix(8))…) reappeared in an API answer")
+                #expect(!stored.contains(value), "a secret (\(value.prefix(8))…) is in the audit log")
+                #expect(!tables.contains(value), "a secret (\(value.prefix(8))…) is stored in the clear")
+            }
+        }
+    }
+}
