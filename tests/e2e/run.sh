@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end tests with the official OpenAI and Anthropic Python SDKs as real clients: starts the
-# mock provider, two data-plane processes and the control plane (debug build) against the PostgreSQL and Redis that
+# mock provider, two data-plane processes, the control plane and the platform service (debug build) against the PostgreSQL and Redis that
 # scripts/test started, bootstraps an org, and runs pytest. Called by scripts/test.
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$ROOT"
@@ -25,9 +25,10 @@ ROLE_PW=$(random_secret)
 set_role_passwords "$OWNER_URL" "$ROLE_PW" "$ROLE_PW" "$ROLE_PW"
 DATA_DB_URL=$(role_url "$OWNER_URL" rungate_data "$ROLE_PW")
 CONTROL_DB_URL=$(role_url "$OWNER_URL" rungate_control "$ROLE_PW")
+PLATFORM_DB_URL=$(role_url "$OWNER_URL" rungate_platform "$ROLE_PW")
 
 export RUNGATE_MASTER_KEY="k1:$(python3 -c 'import os,base64; print(base64.b64encode(os.urandom(32)).decode())')"
-MOCK_PORT=$(free_port); DATA_PORT=$(free_port); DATA2_PORT=$(free_port); CONTROL_PORT=$(free_port)
+MOCK_PORT=$(free_port); DATA_PORT=$(free_port); DATA2_PORT=$(free_port); CONTROL_PORT=$(free_port); PLATFORM_PORT=$(free_port)
 PIDS=()
 # SIGTERM drains; the mock may still hold the deliberately unanswered "timeout" request, so whatever
 # has not exited after 5 s is killed.
@@ -51,7 +52,12 @@ done
 RUNGATE_DATABASE_URL="$CONTROL_DB_URL" RUNGATE_REDIS_URL="$RUNGATE_TEST_REDIS_URL" \
   "$BIN/rungate-control" serve --port "$CONTROL_PORT" >"$WORK/logs/control.log" 2>&1 &
 PIDS+=($!)
+# The platform service has no master key: it never decrypts anything.
+env -u RUNGATE_MASTER_KEY RUNGATE_DATABASE_URL="$PLATFORM_DB_URL" RUNGATE_REDIS_URL="$RUNGATE_TEST_REDIS_URL" \
+  "$BIN/rungate-platform" serve --port "$PLATFORM_PORT" >"$WORK/logs/platform.log" 2>&1 &
+PIDS+=($!)
 wait_ready "http://127.0.0.1:$MOCK_PORT/healthz" mock-provider
+wait_ready "http://127.0.0.1:$PLATFORM_PORT/readyz" rungate-platform
 wait_ready "http://127.0.0.1:$CONTROL_PORT/readyz" rungate-control
 wait_ready "http://127.0.0.1:$DATA_PORT/readyz" rungate-data
 wait_ready "http://127.0.0.1:$DATA2_PORT/readyz" rungate-data-2
@@ -61,10 +67,14 @@ CREDENTIALS=$(RUNGATE_DATABASE_URL="$CONTROL_DB_URL" RUNGATE_OWNER_PASSWORD="e2e
 eval "export $(echo "$CREDENTIALS" | tr '\n' ' ')"
 
 export E2E_DATA_URL="http://127.0.0.1:$DATA_PORT" E2E_DATA2_URL="http://127.0.0.1:$DATA2_PORT" E2E_CONTROL_URL="http://127.0.0.1:$CONTROL_PORT"
+PLATFORM_TOKEN=$(RUNGATE_DATABASE_URL="$PLATFORM_DB_URL" "$BIN/rungate-platform" create-token --name e2e --log-format text --log-level warning \
+  | sed -n 's/^RUNGATE_PLATFORM_TOKEN=//p')
+export E2E_PLATFORM_URL="http://127.0.0.1:$PLATFORM_PORT" E2E_PLATFORM_TOKEN="$PLATFORM_TOKEN"
 export E2E_OWNER_PASSWORD="e2e-owner-password-123" E2E_SECRETS_FILE="$WORK/secrets.txt"
 # Every secret of the run, so that the end can check none of them reached a log.
 echo "$CREDENTIALS" | sed -n 's/^RUNGATE_[A-Z_]*TOKEN=//p' > "$E2E_SECRETS_FILE"
 echo "$E2E_OWNER_PASSWORD" >> "$E2E_SECRETS_FILE"
+echo "$PLATFORM_TOKEN" >> "$E2E_SECRETS_FILE"
 export E2E_MOCK_URL="http://127.0.0.1:$MOCK_PORT" E2E_OWNER_DATABASE_URL="$OWNER_URL"
 say "running the SDK end-to-end tests"
 status=0

@@ -24,12 +24,25 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port (env RUNGATE_PLATFORM_PORT).")
     var port: Int = Env.int("RUNGATE_PLATFORM_PORT") ?? 8082
 
+    @Option(help: "Comma-separated networks allowed to call the API, e.g. 10.0.0.0/8,192.0.2.7 (env RUNGATE_PLATFORM_ALLOWED_NETWORKS; empty: any).")
+    var allowedNetworks: String = Env.get("RUNGATE_PLATFORM_ALLOWED_NETWORKS") ?? ""
+
+    var networks: [IPNetwork] {
+        allowedNetworks.split(separator: ",").compactMap { IPNetwork(String($0)) }
+    }
+
+    func validate() throws {
+        let entries = allowedNetworks.split(separator: ",").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        guard entries.count == networks.count else { throw ValidationError("--allowed-networks holds an entry that is not an address or CIDR network") }
+    }
+
     func run() async throws {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
         let logger = Logger(label: "rungate.platform")
         let backing = try options.backingServices(applicationName: "rungate-platform", logger: logger)
-        try await buildPlatformAdmin(configuration: .init(host: options.host, port: port), backing: backing, metrics: metrics, logger: logger)
+        try await buildPlatformAdmin(configuration: .init(host: options.host, port: port, allowedNetworks: networks), backing: backing,
+                                     metrics: metrics, logger: logger)
             .runService()
     }
 }

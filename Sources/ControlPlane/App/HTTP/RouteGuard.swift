@@ -6,7 +6,8 @@ import PostgresNIO
 
 /// Enforces a route's declared access before its handler runs: authentication, CSRF for cookie
 /// sessions, org membership (404 for anyone outside the org, never 403), the role × action
-/// decision, admin-token scopes, and the org's lifecycle (suspended or pending deletion: reads only).
+/// decision, admin-token scopes, and the org's lifecycle (suspended: refused; pending deletion: reads
+/// and restore only).
 struct RouteGuard: Sendable {
     let authenticator: Authenticator
     let database: Database
@@ -81,8 +82,8 @@ struct RouteGuard: Sendable {
             throw RungateError(.conflict, code: "org_pending_deletion", message: "This organisation is scheduled for deletion; it can only be read or restored.",
                                recovery: "An owner can restore it with POST /api/orgs/{org}/restore before the grace window ends.")
         }
-        if status == "suspended", !action.isRead {
-            throw RungateError(.forbidden, code: "org_suspended", message: "This organisation is suspended; it can only be read.",
+        if status == "suspended" {
+            throw RungateError(.forbidden, code: "org_suspended", message: "This organisation is suspended; its API and its agents are refused.",
                                recovery: "Contact your Rungate operator to lift the suspension.")
         }
         return OrgAccess(orgID: orgID, role: role)

@@ -156,6 +156,11 @@ struct MemberRoutes: RouteCollection {
             guard let invitation = try await services.members.consumeInvitation(pending.id, on: connection) else { throw invalid }
             let before = try await services.members.member(identity.userID, on: connection)
             let member = try await services.members.add(identity.userID, role: invitation.role, on: connection)!
+            // Orgs created by platform staff have no data key yet (the platform holds no master key):
+            // the first member to join creates it, before anything needs encrypting.
+            if try await services.dataKeys.active(orgID: pending.orgID, on: connection) == nil {
+                _ = try await services.dataKeys.create(orgID: pending.orgID, on: connection)
+            }
             var org = try await services.orgs.org(pending.orgID, on: connection)!
             org.role = member.role
             try await services.audit.record(

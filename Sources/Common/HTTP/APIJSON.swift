@@ -1,4 +1,3 @@
-import Common
 import Foundation
 import Hummingbird
 import NIOCore
@@ -64,7 +63,7 @@ public enum APIJSON {
         }
     }
 
-    static func describe(_ error: DecodingError) -> String {
+    public static func describe(_ error: DecodingError) -> String {
         func path(_ context: DecodingError.Context) -> String {
             let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
             return keys.isEmpty ? "the body" : "`\(keys.joined(separator: "."))`"
