@@ -23,9 +23,13 @@ public func buildDataPlane(
     let upstream = UpstreamClient(readTimeout: configuration.upstreamReadTimeout, requestTimeout: configuration.upstreamRequestTimeout)
     let steps = StepRecorder(repository: stepRepository, logger: logger)
     let prices = PriceBook(database: database)
+    let policies = PolicyStore(database: database)
+    let governance = GovernanceGate(policies: policies, counters: GovernanceCounters(redis: backing.redis),
+                                    failOpenRateLimits: configuration.failOpenRateLimits)
     let proxy = ProxyService(
         authenticator: authenticator, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
-        steps: steps, prices: prices, retries: RetryTracker(redis: backing.redis), maxBodyBytes: configuration.maxBodyBytes)
+        steps: steps, prices: prices, retries: RetryTracker(redis: backing.redis), policies: policies, governance: governance,
+        maxBodyBytes: configuration.maxBodyBytes)
 
     var services: [any Service] = [steps, tokenUsage, prices, upstream]
     if let url = backing.databaseURL {
@@ -43,7 +47,8 @@ public func buildDataPlane(
         router.post(RouterPath(endpoint.rawValue)) { request, context in try await proxy.forward(endpoint, request: request, context: context) }
     }
     router.get("/v1/models") { request, _ in try await proxy.models(request: request) }
-    RunRoutes(authenticator: authenticator, runs: runs, steps: stepRepository, maxBodyBytes: configuration.maxBodyBytes).add(to: router)
+    RunRoutes(authenticator: authenticator, runs: runs, steps: stepRepository, policies: policies, maxBodyBytes: configuration.maxBodyBytes)
+        .add(to: router)
 
     var app = RungateServer.application(router: router, service: "rungate-data", host: configuration.host,
                                         port: configuration.port, backing: backing, services: services, logger: logger)

@@ -16,11 +16,14 @@ public struct DataPlaneConfiguration: Sendable {
     public var tokenCacheTimeToLive: Duration
     /// How often `agent_tokens.last_used_at` is written (batched, one UPDATE per interval).
     public var tokenUsageFlushInterval: Duration
+    /// Whether rate limits let calls through while Redis is unreachable (default: refuse with 503).
+    /// Budgets never fail open.
+    public var failOpenRateLimits: Bool
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, keyring: MasterKeyring, maxBodyBytes: Int = 8 * 1024 * 1024,
         upstreamReadTimeout: TimeAmount = .seconds(120), upstreamRequestTimeout: TimeAmount = .seconds(600),
-        tokenCacheTimeToLive: Duration = .seconds(30), tokenUsageFlushInterval: Duration = .seconds(5)
+        tokenCacheTimeToLive: Duration = .seconds(30), tokenUsageFlushInterval: Duration = .seconds(5), failOpenRateLimits: Bool = false
     ) {
         self.host = host
         self.port = port
@@ -30,5 +33,6 @@ public struct DataPlaneConfiguration: Sendable {
         self.upstreamRequestTimeout = upstreamRequestTimeout
         self.tokenCacheTimeToLive = tokenCacheTimeToLive
         self.tokenUsageFlushInterval = tokenUsageFlushInterval
+        self.failOpenRateLimits = failOpenRateLimits
     }
 }

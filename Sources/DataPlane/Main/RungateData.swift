@@ -28,6 +28,9 @@ struct RungateData: AsyncParsableCommand {
     @Option(help: "Seconds between batched writes of agent tokens' last_used_at (env RUNGATE_TOKEN_USAGE_FLUSH_SECONDS).")
     var tokenUsageFlushSeconds: Int = Env.int("RUNGATE_TOKEN_USAGE_FLUSH_SECONDS") ?? 5
 
+    @Option(help: "When Redis is unreachable, let rate limits pass instead of refusing with 503: true or false (env RUNGATE_RATE_LIMITS_FAIL_OPEN). Budgets never fail open.")
+    var rateLimitsFailOpen: Bool = Env.get("RUNGATE_RATE_LIMITS_FAIL_OPEN").map { $0 == "true" || $0 == "1" } ?? false
+
     func run() async throws {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
@@ -36,7 +39,7 @@ struct RungateData: AsyncParsableCommand {
         let configuration = DataPlaneConfiguration(
             host: options.host, port: port, keyring: try .fromEnvironment(), maxBodyBytes: maxBodyBytes,
             upstreamReadTimeout: .seconds(Int64(upstreamReadTimeoutSeconds)), upstreamRequestTimeout: .seconds(Int64(upstreamRequestTimeoutSeconds)),
-            tokenUsageFlushInterval: .seconds(max(tokenUsageFlushSeconds, 1)))
+            tokenUsageFlushInterval: .seconds(max(tokenUsageFlushSeconds, 1)), failOpenRateLimits: rateLimitsFailOpen)
         try await buildDataPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
     }
 }

@@ -20,6 +20,8 @@ struct ProxyService: Sendable {
     let steps: StepRecorder
     let prices: PriceBook
     let retries: RetryTracker
+    let policies: PolicyStore
+    let governance: GovernanceGate
     let maxBodyBytes: Int
     /// Payload bytes kept per response for the run's record (the agent still receives everything).
     let maxStoredResponseBytes = 1 << 20
@@ -41,7 +43,8 @@ struct ProxyService: Sendable {
         let requestedRunID = try requestedRunID(request)
         // Only a call on an existing run can be a retry; the lookup overlaps the run's resolution.
         async let isRetry = retries.isRetry(runID: requestedRunID, fingerprint: fingerprint)
-        let run = try await resolveRun(requestedRunID, principal: principal)
+        let requestedPolicy = try await policies.requested(by: request, principal: principal)
+        let run = try await resolveRun(requestedRunID, principal: principal, policy: requestedPolicy)
         let runHeader: HTTPFields = [.rungateRunID: run.id.uuidString.lowercased()]
         // Stored with the step: control characters (NUL above all) would make the row unwritable.
         let model = json["model"]?.stringValue.map { String($0.unicodeScalars.filter { $0.value >= 0x20 }.prefix(200)) }
@@ -49,7 +52,7 @@ struct ProxyService: Sendable {
         var step = StepRecord(
             orgID: principal.orgID, runID: run.id, kind: await isRetry ? .retry : .modelCall,
             endpoint: endpoint.rawValue, provider: endpoint.family.rawValue, model: model, status: "ok", requestFingerprint: fingerprint)
-        step.policyVersion = principal.policyVersion
+        step.policyVersion = run.policyVersion
 
         // Refusals before forwarding are steps too, and say how to recover.
         func refuse(_ error: RungateError, rule: String) -> RungateError {
@@ -71,6 +74,13 @@ struct ProxyService: Sendable {
                 recovery: "Start a new run: send the call without x-rungate-run-id, or with a new id.",
                 rule: RuleMatch(rule: "run.state")), rule: "run.state")
         }
+        // The run's policy: models, tools, ceilings, loops, content (403), then rate limits (429).
+        let admission: GovernanceGate.Admission
+        do {
+            (_, admission) = try await governance.admit(json: json, model: model, principal: principal, run: run)
+        } catch {
+            throw refuse(error.error, rule: error.rule)
+        }
         guard let target = try await providerTarget(principal: principal, family: endpoint.family) else {
             throw refuse(RungateError(
                 HTTPResponse.Status(code: 424), code: "provider_key_missing",
@@ -78,17 +88,21 @@ struct ProxyService: Sendable {
                 recovery: "An org admin can add one in the control plane (provider keys)."), rule: "provider.key")
         }
 
-        // Ask for the usage chunk the client did not, to price the stream; strip it on the way back.
-        var forwardedBody = body
+        // Content rules may have redacted the request; and ask for the usage chunk the client did
+        // not, to price the stream (stripped again on the way back).
+        var outgoing = admission.rewritten
         var stripUsage = false
-        if endpoint == .chatCompletions, streaming, json["stream_options"]?["include_usage"] != .bool(true), case .object(var object) = json {
+        if endpoint == .chatCompletions, streaming, json["stream_options"]?["include_usage"] != .bool(true), case .object(var object) = outgoing ?? json {
             var options: [String: JSONValue] = [:]
             if case .object(let existing) = json["stream_options"] { options = existing }
             options["include_usage"] = true
             object["stream_options"] = .object(options)
-            forwardedBody = ByteBuffer(bytes: try JSONEncoder().encode(JSONValue.object(object)))
+            outgoing = .object(object)
             stripUsage = true
         }
+        let forwardedBody = try outgoing.map { ByteBuffer(bytes: try JSONEncoder().encode($0)) } ?? body
+        // What the run's record keeps: the request as the provider saw it (redactions applied).
+        let recordedBody = try admission.rewritten.map { ByteBuffer(bytes: try JSONEncoder().encode($0)) } ?? body
 
         var upstreamRequest = HTTPClientRequest(url: target.baseURL + endpoint.upstreamPath)
         upstreamRequest.method = .POST
@@ -110,6 +124,7 @@ struct ProxyService: Sendable {
         let payloadKey = principal.storePayloads ? try? await dataKeys.active(orgID: principal.orgID) : nil
         var headers = HeaderFilter.downstream(response.headers)
         headers.append(contentsOf: runHeader)
+        headers.append(contentsOf: admission.headers)
         headers[.rungateStepID] = step.id.uuidString.lowercased()
         let status = HTTPResponse.Status(code: Int(response.status.code))
         let isStream = response.status == .ok && (response.headers.first(name: "content-type")?.hasPrefix("text/event-stream") ?? false)
@@ -129,7 +144,7 @@ struct ProxyService: Sendable {
             step.usage = succeeded ? scanner.finalUsage(requestBytes: body.readableBytes) : TokenUsage()
             step.costMicros = cost(step.usage, principal: principal, endpoint: endpoint, model: model)
             step.latencyMilliseconds = milliseconds(since: started)
-            step.payload = seal(request: body, response: answer, key: payloadKey)
+            step.payload = seal(request: recordedBody, response: answer, key: payloadKey)
             if !succeeded { step.errorCode = "upstream_\(response.status.code)" }
             steps.record(step)
             await retries.recordOutcome(runID: run.id, fingerprint: fingerprint, failed: !succeeded, wasRetry: step.kind == .retry)
@@ -147,7 +162,7 @@ struct ProxyService: Sendable {
 
         // Streaming: pass chunks through as they arrive; the step is recorded when the stream ends.
         let recorder = steps, retries = self.retries, requestBytes = body.readableBytes, maxStored = maxStoredResponseBytes
-        let prices = self.prices, strip = stripUsage, initialStep = step
+        let prices = self.prices, strip = stripUsage, initialStep = step, governance = self.governance, tokenCounters = admission.tokenCounters
         headers[.cacheControl] = "no-cache"
         return Response(status: status, headers: headers, body: ResponseBody { writer in
             var step = initialStep
@@ -160,9 +175,10 @@ struct ProxyService: Sendable {
                 step.usage = scanner.finalUsage(requestBytes: requestBytes)
                 step.costMicros = Self.cost(step.usage, prices: prices, principal: principal, endpoint: endpoint, model: model)
                 step.latencyMilliseconds = Self.milliseconds(since: started)
-                step.payload = Self.seal(request: body, response: stored, key: payloadKey)
+                step.payload = Self.seal(request: recordedBody, response: stored, key: payloadKey)
                 if status != "ok" { step.errorCode = status == "cancelled" ? "client_disconnected" : "stream_interrupted" }
                 recorder.record(step)
+                governance.charge(tokens: step.usage.input + step.usage.output, to: tokenCounters)
                 let (runID, failed, wasRetry) = (step.runID, status == "incomplete", step.kind == .retry)
                 Task { await retries.recordOutcome(runID: runID, fingerprint: fingerprint, failed: failed, wasRetry: wasRetry) }
             }
@@ -233,9 +249,9 @@ struct ProxyService: Sendable {
         return id
     }
 
-    func resolveRun(_ runID: UUID?, principal: AgentPrincipal) async throws -> RunHandle {
+    func resolveRun(_ runID: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?) async throws -> RunHandle {
         do {
-            return try await runs.resolve(id: runID, principal: principal, metadata: [:])
+            return try await runs.resolve(id: runID, principal: principal, policy: policy, metadata: [:])
         } catch let error as RungateError {
             throw error
         } catch {

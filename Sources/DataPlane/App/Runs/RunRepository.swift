@@ -5,8 +5,9 @@ import PostgresNIO
 /// Runs as the data plane reads and writes them. Every query is scoped to the calling agent, so
 /// another agent's or org's run id behaves exactly like one that does not exist.
 public protocol RunRepository: Sendable {
-    /// The run `id` of this agent, created on first use; a new id when `id` is nil.
-    func resolve(id: UUID?, principal: AgentPrincipal, metadata: JSONValue) async throws -> RunHandle
+    /// The run `id` of this agent, created on first use (under `policy`, else the agent's pin);
+    /// a new id when `id` is nil.
+    func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue) async throws -> RunHandle
     func get(id: UUID, principal: AgentPrincipal) async throws -> Run?
     /// Ends a running run; returns the run as it is afterwards (nil when not found).
     func end(id: UUID, principal: AgentPrincipal) async throws -> Run?
@@ -19,24 +20,26 @@ public struct PostgresRunRepository: RunRepository {
         self.database = database
     }
 
-    public func resolve(id: UUID?, principal: AgentPrincipal, metadata: JSONValue) async throws -> RunHandle {
+    public func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue) async throws -> RunHandle {
         let runID = id ?? UUID()
+        let policyID = policy?.id ?? principal.policyID, policyVersion = policy?.version ?? principal.policyVersion
         // One round trip: insert if new, else read the existing run, only if it is this agent's.
         let rows = try await database.client.query(
             """
             WITH inserted AS (
                 INSERT INTO runs (id, org_id, agent_id, policy_id, policy_version, metadata)
-                VALUES (\(runID), \(principal.orgID), \(principal.agentID), \(principal.policyID), \(principal.policyVersion), \(metadata.jsonb)::jsonb)
+                VALUES (\(runID), \(principal.orgID), \(principal.agentID), \(policyID), \(policyVersion), \(metadata.jsonb)::jsonb)
                 ON CONFLICT (id) DO NOTHING
-                RETURNING status, true AS created
+                RETURNING status, true AS created, policy_id, policy_version, step_count, input_tokens + output_tokens
             )
-            SELECT status, created FROM inserted
+            SELECT * FROM inserted
             UNION ALL
-            SELECT status, false FROM runs
+            SELECT status, false, policy_id, policy_version, step_count, input_tokens + output_tokens FROM runs
             WHERE id = \(runID) AND org_id = \(principal.orgID) AND agent_id = \(principal.agentID) AND NOT EXISTS (SELECT 1 FROM inserted)
             """, logger: database.logger)
-        for try await (status, created) in rows.decode((String, Bool).self) {
-            return RunHandle(id: runID, status: Run.Status(rawValue: status) ?? .running, created: created)
+        for try await (status, created, policyID, policyVersion, steps, tokens) in rows.decode((String, Bool, UUID?, Int?, Int, Int).self) {
+            return RunHandle(id: runID, status: Run.Status(rawValue: status) ?? .running, created: created, policyID: policyID,
+                             policyVersion: policyVersion, stepCount: steps, tokens: tokens)
         }
         throw RungateError.notFound("Run \(runID.uuidString.lowercased())")
     }

@@ -7,6 +7,7 @@ struct RunRoutes: Sendable {
     let authenticator: AgentAuthenticator
     let runs: any RunRepository
     let steps: any StepRepository
+    let policies: PolicyStore
     let maxBodyBytes: Int
 
     func add(to router: Router<RungateRequestContext>) {
@@ -45,7 +46,8 @@ struct RunRoutes: Sendable {
                 id = parsed
             }
         }
-        let handle = try await runs.resolve(id: id, principal: principal, metadata: metadata)
+        let policy = try await policies.requested(by: request, principal: principal)
+        let handle = try await runs.resolve(id: id, principal: principal, policy: policy, metadata: metadata)
         guard handle.created else {
             throw RungateError(.conflict, code: "run_exists", message: "A run with this id already exists.", recovery: "Omit `id` to get a new run.")
         }

@@ -1,0 +1,78 @@
+import Common
+import Foundation
+import PostgresNIO
+import Synchronization
+
+/// A policy version as enforcement needs it: its rules, compiled once.
+public struct ActivePolicy: Sendable {
+    public let policyID: UUID
+    public let name: String
+    public let version: Int
+    public let rules: PolicyRules
+    public let contentRules: [CompiledContentRule]
+
+    /// `name@version`, as errors and steps name it.
+    public var reference: String { "\(name)@\(version)" }
+}
+
+public struct CompiledContentRule: @unchecked Sendable {
+    // NSRegularExpression is immutable once built and documented as thread-safe.
+    public let rule: PolicyRules.ContentRule
+    public let expression: NSRegularExpression
+}
+
+/// Loads policy versions. Versions are immutable, so a loaded one is cached for the life of the
+/// process (bounded); only name resolution (`x-rungate-policy`) goes to the database each time.
+public final class PolicyStore: Sendable {
+    private let database: Database
+    private let cache = Mutex<[String: ActivePolicy]>([:])
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    public func policy(id: UUID, version: Int, orgID: UUID) async throws -> ActivePolicy? {
+        let key = "\(id)@\(version)"
+        if let cached = cache.withLock({ $0[key] }) { return cached }
+        guard let (name, rulesText) = try await database.client.query(
+            """
+            SELECT p.name, v.rules::text FROM policy_versions v JOIN policies p ON p.id = v.policy_id
+            WHERE v.policy_id = \(id) AND v.version = \(version) AND v.org_id = \(orgID)
+            """, logger: database.logger
+        ).firstRow(decoding: (String, String).self) else { return nil }
+        let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(rulesText.utf8))) ?? [:]
+        // Stored versions were validated when published; a version that no longer parses enforces
+        // nothing rather than blocking every call (and says so in the log).
+        let rules = (try? PolicyRules.parse(json)) ?? PolicyRules()
+        let compiled = (rules.content ?? []).compactMap { rule in
+            (try? NSRegularExpression(pattern: rule.pattern)).map { CompiledContentRule(rule: rule, expression: $0) }
+        }
+        let policy = ActivePolicy(policyID: id, name: name, version: version, rules: rules, contentRules: compiled)
+        cache.withLock { cache in
+            if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
+            cache[key] = policy
+        }
+        return policy
+    }
+
+    private let names = Mutex<[String: UUID]>([:])
+
+    /// The id of `name` in the org, if that version exists (cached: published versions stay).
+    public func resolve(name: String, version: Int, orgID: UUID) async throws -> UUID? {
+        let key = "\(orgID)/\(name)@\(version)"
+        if let cached = names.withLock({ $0[key] }) { return cached }
+        let id = try await database.client.query(
+            """
+            SELECT p.id FROM policies p JOIN policy_versions v ON v.policy_id = p.id
+            WHERE p.org_id = \(orgID) AND p.name = \(name) AND v.version = \(version)
+            """, logger: database.logger
+        ).first(decoding: UUID.self)
+        if let id {
+            names.withLock { names in
+                if names.count >= 10_000 { names.removeAll(keepingCapacity: true) }
+                names[key] = id
+            }
+        }
+        return id
+    }
+}
