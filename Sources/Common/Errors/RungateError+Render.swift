@@ -88,7 +88,7 @@ extension RungateError {
 }
 
 extension RuleMatch {
-    var json: JSONValue {
+    public var json: JSONValue {
         var object: [String: JSONValue] = ["rule": .string(rule)]
         if let policy { object["policy"] = .string(policy) }
         if let policyVersion { object["policy_version"] = .number(Double(policyVersion)) }

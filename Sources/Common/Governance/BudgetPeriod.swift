@@ -27,10 +27,11 @@ public enum BudgetPeriod: String, Sendable, Codable, CaseIterable {
 
 /// Where a budget's live counters are in Redis: one hash per budget and window, fields `spent` and
 /// `reserved` in micro-dollars. The data plane reserves and settles there; the control plane reads
-/// and resets the same keys; Postgres `budget_spend` keeps the durable spend.
+/// and resets the same keys; Postgres `budget_spend` keeps the durable spend. Keys carry the org's
+/// hash tag (`{org_id}`), so one script's keys always live on one Redis Cluster slot.
 public enum BudgetCounterKey {
-    public static func key(budgetID: UUID, periodStart: Date?, runID: UUID? = nil) -> String {
+    public static func key(orgID: UUID, budgetID: UUID, periodStart: Date?, runID: UUID? = nil) -> String {
         let window = periodStart.map { String(Int($0.timeIntervalSince1970)) } ?? "run:\(runID?.uuidString.lowercased() ?? "-")"
-        return "rungate:budget:\(budgetID.uuidString.lowercased()):\(window)"
+        return "rungate:{\(orgID.uuidString.lowercased())}:budget:\(budgetID.uuidString.lowercased()):\(window)"
     }
 }

@@ -26,10 +26,11 @@ public func buildDataPlane(
     let policies = PolicyStore(database: database)
     let governance = GovernanceGate(policies: policies, counters: GovernanceCounters(redis: backing.redis),
                                     failOpenRateLimits: configuration.failOpenRateLimits)
+    let budgets = BudgetGuard(database: database, redis: backing.redis, logger: logger)
     let proxy = ProxyService(
         authenticator: authenticator, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
         steps: steps, prices: prices, retries: RetryTracker(redis: backing.redis), policies: policies, governance: governance,
-        maxBodyBytes: configuration.maxBodyBytes)
+        budgets: budgets, recorder: GovernanceRecorder(database: database, budgets: budgets, logger: logger), maxBodyBytes: configuration.maxBodyBytes)
 
     var services: [any Service] = [steps, tokenUsage, prices, upstream]
     if let url = backing.databaseURL {
@@ -37,6 +38,7 @@ public func buildDataPlane(
             tokenCache.apply(invalidation)
             providerKeys.apply(invalidation)
             dataKeys.apply(invalidation)
+            budgets.apply(invalidation)
         })
     }
 

@@ -119,7 +119,7 @@ import Testing
             let start = BudgetPeriod.day.start(of: Date())
             // As the data plane leaves them: 1.2 USD spent, 0.3 reserved for a call in flight.
             try await withRedisClient { redis in
-                _ = try await redis.send("HSET", BudgetCounterKey.key(budgetID: budgetID, periodStart: start), "spent", "1200000", "reserved", "300000")
+                _ = try await redis.send("HSET", BudgetCounterKey.key(orgID: fixture.orgID, budgetID: budgetID, periodStart: start), "spent", "1200000", "reserved", "300000")
             }
             let read = try await client.call(.get, "\(org)/budgets/\(budgetID.uuidString.lowercased())", bearer: owner)
             #expect(read.json["spend"]?["spent_micros"] == 1_200_000 && read.json["spend"]?["reserved_micros"] == 300_000)

@@ -113,6 +113,8 @@ struct BudgetRoutes: RouteCollection {
             }
             let budget = try await existing(id, tx)
             try await tx.record(AuditEvent("budgets.create", target: "budget", id: id, after: APIJSON.tree(budget)))
+            // Data planes cache the org's budgets for a few seconds; a new cap applies at once.
+            try await tx.notify(.org(tx.orgID))
             return budget
         }
         return try APIJSON.response(.created, budget)
@@ -166,7 +168,7 @@ struct BudgetRoutes: RouteCollection {
                     """, logger: tx.logger)
                 if let redis = services.redis {
                     do {
-                        _ = try await redis.send("HSET", BudgetCounterKey.key(budgetID: id, periodStart: start), "spent", "0")
+                        _ = try await redis.send("HSET", BudgetCounterKey.key(orgID: tx.orgID, budgetID: id, periodStart: start), "spent", "0")
                     } catch {
                         throw RungateError.dependencyUnavailable("redis")
                     }
@@ -205,7 +207,7 @@ struct BudgetRoutes: RouteCollection {
         guard let start = budget.period.start(of: now) else { return nil }
         if let redis = services.redis {
             do {
-                let reply = try await redis.send("HMGET", BudgetCounterKey.key(budgetID: budget.id, periodStart: start), "spent", "reserved")
+                let reply = try await redis.send("HMGET", BudgetCounterKey.key(orgID: tx.orgID, budgetID: budget.id, periodStart: start), "spent", "reserved")
                 let values = reply.array ?? []
                 let spent = values.first?.string.flatMap { Int64($0) } ?? 0
                 let reserved = values.dropFirst().first?.string.flatMap { Int64($0) } ?? 0

@@ -7,6 +7,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import PostgresNIO
 
 /// Forwards one agent call to its provider: authenticate, attach to a run, check the run's state,
 /// swap the agent's token for the org's provider key, forward (streams pass through chunk by
@@ -22,6 +23,8 @@ struct ProxyService: Sendable {
     let retries: RetryTracker
     let policies: PolicyStore
     let governance: GovernanceGate
+    let budgets: BudgetGuard
+    let recorder: GovernanceRecorder
     let maxBodyBytes: Int
     /// Payload bytes kept per response for the run's record (the agent still receives everything).
     let maxStoredResponseBytes = 1 << 20
@@ -79,9 +82,31 @@ struct ProxyService: Sendable {
         do {
             (_, admission) = try await governance.admit(json: json, model: model, principal: principal, run: run)
         } catch {
+            if error.error.status == .forbidden {
+                recorder.emit(orgID: principal.orgID, type: .policyViolation, [
+                    "run_id": .string(run.id.uuidString.lowercased()), "agent_id": .string(principal.agentID.uuidString.lowercased()),
+                    "rule": error.error.rule.map { $0.json } ?? .null, "code": .string(error.error.code),
+                ])
+            }
             throw refuse(error.error, rule: error.rule)
         }
+        // Budgets (402): the worst case this call could cost is set aside on every applicable cap.
+        let hold: BudgetHold
+        do {
+            let applicable = try await budgets.applicable(principal: principal, runID: run.id)
+            switch try await budgets.reserve(worstCaseCost(json, bodyBytes: body.readableBytes, endpoint: endpoint, model: model, principal: principal),
+                                             on: applicable) {
+            case .success(let reserved): hold = reserved
+            case .failure(let refusal): throw refuse(refusal.error, rule: "budget.\(refusal.budget.scope)")
+            }
+        } catch let error as RungateError {
+            throw error
+        } catch {
+            // Budgets never fail open: without their counters, no call goes out.
+            throw refuse(.dependencyUnavailable(error is PSQLError ? "database" : "redis"), rule: "budget")
+        }
         guard let target = try await providerTarget(principal: principal, family: endpoint.family) else {
+            recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
             throw refuse(RungateError(
                 HTTPResponse.Status(code: 424), code: "provider_key_missing",
                 message: "The organisation has no \(endpoint.family.rawValue) provider key configured.",
@@ -118,6 +143,7 @@ struct ProxyService: Sendable {
         do {
             response = try await upstream.client.execute(upstreamRequest, timeout: upstream.requestTimeout)
         } catch {
+            recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
             throw await upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
         }
 
@@ -134,6 +160,7 @@ struct ProxyService: Sendable {
             do {
                 answer = try await response.body.collect(upTo: 64 * 1024 * 1024)
             } catch {
+                recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
                 throw await upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
             }
             var scanner = UsageScanner(endpoint: endpoint, stripUsageChunk: false)
@@ -147,6 +174,8 @@ struct ProxyService: Sendable {
             step.payload = seal(request: recordedBody, response: answer, key: payloadKey)
             if !succeeded { step.errorCode = "upstream_\(response.status.code)" }
             steps.record(step)
+            recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
+            governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
             await retries.recordOutcome(runID: run.id, fingerprint: fingerprint, failed: !succeeded, wasRetry: step.kind == .retry)
             if response.status.code == 401 || response.status.code == 403 {
                 // The provider refused the org's key: not the agent's fault, and its token is fine.
@@ -161,7 +190,7 @@ struct ProxyService: Sendable {
         }
 
         // Streaming: pass chunks through as they arrive; the step is recorded when the stream ends.
-        let recorder = steps, retries = self.retries, requestBytes = body.readableBytes, maxStored = maxStoredResponseBytes
+        let stepRecorder = steps, governanceRecorder = recorder, retries = self.retries, requestBytes = body.readableBytes, maxStored = maxStoredResponseBytes
         let prices = self.prices, strip = stripUsage, initialStep = step, governance = self.governance, tokenCounters = admission.tokenCounters
         headers[.cacheControl] = "no-cache"
         return Response(status: status, headers: headers, body: ResponseBody { writer in
@@ -177,7 +206,8 @@ struct ProxyService: Sendable {
                 step.latencyMilliseconds = Self.milliseconds(since: started)
                 step.payload = Self.seal(request: recordedBody, response: stored, key: payloadKey)
                 if status != "ok" { step.errorCode = status == "cancelled" ? "client_disconnected" : "stream_interrupted" }
-                recorder.record(step)
+                stepRecorder.record(step)
+                governanceRecorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: step.runID)
                 governance.charge(tokens: step.usage.input + step.usage.output, to: tokenCounters)
                 let (runID, failed, wasRetry) = (step.runID, status == "incomplete", step.kind == .retry)
                 Task { await retries.recordOutcome(runID: runID, fingerprint: fingerprint, failed: failed, wasRetry: wasRetry) }
@@ -286,6 +316,19 @@ struct ProxyService: Sendable {
                            recovery: "Retry shortly; if it persists, an org admin should check the provider key's base URL.")
         rungateError.headers.append(contentsOf: runHeader)
         return rungateError
+    }
+
+    /// The most this call can cost: its input (estimated from the body, about 4 bytes a token, which
+    /// errs high for JSON) plus its output ceiling (`max_tokens` and kin, else the model's cap) at
+    /// the output price.
+    private func worstCaseCost(_ json: JSONValue, bodyBytes: Int, endpoint: ProviderEndpoint, model: String?, principal: AgentPrincipal) -> Int64 {
+        guard let price = prices.price(orgID: principal.orgID, provider: endpoint.family.rawValue, model: model ?? "*") else { return 0 }
+        let requested = ["max_tokens", "max_completion_tokens", "max_output_tokens"].lazy.compactMap { key -> Int? in
+            if case .number(let value)? = json[key], value >= 0, value < 1e9 { return Int(value) }
+            return nil
+        }.first
+        let output = endpoint == .embeddings ? 0 : (requested ?? price.maxOutputTokens ?? 4096)
+        return price.cost(of: TokenUsage(input: bodyBytes / 4 + 1, output: output))
     }
 
     private func cost(_ usage: TokenUsage, principal: AgentPrincipal, endpoint: ProviderEndpoint, model: String?) -> Int64 {

@@ -1,0 +1,218 @@
+import Common
+import Foundation
+import HTTPTypes
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// A budget that applies to a call, with the counter window it draws on.
+struct ApplicableBudget: Sendable {
+    let id: UUID
+    let scope: String
+    let scopeID: UUID?
+    let period: BudgetPeriod
+    let capMicros: Int64
+    let alertThresholdPercent: Int
+    let key: String
+    let periodStart: Date?
+    let resetsAt: Date?
+}
+
+/// The money a call has set aside: settled once with the actual cost, or released.
+struct BudgetHold: Sendable {
+    let budgets: [ApplicableBudget]
+    let reserved: Int64
+    static let none = BudgetHold(budgets: [], reserved: 0)
+}
+
+/// Budgets: before forwarding, reserve the call's worst-case cost against every applicable cap
+/// (org, team, agent, run; period run/day/month) in one atomic step; after the answer, settle the
+/// actual cost and release the rest. Counters live in Redis (shared by every replica; all keys of a
+/// call carry the org's hash tag) or, without Redis, in process. Budgets never fail open.
+final class BudgetGuard: Sendable {
+    private let database: Database
+    private let redis: RedisClient?
+    private let logger: Logger
+    private let cache = Mutex<[UUID: (rows: [BudgetRow], loaded: ContinuousClock.Instant)]>([:])
+    private let local = Mutex<[String: (spent: Int64, reserved: Int64, alerted: Int)]>([:])
+
+    struct BudgetRow: Sendable {
+        let id: UUID
+        let scope: String
+        let scopeID: UUID?
+        let period: BudgetPeriod
+        let capMicros: Int64
+        let alertThresholdPercent: Int
+    }
+
+    init(database: Database, redis: RedisClient?, logger: Logger) {
+        self.database = database
+        self.redis = redis
+        self.logger = logger
+    }
+
+    func apply(_ invalidation: Invalidation) {
+        switch invalidation {
+        case .org(let id): _ = cache.withLock { $0.removeValue(forKey: id) }
+        case .all: cache.withLock { $0.removeAll() }
+        default: break
+        }
+    }
+
+    /// The org's budgets, cached for a few seconds (and dropped on a budget change notice).
+    private func budgets(orgID: UUID) async throws -> [BudgetRow] {
+        if let cached = cache.withLock({ $0[orgID] }), ContinuousClock.now - cached.loaded < .seconds(5) { return cached.rows }
+        let rows = try await database.client.query(
+            "SELECT id, scope, scope_id, period, cap_micros, alert_threshold_percent FROM budgets WHERE org_id = \(orgID)", logger: database.logger
+        ).allRows(decoding: (UUID, String, UUID?, String, Int64, Int).self).map { row in
+            BudgetRow(id: row.0, scope: row.1, scopeID: row.2, period: BudgetPeriod(rawValue: row.3) ?? .run, capMicros: row.4, alertThresholdPercent: row.5)
+        }
+        cache.withLock { $0[orgID] = (rows, .now) }
+        return rows
+    }
+
+    /// The budgets a call of `principal` in `runID` draws on.
+    func applicable(principal: AgentPrincipal, runID: UUID, now: Date = Date()) async throws -> [ApplicableBudget] {
+        try await budgets(orgID: principal.orgID).compactMap { row in
+            let applies = switch row.scope {
+            case "org": true
+            case "team": row.scopeID != nil && row.scopeID == principal.teamID
+            case "agent": row.scopeID == principal.agentID
+            case "run": row.scopeID == nil || row.scopeID == principal.agentID
+            default: false
+            }
+            guard applies else { return nil }
+            let start = row.period.start(of: now)
+            return ApplicableBudget(
+                id: row.id, scope: row.scope, scopeID: row.scopeID, period: row.period, capMicros: row.capMicros,
+                alertThresholdPercent: row.alertThresholdPercent,
+                key: BudgetCounterKey.key(orgID: principal.orgID, budgetID: row.id, periodStart: start, runID: start == nil ? runID : nil),
+                periodStart: start, resetsAt: row.period.end(of: now))
+        }
+    }
+
+    private static let reserveScript = RedisScript("""
+        local amount = tonumber(ARGV[1])
+        local n = #KEYS
+        for i = 1, n do
+          local spent = tonumber(redis.call('HGET', KEYS[i], 'spent') or '0')
+          local reserved = tonumber(redis.call('HGET', KEYS[i], 'reserved') or '0')
+          if spent + reserved + amount > tonumber(ARGV[1 + i]) then return {0, i - 1, spent, reserved} end
+        end
+        for i = 1, n do
+          redis.call('HINCRBY', KEYS[i], 'reserved', amount)
+          redis.call('EXPIRE', KEYS[i], ARGV[1 + n + i])
+        end
+        return {1, 0, 0, 0}
+        """)
+
+    /// Reserves `amount` against every budget, or says which one it would cross.
+    func reserve(_ amount: Int64, on budgets: [ApplicableBudget]) async throws -> Result<BudgetHold, BudgetRefusal> {
+        guard !budgets.isEmpty else { return .success(.none) }
+        let now = Date()
+        if let redis {
+            let ttls = budgets.map { budget in String(Int(max(budget.resetsAt?.timeIntervalSince(now) ?? 86_400, 60)) + 3600) }
+            let reply = try await redis.eval(Self.reserveScript, keys: budgets.map(\.key),
+                                             arguments: [String(amount)] + budgets.map { String($0.capMicros) } + ttls)
+            let values = reply.array?.compactMap(\.int) ?? []
+            guard values.count == 4 else { throw RedisError.server("unexpected reply to the budget script") }
+            if values[0] == 1 { return .success(BudgetHold(budgets: budgets, reserved: amount)) }
+            return .failure(BudgetRefusal(budget: budgets[values[1]], spent: Int64(values[2]), reserved: Int64(values[3]), amount: amount))
+        }
+        return local.withLock { counters in
+            for budget in budgets {
+                let entry = counters[budget.key] ?? (0, 0, 0)
+                if entry.spent + entry.reserved + amount > budget.capMicros {
+                    return .failure(BudgetRefusal(budget: budget, spent: entry.spent, reserved: entry.reserved, amount: amount))
+                }
+            }
+            for budget in budgets { counters[budget.key, default: (0, 0, 0)].reserved += amount }
+            return .success(BudgetHold(budgets: budgets, reserved: amount))
+        }
+    }
+
+    /// A budget line this call crossed: its alert threshold, or the cap itself.
+    enum Crossing: Sendable {
+        case threshold(ApplicableBudget)
+        case exceeded(ApplicableBudget)
+    }
+
+    private static let settleScript = RedisScript("""
+        local n = #KEYS
+        local out = {}
+        for i = 1, n do
+          redis.call('HINCRBY', KEYS[i], 'reserved', -tonumber(ARGV[1]))
+          local spent = redis.call('HINCRBY', KEYS[i], 'spent', tonumber(ARGV[2]))
+          local flags = 0
+          if spent >= tonumber(ARGV[2 + i]) and redis.call('HSETNX', KEYS[i], 'threshold_alerted', 1) == 1 then flags = flags + 1 end
+          if spent >= tonumber(ARGV[2 + n + i]) and redis.call('HSETNX', KEYS[i], 'exceeded_alerted', 1) == 1 then flags = flags + 2 end
+          out[i] = flags
+        end
+        return out
+        """)
+
+    /// Settles a hold with the actual cost (0 releases it); returns the lines this call crossed,
+    /// each once per window (the counter remembers it alerted).
+    func settle(_ hold: BudgetHold, actual: Int64) async -> [Crossing] {
+        guard !hold.budgets.isEmpty else { return [] }
+        let thresholds = hold.budgets.map { $0.capMicros * Int64($0.alertThresholdPercent) / 100 }
+        var flags: [Int] = []
+        if let redis {
+            do {
+                let reply = try await redis.eval(Self.settleScript, keys: hold.budgets.map(\.key),
+                                                 arguments: [String(hold.reserved), String(actual)] + thresholds.map(String.init)
+                                                     + hold.budgets.map { String($0.capMicros) })
+                flags = reply.array?.compactMap(\.int) ?? []
+            } catch {
+                // The reservation lapses with its window; the durable spend is still written.
+                logger.error("settling a budget reservation failed", metadata: ["error": "\(String(reflecting: error))"])
+                return []
+            }
+        } else {
+            flags = local.withLock { counters in
+                zip(hold.budgets, thresholds).map { budget, threshold in
+                    var entry = counters[budget.key] ?? (0, 0, 0)
+                    entry.reserved -= hold.reserved
+                    entry.spent += actual
+                    var crossed = 0
+                    if entry.spent >= threshold, entry.alerted & 1 == 0 { crossed += 1 }
+                    if entry.spent >= budget.capMicros, entry.alerted & 2 == 0 { crossed += 2 }
+                    entry.alerted |= crossed
+                    counters[budget.key] = entry
+                    return crossed
+                }
+            }
+        }
+        return zip(hold.budgets, flags).flatMap { budget, flag -> [Crossing] in
+            (flag & 1 != 0 ? [.threshold(budget)] : []) + (flag & 2 != 0 ? [.exceeded(budget)] : [])
+        }
+    }
+}
+
+/// A call that would cross a budget.
+struct BudgetRefusal: Error, Sendable {
+    let budget: ApplicableBudget
+    let spent: Int64
+    let reserved: Int64
+    let amount: Int64
+
+    var error: RungateError {
+        let usd = { (micros: Int64) in String(format: "%.6f", Double(micros) / 1_000_000) }
+        var details: [String: JSONValue] = [
+            "budget_id": .string(budget.id.uuidString.lowercased()), "scope": .string(budget.scope),
+            "period": .string(budget.period.rawValue), "cap_micros": .number(Double(budget.capMicros)),
+            "spent_micros": .number(Double(spent)), "reserved_micros": .number(Double(reserved)),
+            "this_call_reserve_micros": .number(Double(amount)),
+        ]
+        if let scopeID = budget.scopeID { details["scope_id"] = .string(scopeID.uuidString.lowercased()) }
+        if let resets = budget.resetsAt { details["resets_at"] = .string(resets.formatted(.iso8601)) }
+        let reset = budget.resetsAt.map { " It resets at \($0.formatted(.iso8601))." } ?? ""
+        return RungateError(
+            HTTPResponse.Status(code: 402), code: "budget_exceeded",
+            message: "This call could cost up to $\(usd(amount)), which would cross the \(budget.scope) budget of $\(usd(budget.capMicros)) per \(budget.period.rawValue) ($\(usd(spent)) spent, $\(usd(reserved)) reserved by calls in flight).\(reset)",
+            recovery: budget.period == .run
+                ? "Start a new run, lower max_tokens, or ask an org admin to raise the cap."
+                : "Wait for the reset, lower max_tokens, or ask an org admin to raise the cap.",
+            rule: RuleMatch(rule: "budget.\(budget.scope)"), details: details)
+    }
+}

@@ -1,0 +1,96 @@
+"""Budgets in the data plane: reservation before forwarding, settlement after, 402 with full context,
+and the cap held under 64 concurrent calls spread over both replicas."""
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+import pytest
+
+from conftest import DATA2_URL, DATA_URL, api, sql
+from test_control_plane import ADMIN_TOKEN, ORG, call
+from test_governance import agent
+
+
+def agent_with_run_cap(cap_micros):
+    token = agent()
+    agent_id = sql(f"SELECT agent_id FROM agent_tokens WHERE token_hash = encode(sha256('{token}'::bytea), 'hex')")
+    status, _, budget = call("POST", f"/api/orgs/{ORG}/budgets", token=ADMIN_TOKEN,
+                             body={"scope": "run", "scope_id": agent_id, "period": "run", "cap_micros": cap_micros})
+    assert status == 201, budget
+    return token, agent_id
+
+
+def test_a_run_over_its_cap_gets_402_with_scope_cap_spent_and_reserved():
+    # gpt-4o-mini: 0.15 $/Mtok in, 0.60 $/Mtok out. max_tokens 100 reserves about 60 µ$ of output.
+    token, _ = agent_with_run_cap(200)
+    client = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=token, max_retries=0)
+    run = {"x-rungate-run-id": str(uuid.uuid4())}
+    answered, refused = 0, None
+    for _ in range(10):
+        try:
+            client.chat.completions.create(model="gpt-4o-mini", max_tokens=100, extra_headers=run,
+                                           messages=[{"role": "user", "content": "go [[words:50]]"}])
+            answered += 1
+        except openai.APIStatusError as error:
+            refused = error
+            break
+    assert 1 <= answered < 10 and refused is not None and refused.status_code == 402
+    body = refused.body
+    assert body["code"] == "budget_exceeded" and body["rungate"]["rule"]["rule"] == "budget.run"
+    details = body["rungate"]  # scope, cap, spent, reserved (and resets_at for day/month) sit beside the rule
+    assert details["scope"] == "run" and details["cap_micros"] == 200
+    assert details["spent_micros"] + details["reserved_micros"] + details["this_call_reserve_micros"] > 200
+    status, _, run_row = api("GET", f"/v1/runs/{run['x-rungate-run-id']}", token=token)
+    assert run_row["cost_micros"] <= 200
+
+
+def test_sixty_four_concurrent_calls_on_two_replicas_never_overspend_a_run_cap():
+    cap = 2_000
+    token, _ = agent_with_run_cap(cap)
+    run_id = str(uuid.uuid4())
+    clients = [openai.OpenAI(base_url=base + "/v1", api_key=token, max_retries=0) for base in (DATA_URL, DATA2_URL)]
+
+    def one(index):
+        try:
+            completion = clients[index % 2].chat.completions.create(
+                model="gpt-4o-mini", max_tokens=200, extra_headers={"x-rungate-run-id": run_id},
+                messages=[{"role": "user", "content": f"call {index} [[words:150]] [[latency:20]]"}])
+            return ("ok", completion.usage.prompt_tokens, completion.usage.completion_tokens)
+        except openai.APIStatusError as error:
+            return (error.status_code, error.body)
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        results = list(pool.map(one, range(64)))
+    ok = [r for r in results if r[0] == "ok"]
+    refused = [r for r in results if r[0] != "ok"]
+    assert ok and refused, "the cap must let some calls through and refuse others"
+    assert all(status == 402 and body["rungate"]["cap_micros"] == cap for status, body in refused)
+    # Settled spend: every answered call's actual cost, priced as the proxy prices it.
+    one_call = max((p * 150_000 + c * 600_000 + 500_000) // 1_000_000 for _, p, c in ok)
+    spent = sum((p * 150_000 + c * 600_000 + 500_000) // 1_000_000 for _, p, c in ok)
+    assert spent <= cap + one_call, f"{len(ok)} calls spent {spent} µ$ against a cap of {cap}"
+
+
+def test_crossing_the_alert_threshold_and_the_cap_emit_events_once():
+    token = agent()
+    agent_id = sql(f"SELECT agent_id FROM agent_tokens WHERE token_hash = encode(sha256('{token}'::bytea), 'hex')")
+    status, _, budget = call("POST", f"/api/orgs/{ORG}/budgets", token=ADMIN_TOKEN,
+                             body={"scope": "agent", "scope_id": agent_id, "period": "day", "cap_micros": 300, "alert_threshold_percent": 50})
+    assert status == 201
+    client = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=token, max_retries=0)
+    for _ in range(8):
+        try:
+            client.chat.completions.create(model="gpt-4o-mini", max_tokens=100, messages=[{"role": "user", "content": "go [[words:80]]"}])
+        except openai.APIStatusError as error:
+            assert error.status_code == 402
+    deadline = time.monotonic() + 5
+    while True:
+        counts = sql(f"SELECT type || ':' || count(*) FROM events WHERE payload->>'budget_id' = '{budget['id']}' GROUP BY type ORDER BY type")
+        if "budget.threshold:1" in counts or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert counts.split() in (["budget.threshold:1"], ["budget.exceeded:1", "budget.threshold:1"])
+    status, _, read = call("GET", f"/api/orgs/{ORG}/budgets/{budget['id']}", token=ADMIN_TOKEN)
+    assert read["spend"]["source"] == "redis" and read["spend"]["spent_micros"] >= 150 and read["spend"]["reserved_micros"] == 0
+    assert int(sql(f"SELECT spent_micros FROM budget_spend WHERE budget_id = '{budget['id']}'")) == read["spend"]["spent_micros"]
