@@ -29,6 +29,7 @@ PLATFORM_DB_URL=$(role_url "$OWNER_URL" rungate_platform "$ROLE_PW")
 
 export RUNGATE_MASTER_KEY="k1:$(python3 -c 'import os,base64; print(base64.b64encode(os.urandom(32)).decode())')"
 MOCK_PORT=$(free_port); DATA_PORT=$(free_port); DATA2_PORT=$(free_port); CONTROL_PORT=$(free_port); PLATFORM_PORT=$(free_port)
+NOREDIS_PORT=$(free_port); FAILOPEN_PORT=$(free_port)
 PIDS=()
 # SIGTERM drains; the mock may still hold the deliberately unanswered "timeout" request, so whatever
 # has not exited after 5 s is killed.
@@ -56,7 +57,15 @@ PIDS+=($!)
 env -u RUNGATE_MASTER_KEY RUNGATE_DATABASE_URL="$PLATFORM_DB_URL" RUNGATE_REDIS_URL="$RUNGATE_TEST_REDIS_URL" \
   "$BIN/rungate-platform" serve --port "$PLATFORM_PORT" >"$WORK/logs/platform.log" 2>&1 &
 PIDS+=($!)
+# Two data planes whose Redis is unreachable: one fails closed (the default), one lets rate limits pass.
+for spec in "$NOREDIS_PORT:false" "$FAILOPEN_PORT:true"; do
+  RUNGATE_DATABASE_URL="$DATA_DB_URL" RUNGATE_REDIS_URL="redis://127.0.0.1:1/0" RUNGATE_RATE_LIMITS_FAIL_OPEN="${spec#*:}" \
+    "$BIN/rungate-data" --port "${spec%%:*}" >"$WORK/logs/data-${spec%%:*}.log" 2>&1 &
+  PIDS+=($!)
+done
 wait_ready "http://127.0.0.1:$MOCK_PORT/healthz" mock-provider
+wait_ready "http://127.0.0.1:$NOREDIS_PORT/healthz" rungate-data-without-redis
+wait_ready "http://127.0.0.1:$FAILOPEN_PORT/healthz" rungate-data-fail-open
 wait_ready "http://127.0.0.1:$PLATFORM_PORT/readyz" rungate-platform
 wait_ready "http://127.0.0.1:$CONTROL_PORT/readyz" rungate-control
 wait_ready "http://127.0.0.1:$DATA_PORT/readyz" rungate-data
@@ -70,6 +79,7 @@ export E2E_DATA_URL="http://127.0.0.1:$DATA_PORT" E2E_DATA2_URL="http://127.0.0.
 PLATFORM_TOKEN=$(RUNGATE_DATABASE_URL="$PLATFORM_DB_URL" "$BIN/rungate-platform" create-token --name e2e --log-format text --log-level warning \
   | sed -n 's/^RUNGATE_PLATFORM_TOKEN=//p')
 export E2E_PLATFORM_URL="http://127.0.0.1:$PLATFORM_PORT" E2E_PLATFORM_TOKEN="$PLATFORM_TOKEN"
+export E2E_NOREDIS_URL="http://127.0.0.1:$NOREDIS_PORT" E2E_FAILOPEN_URL="http://127.0.0.1:$FAILOPEN_PORT"
 export E2E_OWNER_PASSWORD="e2e-owner-password-123" E2E_SECRETS_FILE="$WORK/secrets.txt"
 # Every secret of the run, so that the end can check none of them reached a log.
 echo "$CREDENTIALS" | sed -n 's/^RUNGATE_[A-Z_]*TOKEN=//p' > "$E2E_SECRETS_FILE"

@@ -94,3 +94,27 @@ def test_crossing_the_alert_threshold_and_the_cap_emit_events_once():
     status, _, read = call("GET", f"/api/orgs/{ORG}/budgets/{budget['id']}", token=ADMIN_TOKEN)
     assert read["spend"]["source"] == "redis" and read["spend"]["spent_micros"] >= 150 and read["spend"]["reserved_micros"] == 0
     assert int(sql(f"SELECT spent_micros FROM budget_spend WHERE budget_id = '{budget['id']}'")) == read["spend"]["spent_micros"]
+
+
+def test_without_redis_governed_calls_fail_closed_and_only_rate_limits_may_fail_open():
+    import os
+    from test_governance import policy
+
+    name, _ = policy({"rate_limits": [{"scope": "agent", "requests_per_minute": 1000}]})
+    limited = agent(f"{name}@1")
+    for base, expected in ((os.environ["E2E_NOREDIS_URL"], 503), (os.environ["E2E_FAILOPEN_URL"], 200)):
+        client = openai.OpenAI(base_url=base + "/v1", api_key=limited, max_retries=0)
+        try:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+            status = 200
+        except openai.APIStatusError as error:
+            status = error.status_code
+            assert error.body["code"] == "redis_unavailable" and "Retry" in error.body["message"] + error.body["rungate"]["recovery"]
+        assert status == expected, base
+    # Budgets never fail open, whatever the rate-limit setting.
+    capped, _ = agent_with_run_cap(1_000_000)
+    for base in (os.environ["E2E_NOREDIS_URL"], os.environ["E2E_FAILOPEN_URL"]):
+        client = openai.OpenAI(base_url=base + "/v1", api_key=capped, max_retries=0)
+        with pytest.raises(openai.APIStatusError) as refused:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        assert refused.value.status_code == 503
