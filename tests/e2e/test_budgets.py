@@ -65,7 +65,7 @@ def test_sixty_four_concurrent_calls_on_two_replicas_never_overspend_a_run_cap()
     ok = [r for r in results if r[0] == "ok"]
     refused = [r for r in results if r[0] != "ok"]
     assert ok and refused, "the cap must let some calls through and refuse others"
-    assert all(status == 402 and body["rungate"]["cap_micros"] == cap for status, body in refused)
+    assert all(status == 402 and body["rungate"]["cap_micros"] == cap for status, body in refused), [r[:2] for r in refused if r[0] != 402][:3]
     # Settled spend: every answered call's actual cost, priced as the proxy prices it.
     one_call = max((p * 150_000 + c * 600_000 + 500_000) // 1_000_000 for _, p, c in ok)
     spent = sum((p * 150_000 + c * 600_000 + 500_000) // 1_000_000 for _, p, c in ok)
@@ -93,7 +93,11 @@ def test_crossing_the_alert_threshold_and_the_cap_emit_events_once():
     assert counts.split() in (["budget.threshold:1"], ["budget.exceeded:1", "budget.threshold:1"])
     status, _, read = call("GET", f"/api/orgs/{ORG}/budgets/{budget['id']}", token=ADMIN_TOKEN)
     assert read["spend"]["source"] == "redis" and read["spend"]["spent_micros"] >= 150 and read["spend"]["reserved_micros"] == 0
-    assert int(sql(f"SELECT spent_micros FROM budget_spend WHERE budget_id = '{budget['id']}'")) == read["spend"]["spent_micros"]
+    # The durable spend is written in batches (every second): it catches up with the live counter.
+    deadline = time.monotonic() + 5
+    while sql(f"SELECT spent_micros FROM budget_spend WHERE budget_id = '{budget['id']}'") != str(read["spend"]["spent_micros"]):
+        assert time.monotonic() < deadline, "budget_spend did not catch up with the live counter"
+        time.sleep(0.1)
 
 
 def test_without_redis_governed_calls_fail_closed_and_only_rate_limits_may_fail_open():

@@ -27,12 +27,13 @@ public func buildDataPlane(
     let governance = GovernanceGate(policies: policies, counters: GovernanceCounters(redis: backing.redis),
                                     failOpenRateLimits: configuration.failOpenRateLimits)
     let budgets = BudgetGuard(database: database, redis: backing.redis, logger: logger)
+    let budgetSpend = BudgetSpendRecorder(database: database, logger: logger)
     let proxy = ProxyService(
         authenticator: authenticator, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
         steps: steps, prices: prices, retries: RetryTracker(redis: backing.redis), policies: policies, governance: governance,
-        budgets: budgets, recorder: GovernanceRecorder(database: database, budgets: budgets, logger: logger), maxBodyBytes: configuration.maxBodyBytes)
+        budgets: budgets, recorder: GovernanceRecorder(database: database, budgets: budgets, spend: budgetSpend, logger: logger), maxBodyBytes: configuration.maxBodyBytes)
 
-    var services: [any Service] = [steps, tokenUsage, prices, upstream]
+    var services: [any Service] = [steps, tokenUsage, budgetSpend, prices, upstream]
     if let url = backing.databaseURL {
         services.append(try InvalidationListener(databaseURL: url, logger: logger) { invalidation in
             tokenCache.apply(invalidation)

@@ -8,6 +8,7 @@ import PostgresNIO
 struct GovernanceRecorder: Sendable {
     let database: Database
     let budgets: BudgetGuard
+    let spend: BudgetSpendRecorder
     let logger: Logger
 
     func emit(orgID: UUID, type: EventType, _ payload: JSONValue) {
@@ -25,7 +26,11 @@ struct GovernanceRecorder: Sendable {
     /// Settles a call's budget hold with its actual cost, records the spend, and announces the lines it crossed.
     func settle(_ hold: BudgetHold, actual: Int64, orgID: UUID, runID: UUID) {
         guard !hold.budgets.isEmpty else { return }
-        let budgets = self.budgets, database = self.database, logger = self.logger
+        let budgets = self.budgets
+        // Run-period budgets are durable as the run's own cost; day and month windows are summed here.
+        for budget in hold.budgets {
+            if let start = budget.periodStart { spend.add(actual, to: .init(orgID: orgID, budgetID: budget.id, periodStart: start)) }
+        }
         Task {
             for crossing in await budgets.settle(hold, actual: actual) {
                 let (type, budget) = switch crossing {
@@ -37,20 +42,6 @@ struct GovernanceRecorder: Sendable {
                     "period": .string(budget.period.rawValue), "cap_micros": .number(Double(budget.capMicros)),
                     "alert_threshold_percent": .number(Double(budget.alertThresholdPercent)), "run_id": .string(runID.uuidString.lowercased()),
                 ])
-            }
-            guard actual > 0 else { return }
-            // Run-period budgets are durable as the run's own cost; windows are kept per budget.
-            for budget in hold.budgets {
-                guard let start = budget.periodStart else { continue }
-                do {
-                    try await database.client.query(
-                        """
-                        INSERT INTO budget_spend (org_id, budget_id, period_start, spent_micros) VALUES (\(orgID), \(budget.id), \(start), \(actual))
-                        ON CONFLICT (budget_id, period_start) DO UPDATE SET spent_micros = budget_spend.spent_micros + EXCLUDED.spent_micros, updated_at = now()
-                        """, logger: logger)
-                } catch {
-                    logger.error("recording budget spend failed", metadata: ["budget_id": "\(budget.id)", "error": "\(String(reflecting: error))"])
-                }
             }
         }
     }

@@ -24,6 +24,17 @@ public struct PostgresRunRepository: RunRepository {
         let runID = id ?? UUID()
         let policyID = policy?.id ?? principal.policyID, policyVersion = policy?.version ?? principal.policyVersion
         // One round trip: insert if new, else read the existing run, only if it is this agent's.
+        // When calls race to create the same run, the loser's INSERT waits for the winner, but its
+        // statement's snapshot predates the winner's commit and sees no row: a second attempt does.
+        for _ in 0..<2 {
+            if let handle = try await attemptResolve(runID: runID, principal: principal, policyID: policyID, policyVersion: policyVersion, metadata: metadata) {
+                return handle
+            }
+        }
+        throw RungateError.notFound("Run \(runID.uuidString.lowercased())")
+    }
+
+    private func attemptResolve(runID: UUID, principal: AgentPrincipal, policyID: UUID?, policyVersion: Int?, metadata: JSONValue) async throws -> RunHandle? {
         let rows = try await database.client.query(
             """
             WITH inserted AS (
@@ -41,7 +52,7 @@ public struct PostgresRunRepository: RunRepository {
             return RunHandle(id: runID, status: Run.Status(rawValue: status) ?? .running, created: created, policyID: policyID,
                              policyVersion: policyVersion, stepCount: steps, tokens: tokens)
         }
-        throw RungateError.notFound("Run \(runID.uuidString.lowercased())")
+        return nil
     }
 
     public func get(id: UUID, principal: AgentPrincipal) async throws -> Run? {
