@@ -25,6 +25,8 @@ def test_schemathesis_finds_no_server_errors_and_no_undocumented_answers(tmp_pat
         assert status == 201, created
         return created
 
+    # One worker: schemathesis (4.32, CPython 3.11) has crashed with two ("AST constructor recursion
+    # depth mismatch"), a fault of the tool, not of the API under test.
     # Real ids for the path parameters that name this org's objects, so requests get past 404.
     ids = {
         "org": org["id"], "user": session["user"]["id"], "version": 1,
@@ -43,7 +45,7 @@ def test_schemathesis_finds_no_server_errors_and_no_undocumented_answers(tmp_pat
         "--header", f"Authorization: Bearer {session['token']}",
         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         "--exclude-path", "/api/auth/logout",
-        "--max-examples", "15", "--workers", "2", "--no-color",
+        "--max-examples", "15", "--workers", "1", "--no-color",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     output = result.stdout + result.stderr

@@ -28,10 +28,12 @@ public func buildDataPlane(
                                     failOpenRateLimits: configuration.failOpenRateLimits)
     let budgets = BudgetGuard(database: database, redis: backing.redis, logger: logger)
     let budgetSpend = BudgetSpendRecorder(database: database, logger: logger)
+    let governanceRecorder = GovernanceRecorder(database: database, budgets: budgets, spend: budgetSpend, logger: logger)
+    let approvals = ApprovalGates(database: database, timeToLive: configuration.approvalTimeToLive)
     let proxy = ProxyService(
         authenticator: authenticator, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
         steps: steps, prices: prices, retries: RetryTracker(redis: backing.redis), policies: policies, governance: governance,
-        budgets: budgets, recorder: GovernanceRecorder(database: database, budgets: budgets, spend: budgetSpend, logger: logger), maxBodyBytes: configuration.maxBodyBytes)
+        budgets: budgets, recorder: governanceRecorder, approvals: approvals, maxBodyBytes: configuration.maxBodyBytes)
 
     var services: [any Service] = [steps, tokenUsage, budgetSpend, prices, upstream]
     if let url = backing.databaseURL {
@@ -52,6 +54,8 @@ public func buildDataPlane(
     router.get("/v1/models") { request, _ in try await proxy.models(request: request) }
     RunRoutes(authenticator: authenticator, runs: runs, steps: stepRepository, policies: policies, maxBodyBytes: configuration.maxBodyBytes)
         .add(to: router)
+    ToolCallRoutes(authenticator: authenticator, runs: runs, policies: policies, approvals: approvals, recorder: governanceRecorder,
+                   maxBodyBytes: configuration.maxBodyBytes).add(to: router)
 
     var app = RungateServer.application(router: router, service: "rungate-data", host: configuration.host,
                                         port: configuration.port, backing: backing, services: services, logger: logger)

@@ -19,11 +19,14 @@ public struct DataPlaneConfiguration: Sendable {
     /// Whether rate limits let calls through while Redis is unreachable (default: refuse with 503).
     /// Budgets never fail open.
     public var failOpenRateLimits: Bool
+    /// How long an approval request waits for a decision before it expires.
+    public var approvalTimeToLive: Duration
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, keyring: MasterKeyring, maxBodyBytes: Int = 8 * 1024 * 1024,
         upstreamReadTimeout: TimeAmount = .seconds(120), upstreamRequestTimeout: TimeAmount = .seconds(600),
-        tokenCacheTimeToLive: Duration = .seconds(30), tokenUsageFlushInterval: Duration = .seconds(5), failOpenRateLimits: Bool = false
+        tokenCacheTimeToLive: Duration = .seconds(30), tokenUsageFlushInterval: Duration = .seconds(5), failOpenRateLimits: Bool = false,
+        approvalTimeToLive: Duration = .seconds(3600)
     ) {
         self.host = host
         self.port = port
@@ -34,5 +37,6 @@ public struct DataPlaneConfiguration: Sendable {
         self.tokenCacheTimeToLive = tokenCacheTimeToLive
         self.tokenUsageFlushInterval = tokenUsageFlushInterval
         self.failOpenRateLimits = failOpenRateLimits
+        self.approvalTimeToLive = approvalTimeToLive
     }
 }

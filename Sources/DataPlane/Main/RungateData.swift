@@ -31,6 +31,9 @@ struct RungateData: AsyncParsableCommand {
     @Option(help: "When Redis is unreachable, let rate limits pass instead of refusing with 503: true or false (env RUNGATE_RATE_LIMITS_FAIL_OPEN). Budgets never fail open.")
     var rateLimitsFailOpen: Bool = Env.get("RUNGATE_RATE_LIMITS_FAIL_OPEN").map { $0 == "true" || $0 == "1" } ?? false
 
+    @Option(help: "Seconds an approval request waits for a decision before it expires (env RUNGATE_APPROVAL_TTL_SECONDS).")
+    var approvalTTLSeconds: Int = Env.int("RUNGATE_APPROVAL_TTL_SECONDS") ?? 3600
+
     func run() async throws {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
@@ -39,7 +42,8 @@ struct RungateData: AsyncParsableCommand {
         let configuration = DataPlaneConfiguration(
             host: options.host, port: port, keyring: try .fromEnvironment(), maxBodyBytes: maxBodyBytes,
             upstreamReadTimeout: .seconds(Int64(upstreamReadTimeoutSeconds)), upstreamRequestTimeout: .seconds(Int64(upstreamRequestTimeoutSeconds)),
-            tokenUsageFlushInterval: .seconds(max(tokenUsageFlushSeconds, 1)), failOpenRateLimits: rateLimitsFailOpen)
+            tokenUsageFlushInterval: .seconds(max(tokenUsageFlushSeconds, 1)), failOpenRateLimits: rateLimitsFailOpen,
+            approvalTimeToLive: .seconds(max(approvalTTLSeconds, 1)))
         try await buildDataPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
     }
 }

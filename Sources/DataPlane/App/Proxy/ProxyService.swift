@@ -25,6 +25,7 @@ struct ProxyService: Sendable {
     let governance: GovernanceGate
     let budgets: BudgetGuard
     let recorder: GovernanceRecorder
+    let approvals: ApprovalGates
     let maxBodyBytes: Int
     /// Payload bytes kept per response for the run's record (the agent still receives everything).
     let maxStoredResponseBytes = 1 << 20
@@ -79,8 +80,9 @@ struct ProxyService: Sendable {
         }
         // The run's policy: models, tools, ceilings, loops, content (403), then rate limits (429).
         let admission: GovernanceGate.Admission
+        let policy: ActivePolicy?
         do {
-            (_, admission) = try await governance.admit(json: json, model: model, principal: principal, run: run)
+            (policy, admission) = try await governance.admit(json: json, model: model, principal: principal, run: run)
         } catch {
             if error.error.status == .forbidden {
                 recorder.emit(orgID: principal.orgID, type: .policyViolation, [
@@ -89,6 +91,19 @@ struct ProxyService: Sendable {
                 ])
             }
             throw refuse(error.error, rule: error.rule)
+        }
+        // Approval gates (202): a repeat of a held call gets its decision, not a second upstream call.
+        let gated = policy.map { !($0.rules.tools?.requireApproval ?? []).isEmpty } ?? false
+        if gated, let policy {
+            if streaming, ApprovalGates.offersGatedTool(json, policy: policy) {
+                throw refuse(RungateError.badRequest(
+                    "This request offers a tool that needs approval under policy \(policy.reference); such calls cannot be streamed yet.",
+                    recovery: "Send it with stream: false."), rule: "tools.require_approval")
+            }
+            if let answer = try await heldDecision(policy: policy, principal: principal, run: run, fingerprint: fingerprint, runHeader: runHeader,
+                                                   step: step, started: started, refuse: refuse) {
+                return answer
+            }
         }
         // Budgets (402): the worst case this call could cost is set aside on every applicable cap.
         let hold: BudgetHold
@@ -173,6 +188,12 @@ struct ProxyService: Sendable {
             step.latencyMilliseconds = milliseconds(since: started)
             step.payload = seal(request: recordedBody, response: answer, key: payloadKey)
             if !succeeded { step.errorCode = "upstream_\(response.status.code)" }
+            // A proposed tool call under a gate: the answer is held until a person decides.
+            var holding: (rule: String, call: ProposedToolCall)?
+            if succeeded, gated, let policy, let parsed = try? JSONDecoder().decode(JSONValue.self, from: answer) {
+                holding = ApprovalGates.match(ApprovalGates.proposedCalls(in: parsed), policy: policy)
+                if holding != nil { step.status = "held_for_approval" }
+            }
             steps.record(step)
             recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
             governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
@@ -184,6 +205,10 @@ struct ProxyService: Sendable {
                     recovery: "An org admin should replace the provider key in the control plane.")
                 error.headers.append(contentsOf: runHeader)
                 throw error
+            }
+            if let holding, let policy {
+                return try await holdForApproval(answer, rule: holding.rule, call: holding.call, policy: policy, principal: principal, run: run,
+                                      fingerprint: fingerprint, endpoint: endpoint, runHeader: runHeader)
             }
             headers[.contentLength] = String(answer.readableBytes)
             return Response(status: status, headers: headers, body: .init(byteBuffer: answer))
@@ -316,6 +341,73 @@ struct ProxyService: Sendable {
                            recovery: "Retry shortly; if it persists, an org admin should check the provider key's base URL.")
         rungateError.headers.append(contentsOf: runHeader)
         return rungateError
+    }
+
+    /// The decision on an earlier approval request for this very call, as the answer to give now
+    /// (nil: no live request, forward as usual).
+    private func heldDecision(
+        policy: ActivePolicy, principal: AgentPrincipal, run: RunHandle, fingerprint: String, runHeader: HTTPFields, step: StepRecord,
+        started: ContinuousClock.Instant, refuse: (RungateError, String) -> RungateError
+    ) async throws -> Response? {
+        let state: ApprovalState?
+        do {
+            state = try await approvals.state(runID: run.id, orgID: principal.orgID, digest: fingerprint, policyVersion: run.policyVersion)
+        } catch {
+            throw refuse(.dependencyUnavailable("database"), "tools.require_approval")
+        }
+        switch state {
+        case nil:
+            return nil
+        case .pending(let id, let rule, let proposed):
+            return ApprovalGates.pendingResponse(id: id, rule: rule, policy: policy, proposed: proposed, orgID: principal.orgID, runHeader: runHeader)
+        case .rejected(_, let reason):
+            throw refuse(RungateError(
+                .forbidden, code: "approval_rejected",
+                message: "A person rejected this call\(reason.map { ": \($0)" } ?? ".")",
+                recovery: "Change the plan: the same request will be refused again in this run.",
+                rule: RuleMatch(rule: "tools.require_approval", policy: policy.name, policyVersion: policy.version)), "tools.require_approval")
+        case .approved(let id, let held):
+            guard try await approvals.consume(id) else { return nil }  // another retry took it: this one is a new call
+            var approvalStep = step
+            approvalStep.kind = .approval
+            approvalStep.status = "approved"
+            approvalStep.latencyMilliseconds = milliseconds(since: started)
+            guard let held, let key = try? await dataKeys.key(id: held.keyID, orgID: principal.orgID),
+                  let bytes = try? key.open(Array(buffer: held.ciphertext), purpose: .payload)
+            else {
+                // Approved ahead of time (tool-calls endpoint) or unreadable: nothing held, forward the call.
+                steps.record(approvalStep)
+                return nil
+            }
+            approvalStep.httpStatus = 200
+            steps.record(approvalStep)
+            var headers = runHeader
+            headers[.contentType] = "application/json"
+            headers[.rungateStatus] = "approved"
+            headers[.rungateApprovalID] = id.uuidString.lowercased()
+            headers[.contentLength] = String(bytes.count)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+    }
+
+    /// Holds a provider's answer that proposes a gated tool call and answers 202.
+    private func holdForApproval(
+        _ answer: ByteBuffer, rule: String, call: ProposedToolCall, policy: ActivePolicy, principal: AgentPrincipal, run: RunHandle,
+        fingerprint: String, endpoint: ProviderEndpoint, runHeader: HTTPFields
+    ) async throws -> Response {
+        guard let key = try await dataKeys.active(orgID: principal.orgID) else {
+            throw RungateError(.internalServerError, code: "data_key_missing", message: "The organisation has no data key to hold the answer with.",
+                               recovery: "Report this to your operator.")
+        }
+        let sealed = try key.seal(Array(buffer: answer), purpose: .payload)
+        let request = try await approvals.request(principal: principal, runID: run.id, policy: policy, rule: rule, digest: fingerprint,
+                                                  call: call, endpoint: endpoint.rawValue, held: (key.id, sealed))
+        recorder.emit(orgID: principal.orgID, type: .approvalRequested, [
+            "approval_id": .string(request.id.uuidString.lowercased()), "run_id": .string(run.id.uuidString.lowercased()),
+            "agent_id": .string(principal.agentID.uuidString.lowercased()), "rule": .string(rule), "proposed_action": call.json,
+            "expires_at": .string(request.expiresAt.formatted(.iso8601)),
+        ])
+        return ApprovalGates.pendingResponse(id: request.id, rule: rule, policy: policy, proposed: call.json, orgID: principal.orgID, runHeader: runHeader)
     }
 
     /// The most this call can cost: its input (estimated from the body, about 4 bytes a token, which

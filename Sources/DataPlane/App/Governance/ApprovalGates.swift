@@ -1,0 +1,153 @@
+import Common
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// A tool call a model proposed (or an agent asks to run), as approval gates see it.
+struct ProposedToolCall: Sendable, Equatable {
+    let name: String
+    let arguments: JSONValue
+
+    var json: JSONValue { ["tool": .string(name), "arguments": arguments] }
+}
+
+/// What an earlier approval request says about a repeated call.
+enum ApprovalState: Sendable {
+    case pending(id: UUID, rule: String, proposed: JSONValue)
+    case approved(id: UUID, held: (keyID: UUID, ciphertext: ByteBuffer)?)
+    case rejected(id: UUID, reason: String?)
+}
+
+/// Approval gates (`tools.require_approval`): matching proposed tool calls, and the `approvals`
+/// rows that hold a call until a person decides. A request is bound to its run, its body digest
+/// and its policy version; an approval is consumed once.
+struct ApprovalGates: Sendable {
+    let database: Database
+    let timeToLive: Duration
+
+    /// The first gate a tool call falls under: (rule path, call).
+    static func match(_ calls: [ProposedToolCall], policy: ActivePolicy) -> (rule: String, call: ProposedToolCall)? {
+        guard let gates = policy.rules.tools?.requireApproval else { return nil }
+        for call in calls {
+            for (index, gate) in gates.enumerated() where gate.tool.matches(call.name) {
+                let matchers = gate.arguments ?? [:]
+                let allMatch = matchers.allSatisfy { name, pattern in
+                    guard let value = call.arguments[name] else { return false }
+                    let text = value.stringValue ?? ((try? String(decoding: JSONEncoder.sortedKeys.encode(value), as: UTF8.self)) ?? "")
+                    return text.range(of: pattern, options: .regularExpression) != nil
+                }
+                if allMatch { return ("tools.require_approval[\(index)]", call) }
+            }
+        }
+        return nil
+    }
+
+    /// Whether a request offers a tool some gate names (used to refuse streams under gates).
+    static func offersGatedTool(_ json: JSONValue, policy: ActivePolicy) -> Bool {
+        guard let gates = policy.rules.tools?.requireApproval, !gates.isEmpty else { return false }
+        return PolicyEvaluator.toolNames(in: json).contains { name in gates.contains { $0.tool.matches(name) } }
+    }
+
+    /// Tool calls in a provider's answer: OpenAI chat `tool_calls`, Responses `function_call` items,
+    /// Anthropic `tool_use` blocks.
+    static func proposedCalls(in answer: JSONValue) -> [ProposedToolCall] {
+        func arguments(_ text: String?) -> JSONValue {
+            text.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .object([:])
+        }
+        var calls: [ProposedToolCall] = []
+        if case .array(let choices)? = answer["choices"] {
+            for choice in choices {
+                if case .array(let toolCalls)? = choice["message"]?["tool_calls"] {
+                    calls += toolCalls.compactMap { call in
+                        call["function"]?["name"]?.stringValue.map { ProposedToolCall(name: $0, arguments: arguments(call["function"]?["arguments"]?.stringValue)) }
+                    }
+                }
+            }
+        }
+        if case .array(let output)? = answer["output"] {
+            calls += output.filter { $0["type"] == "function_call" }.compactMap { item in
+                item["name"]?.stringValue.map { ProposedToolCall(name: $0, arguments: arguments(item["arguments"]?.stringValue)) }
+            }
+        }
+        if case .array(let content)? = answer["content"] {
+            calls += content.filter { $0["type"] == "tool_use" }.compactMap { block in
+                block["name"]?.stringValue.map { ProposedToolCall(name: $0, arguments: block["input"] ?? .object([:])) }
+            }
+        }
+        return calls
+    }
+
+    /// The latest live approval request for this run and request digest.
+    func state(runID: UUID, orgID: UUID, digest: String, policyVersion: Int?) async throws -> ApprovalState? {
+        // A pending request past its expiry is closed first, so it no longer holds the call.
+        try await database.client.query(
+            "UPDATE approvals SET status = 'expired' WHERE run_id = \(runID) AND body_digest = \(digest) AND status = 'pending' AND expires_at <= now()",
+            logger: database.logger)
+        guard let (id, status, reason, keyID, held, rule, proposed) = try await database.client.query(
+            """
+            SELECT id, status, reason, data_key_id, held_response_ciphertext, rule, proposed_action::text FROM approvals
+            WHERE run_id = \(runID) AND org_id = \(orgID) AND body_digest = \(digest)
+              AND policy_version IS NOT DISTINCT FROM \(policyVersion)
+              AND status IN ('pending', 'approved', 'rejected') AND (status = 'rejected' OR expires_at > now())
+            ORDER BY created_at DESC LIMIT 1
+            """, logger: database.logger
+        ).firstRow(decoding: (UUID, String, String?, UUID?, ByteBuffer?, String, String).self) else { return nil }
+        switch status {
+        case "pending": return .pending(id: id, rule: rule, proposed: (try? JSONDecoder().decode(JSONValue.self, from: Data(proposed.utf8))) ?? .null)
+        case "approved": return .approved(id: id, held: keyID.flatMap { key in held.map { (key, $0) } })
+        default: return .rejected(id: id, reason: reason)
+        }
+    }
+
+    /// Marks an approval used; false when another retry already took it.
+    func consume(_ id: UUID) async throws -> Bool {
+        try await database.client.query(
+            "UPDATE approvals SET status = 'consumed', consumed_at = now() WHERE id = \(id) AND status = 'approved' RETURNING id",
+            logger: database.logger
+        ).first(decoding: UUID.self) != nil
+    }
+
+    /// Opens an approval request, holding `response` (sealed) when there is one.
+    func request(
+        principal: AgentPrincipal, runID: UUID, policy: ActivePolicy, rule: String, digest: String, call: ProposedToolCall,
+        endpoint: String, held: (keyID: UUID, ciphertext: [UInt8])?
+    ) async throws -> (id: UUID, expiresAt: Date) {
+        let expiresAt = Date().addingTimeInterval(TimeInterval(timeToLive.components.seconds))
+        var proposed = call.json
+        if case .object(var object) = proposed { object["endpoint"] = .string(endpoint); proposed = .object(object) }
+        let id = try await database.client.query(
+            """
+            INSERT INTO approvals (org_id, run_id, agent_id, rule, policy_id, policy_version, body_digest, proposed_action,
+                                   data_key_id, held_response_ciphertext, expires_at)
+            VALUES (\(principal.orgID), \(runID), \(principal.agentID), \(rule), \(policy.policyID), \(policy.version), \(digest),
+                    \(proposed.jsonb)::jsonb, \(held?.keyID), \(held.map { ByteBuffer(bytes: $0.ciphertext) }), \(expiresAt))
+            RETURNING id
+            """, logger: database.logger
+        ).first(decoding: UUID.self)!
+        return (id, expiresAt)
+    }
+
+    /// The 202 an agent gets while its call waits for a person.
+    static func pendingResponse(id: UUID, rule: String, policy: ActivePolicy, proposed: JSONValue, orgID: UUID, runHeader: HTTPFields) -> Response {
+        var headers = runHeader
+        headers[.rungateStatus] = "pending_approval"
+        headers[.retryAfter] = "5"
+        headers[.rungateApprovalID] = id.uuidString.lowercased()
+        let body: JSONValue = [
+            "object": "rungate.approval", "id": .string(id.uuidString.lowercased()), "status": "pending_approval",
+            "rule": RuleMatch(rule: rule, policy: policy.name, policyVersion: policy.version).json,
+            "proposed_action": proposed,
+            "status_url": .string("/api/orgs/\(orgID.uuidString.lowercased())/approvals/\(id.uuidString.lowercased())"),
+            "message": "This call proposes a tool call that needs a person's approval. Retry the same request (same run, same body) to get the answer once approved.",
+        ]
+        return jsonResponse(.accepted, body, headers: headers)
+    }
+}
+
+extension HTTPField.Name {
+    static let rungateStatus = HTTPField.Name("x-rungate-status")!
+    static let rungateApprovalID = HTTPField.Name("x-rungate-approval-id")!
+}
