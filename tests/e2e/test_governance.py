@@ -145,3 +145,21 @@ def test_x_rungate_policy_pins_a_run_to_a_version_the_agent_may_use():
     with pytest.raises(openai.PermissionDeniedError) as missing:
         ask(pinned, extra_headers={"x-rungate-policy": f"{lenient}@9"})
     assert missing.value.body["code"] == "policy_not_found"
+
+
+def test_first_use_of_a_model_or_tool_under_a_policy_version_emits_drift_once():
+    import time
+    from conftest import sql
+
+    client, token, name = governed({"max_steps_per_run": 100})
+    agent_id = sql(f"SELECT agent_id FROM agent_tokens WHERE token_hash = encode(sha256('{token}'::bytea), 'hex')")
+    tool = {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object", "properties": {}}}}
+    for _ in range(2):
+        ask(client)
+        ask(client, tools=[tool])
+    deadline = time.monotonic() + 5
+    query = (f"SELECT string_agg(payload->>'kind' || ':' || (payload->>'name'), ',' ORDER BY payload->>'kind') FROM events "
+             f"WHERE type = 'policy.drift' AND payload->>'agent_id' = '{agent_id}'")
+    while sql(query) != "model:gpt-4o-mini,tool:read_file":
+        assert time.monotonic() < deadline, sql(query)
+        time.sleep(0.1)

@@ -33,7 +33,8 @@ public func buildDataPlane(
     let proxy = ProxyService(
         authenticator: authenticator, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
         steps: steps, prices: prices, retries: RetryTracker(redis: backing.redis), policies: policies, governance: governance,
-        budgets: budgets, recorder: governanceRecorder, approvals: approvals, maxBodyBytes: configuration.maxBodyBytes)
+        budgets: budgets, recorder: governanceRecorder, approvals: approvals, drift: DriftWatch(redis: backing.redis),
+        maxBodyBytes: configuration.maxBodyBytes)
 
     var services: [any Service] = [steps, tokenUsage, budgetSpend, prices, upstream]
     if let url = backing.databaseURL {

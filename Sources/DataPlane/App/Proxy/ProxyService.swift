@@ -26,6 +26,7 @@ struct ProxyService: Sendable {
     let budgets: BudgetGuard
     let recorder: GovernanceRecorder
     let approvals: ApprovalGates
+    let drift: DriftWatch
     let maxBodyBytes: Int
     /// Payload bytes kept per response for the run's record (the agent still receives everything).
     let maxStoredResponseBytes = 1 << 20
@@ -91,6 +92,9 @@ struct ProxyService: Sendable {
                 ])
             }
             throw refuse(error.error, rule: error.rule)
+        }
+        if let policy {
+            drift.observe(model: model, tools: PolicyEvaluator.toolNames(in: json), principal: principal, policy: policy, recorder: recorder)
         }
         // Approval gates (202): a repeat of a held call gets its decision, not a second upstream call.
         let gated = policy.map { !($0.rules.tools?.requireApproval ?? []).isEmpty } ?? false
