@@ -96,6 +96,14 @@ def test_run_ceilings_and_loop_detection():
         ask(client, "three", extra_headers=run)
     assert ceiling.value.body["code"] == "run_step_limit"
 
+    tokens_client, tokens_token, _ = governed({"max_tokens_per_run": 30})
+    spent = ask(tokens_client, "use many [[words:40]]")
+    tokens_run = {"x-rungate-run-id": spent.headers["x-rungate-run-id"]}
+    steps_of(tokens_run["x-rungate-run-id"], 1, token=tokens_token)
+    with pytest.raises(openai.PermissionDeniedError) as tokens:
+        ask(tokens_client, "more", extra_headers=tokens_run)
+    assert tokens.value.body["code"] == "run_token_limit" and tokens.value.body["rungate"]["rule"]["rule"] == "max_tokens_per_run"
+
     looping = ask(client, "same question")
     again = {"x-rungate-run-id": looping.headers["x-rungate-run-id"]}
     ask(client, "same question", extra_headers=again)
