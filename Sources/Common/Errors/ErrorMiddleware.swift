@@ -46,10 +46,11 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code)
     }
 
-    /// Unique violations (23505) and data exceptions (class 22: bad encoding, out of range, ...).
+    /// Unique violations (23505), check violations (23514: a value outside a column's rule, e.g. a
+    /// length counted in code points) and data exceptions (class 22: bad encoding, out of range, ...).
     static func isInputRejection(_ error: PSQLError) -> Bool {
         guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return false }
-        return state == "23505" || state.hasPrefix("22")
+        return state == "23505" || state == "23514" || state.hasPrefix("22")
     }
 
     static func inputRejection(_ error: PSQLError) -> RungateError {

@@ -160,3 +160,19 @@ extension IdentityFlowTests {
         }
     }
 }
+
+extension IdentityFlowTests {
+    /// Found by Schemathesis: a name of 200 user-perceived characters can be far more code points,
+    /// which is what the database's length check counts; the API counts the same way (422, not 500).
+    @Test func namesAreMeasuredAsTheDatabaseMeasuresThem() async throws {
+        try await TestDatabase.with { database in
+            try await TestApps.controlPlane(database).test(.router) { client in
+                let token = try #require(try await client.call(.post, "/api/auth/signup",
+                                                               body: ["email": "zal@example.com", "password": .string(Self.password)]).json["token"]?.stringValue)
+                let combining = String(repeating: "o\u{0301}\u{0315}", count: 150)  // 150 characters, 450 code points
+                let answer = try await client.call(.post, "/api/orgs", bearer: token, body: ["name": .string(combining)])
+                #expect(answer.status == .unprocessableContent && answer.errorCode == "invalid_name")
+            }
+        }
+    }
+}

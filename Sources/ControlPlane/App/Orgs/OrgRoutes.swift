@@ -190,7 +190,7 @@ struct OrgRoutes: RouteCollection {
 
     static func validName(_ name: String) throws -> String {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...200).contains(name.count) else {
+        guard (1...200).contains(name.unicodeScalars.count) else {
             throw RungateError(.unprocessableContent, code: "invalid_name", message: "The name must be 1 to 200 characters.")
         }
         return name

@@ -7,15 +7,17 @@ import Synchronization
 
 /// A budget that applies to a call, with the counter window it draws on.
 struct ApplicableBudget: Sendable {
-    let id: UUID
-    let scope: String
-    let scopeID: UUID?
-    let period: BudgetPeriod
-    let capMicros: Int64
-    let alertThresholdPercent: Int
+    let budget: BudgetGuard.BudgetRow
     let key: String
     let periodStart: Date?
     let resetsAt: Date?
+
+    var id: UUID { budget.id }
+    var scope: String { budget.scope }
+    var scopeID: UUID? { budget.scopeID }
+    var period: BudgetPeriod { budget.period }
+    var capMicros: Int64 { budget.capMicros }
+    var alertThresholdPercent: Int { budget.alertThresholdPercent }
 }
 
 /// The money a call has set aside: settled once with the actual cost, or released.
@@ -84,9 +86,7 @@ final class BudgetGuard: Sendable {
             guard applies else { return nil }
             let start = row.period.start(of: now)
             return ApplicableBudget(
-                id: row.id, scope: row.scope, scopeID: row.scopeID, period: row.period, capMicros: row.capMicros,
-                alertThresholdPercent: row.alertThresholdPercent,
-                key: BudgetCounterKey.key(orgID: principal.orgID, budgetID: row.id, periodStart: start, runID: start == nil ? runID : nil),
+                budget: row, key: BudgetCounterKey.key(orgID: principal.orgID, budgetID: row.id, periodStart: start, runID: start == nil ? runID : nil),
                 periodStart: start, resetsAt: row.period.end(of: now))
         }
     }

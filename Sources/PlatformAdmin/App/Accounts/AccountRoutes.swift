@@ -78,7 +78,7 @@ struct AccountRoutes: Sendable {
     @Sendable func create(_ request: Request, _ context: PlatformRequestContext, _ call: PlatformCall) async throws -> Response {
         let body = try await APIJSON.decode(CreateBody.self, from: request)
         let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...200).contains(name.count) else { throw RungateError.badRequest("`name` must be 1 to 200 characters.") }
+        guard (1...200).contains(name.unicodeScalars.count) else { throw RungateError.badRequest("`name` must be 1 to 200 characters.") }
         let email = body.ownerEmail.trimmingCharacters(in: .whitespaces).lowercased()
         guard email.split(separator: "@").count == 2, email.count <= 254 else { throw RungateError.badRequest("`owner_email` is not a valid e-mail address.") }
         if let limits = body.limits, case .object = limits {} else if body.limits != nil { throw RungateError.badRequest("`limits` must be an object.") }
@@ -113,7 +113,7 @@ struct AccountRoutes: Sendable {
             throw RungateError.badRequest("`\(unknown)` cannot be changed here (name, plan, limits).")
         }
         let name = patch["name"]?.stringValue, plan = patch["plan"]?.stringValue
-        if patch["name"] != nil, !(1...200).contains(name?.count ?? 0) { throw RungateError.badRequest("`name` must be 1 to 200 characters.") }
+        if patch["name"] != nil, !(1...200).contains(name?.unicodeScalars.count ?? 0) { throw RungateError.badRequest("`name` must be 1 to 200 characters.") }
         if patch["plan"] != nil, !(1...50).contains(plan?.count ?? 0) { throw RungateError.badRequest("`plan` must be 1 to 50 characters.") }
         if let limits = patch["limits"], case .object = limits {} else if patch["limits"] != nil { throw RungateError.badRequest("`limits` must be an object.") }
         let after = try await change(id, call: call, action: "orgs.update") { connection in
