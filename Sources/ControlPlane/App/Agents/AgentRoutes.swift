@@ -115,13 +115,11 @@ struct AgentRoutes: RouteCollection {
 
     @Sendable func delete(_ request: Request, _ context: ControlRequestContext) async throws -> Response {
         let id = try context.id("agent", "The agent")
-        try await services.inOrg(request, context) { tx in
-            let before = try await existing(id, tx)
+        return try await services.deleteAudited(request, context, action: "agents.delete", target: "agent", id: id,
+                                                find: { tx in try await existing(id, tx) }) { tx, _ in
             try await services.agents.delete(id, on: tx.connection)
-            try await tx.record(AuditEvent("agents.delete", target: "agent", id: id, before: APIJSON.tree(before)))
             try await tx.notify(.agent(id))
         }
-        return Response(status: .noContent)
     }
 
     @Sendable func tokens(_ request: Request, _ context: ControlRequestContext) async throws -> Response {

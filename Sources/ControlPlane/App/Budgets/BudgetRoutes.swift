@@ -145,13 +145,11 @@ struct BudgetRoutes: RouteCollection {
 
     @Sendable func delete(_ request: Request, _ context: ControlRequestContext) async throws -> Response {
         let id = try context.id("budget", "The budget")
-        try await services.inOrg(request, context) { tx in
-            let before = try await existing(id, tx)
+        return try await services.deleteAudited(request, context, action: "budgets.delete", target: "budget", id: id,
+                                                find: { tx in try await existing(id, tx) }) { tx, _ in
             try await tx.connection.query("DELETE FROM budgets WHERE org_id = rungate_current_org() AND id = \(id)", logger: tx.logger)
-            try await tx.record(AuditEvent("budgets.delete", target: "budget", id: id, before: APIJSON.tree(before)))
             try await tx.notify(.org(tx.orgID))
         }
-        return Response(status: .noContent)
     }
 
     @Sendable func reset(_ request: Request, _ context: ControlRequestContext) async throws -> Response {

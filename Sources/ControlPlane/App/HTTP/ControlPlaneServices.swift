@@ -47,6 +47,22 @@ public struct ControlPlaneServices: Sendable {
     }
 }
 
+extension ControlPlaneServices {
+    /// The shape every DELETE route shares: find the object (its own 404 or refusal), remove it,
+    /// and record its last state in the audit log, in one org-scoped transaction; answers 204.
+    func deleteAudited<Object: Encodable & Sendable>(
+        _ request: Request, _ context: ControlRequestContext, action: String, target: String, id: UUID,
+        find: (OrgTransaction) async throws -> Object, remove: (OrgTransaction, Object) async throws -> Void
+    ) async throws -> Response {
+        try await inOrg(request, context) { tx in
+            let before = try await find(tx)
+            try await remove(tx, before)
+            try await tx.record(AuditEvent(action, target: target, id: id, before: APIJSON.tree(before)))
+        }
+        return Response(status: .noContent)
+    }
+}
+
 /// One org-scoped transaction of a request: its connection, the caller's access, and the audit log.
 struct OrgTransaction {
     let connection: PostgresConnection

@@ -96,16 +96,14 @@ struct PolicyRoutes: RouteCollection {
 
     @Sendable func delete(_ request: Request, _ context: ControlRequestContext) async throws -> Response {
         let id = try context.id("policy", "The policy")
-        try await services.inOrg(request, context) { tx in
-            let before = try await existing(id, tx)
+        return try await services.deleteAudited(request, context, action: "policies.delete", target: "policy", id: id,
+                                                find: { tx in try await existing(id, tx) }) { tx, before in
             guard before.agentCount == 0 else {
                 throw RungateError(.conflict, code: "policy_in_use", message: "\(before.agentCount) agent(s) are pinned to this policy.",
                                    recovery: "Pin those agents to another policy (or none) first.")
             }
             try await services.policies.delete(id, on: tx.connection)
-            try await tx.record(AuditEvent("policies.delete", target: "policy", id: id, before: APIJSON.tree(before)))
         }
-        return Response(status: .noContent)
     }
 
     @Sendable func publish(_ request: Request, _ context: ControlRequestContext) async throws -> Response {

@@ -84,12 +84,12 @@ struct PriceRoutes: RouteCollection {
 
     @Sendable func delete(_ request: Request, _ context: ControlRequestContext) async throws -> Response {
         let id = try context.id("price", "The price override")
-        try await services.inOrg(request, context) { tx in
-            guard let before = try await select(tx, onlyOrg: true).first(where: { $0.id == id }) else { throw RungateError.notFound("The price override") }
+        return try await services.deleteAudited(request, context, action: "prices.delete", target: "price", id: id, find: { tx in
+            guard let price = try await select(tx, onlyOrg: true).first(where: { $0.id == id }) else { throw RungateError.notFound("The price override") }
+            return price
+        }) { tx, _ in
             try await tx.connection.query("DELETE FROM prices WHERE org_id = rungate_current_org() AND id = \(id)", logger: tx.logger)
-            try await tx.record(AuditEvent("prices.delete", target: "price", id: id, before: APIJSON.tree(before)))
         }
-        return Response(status: .noContent)
     }
 
     /// The org's overrides, or the effective table (each provider and model once, the override first).

@@ -138,13 +138,13 @@ struct ProviderKeyRoutes: RouteCollection {
 
     @Sendable func delete(_ request: Request, _ context: ControlRequestContext) async throws -> Response {
         let id = try context.id("key", "The provider key")
-        try await services.inOrg(request, context) { tx in
-            guard let before = try await select(id, tx).first else { throw RungateError.notFound("The provider key") }
+        return try await services.deleteAudited(request, context, action: "provider_keys.delete", target: "provider_key", id: id, find: { tx in
+            guard let key = try await select(id, tx).first else { throw RungateError.notFound("The provider key") }
+            return key
+        }) { tx, _ in
             try await tx.connection.query("DELETE FROM provider_keys WHERE org_id = rungate_current_org() AND id = \(id)", logger: tx.logger)
-            try await tx.record(AuditEvent("provider_keys.delete", target: "provider_key", id: id, before: APIJSON.tree(before)))
             try await tx.notify(.org(tx.orgID))
         }
-        return Response(status: .noContent)
     }
 
     private func select(_ id: UUID?, _ tx: OrgTransaction) async throws -> [ProviderKeyInfo] {

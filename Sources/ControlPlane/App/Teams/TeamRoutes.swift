@@ -67,12 +67,10 @@ struct TeamRoutes: RouteCollection {
 
     @Sendable func delete(_ request: Request, _ context: ControlRequestContext) async throws -> Response {
         let id = try context.id("team", "The team")
-        try await services.inOrg(request, context) { tx in
-            let before = try await existing(id, tx)
+        return try await services.deleteAudited(request, context, action: "teams.delete", target: "team", id: id,
+                                                find: { tx in try await existing(id, tx) }) { tx, _ in
             try await services.teams.delete(id, on: tx.connection)
-            try await tx.record(AuditEvent("teams.delete", target: "team", id: id, before: APIJSON.tree(before)))
         }
-        return Response(status: .noContent)
     }
 
     @Sendable func addMember(_ request: Request, _ context: ControlRequestContext) async throws -> Response {

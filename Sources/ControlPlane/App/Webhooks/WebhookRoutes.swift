@@ -132,12 +132,10 @@ struct WebhookRoutes: RouteCollection {
 
     @Sendable func delete(_ request: Request, _ context: ControlRequestContext) async throws -> Response {
         let id = try context.id("webhook", "The webhook")
-        try await services.inOrg(request, context) { tx in
-            let before = try await existing(id, tx)
+        return try await services.deleteAudited(request, context, action: "webhooks.delete", target: "webhook", id: id,
+                                                find: { tx in try await existing(id, tx) }) { tx, _ in
             try await tx.connection.query("DELETE FROM webhooks WHERE org_id = rungate_current_org() AND id = \(id)", logger: tx.logger)
-            try await tx.record(AuditEvent("webhooks.delete", target: "webhook", id: id, before: APIJSON.tree(before)))
         }
-        return Response(status: .noContent)
     }
 
     @Sendable func rotate(_ request: Request, _ context: ControlRequestContext) async throws -> Response {
