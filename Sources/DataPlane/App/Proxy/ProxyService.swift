@@ -144,9 +144,10 @@ struct ProxyService: Sendable {
             outgoing = .object(object)
             stripUsage = true
         }
-        let forwardedBody = try outgoing.map { ByteBuffer(bytes: try JSONEncoder().encode($0)) } ?? body
-        // What the run's record keeps: the request as the provider saw it (redactions applied).
+        // What the run's record keeps: the request as the provider saw it (redactions applied); the
+        // usage request, when added, is ours and is sent but not recorded. Each is encoded once.
         let recordedBody = try admission.rewritten.map { ByteBuffer(bytes: try JSONEncoder().encode($0)) } ?? body
+        let forwardedBody = try stripUsage ? outgoing.map { ByteBuffer(bytes: try JSONEncoder().encode($0)) } ?? body : recordedBody
 
         var upstreamRequest = HTTPClientRequest(url: target.baseURL + endpoint.upstreamPath)
         upstreamRequest.method = .POST
