@@ -1,3 +1,4 @@
+import Foundation
 /// Any JSON value, for error details, audit before/after states and policy documents.
 public enum JSONValue: Sendable, Hashable, Codable {
     case null
@@ -70,4 +71,11 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(nilLiteral: ()) { self = .null }
+}
+
+extension JSONValue {
+    /// `text` parsed as JSON (stored `jsonb` read back as text, a tool call's argument string), or nil.
+    public static func parse(_ text: String) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+    }
 }

@@ -31,7 +31,7 @@ public struct Run: Sendable, Equatable {
         self.status = Status(rawValue: status) ?? .running
         self.policyID = policyID
         self.policyVersion = policyVersion
-        self.metadata = (try? JSONDecoder().decode(JSONValue.self, from: Data(metadata.utf8))) ?? [:]
+        self.metadata = JSONValue.parse(metadata) ?? [:]
         self.startedAt = startedAt
         self.endedAt = endedAt
         self.stepCount = steps

@@ -141,9 +141,3 @@ public enum AuditRedaction {
         }
     }
 }
-
-extension JSONValue {
-    static func parse(_ text: String) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
-    }
-}

@@ -55,7 +55,7 @@ struct ApprovalGates: Sendable {
     /// Anthropic `tool_use` blocks.
     static func proposedCalls(in answer: JSONValue) -> [ProposedToolCall] {
         func arguments(_ text: String?) -> JSONValue {
-            text.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .object([:])
+            text.flatMap(JSONValue.parse) ?? .object([:])
         }
         var calls: [ProposedToolCall] = []
         if case .array(let choices)? = answer["choices"] {
@@ -96,7 +96,7 @@ struct ApprovalGates: Sendable {
             """, logger: database.logger
         ).firstRow(decoding: (UUID, String, String?, UUID?, ByteBuffer?, String, String).self) else { return nil }
         switch status {
-        case "pending": return .pending(id: id, rule: rule, proposed: (try? JSONDecoder().decode(JSONValue.self, from: Data(proposed.utf8))) ?? .null)
+        case "pending": return .pending(id: id, rule: rule, proposed: JSONValue.parse(proposed) ?? .null)
         case "approved": return .approved(id: id, held: keyID.flatMap { key in held.map { (key, $0) } })
         default: return .rejected(id: id, reason: reason)
         }

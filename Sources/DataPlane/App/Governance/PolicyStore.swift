@@ -40,7 +40,7 @@ public final class PolicyStore: Sendable {
             WHERE v.policy_id = \(id) AND v.version = \(version) AND v.org_id = \(orgID)
             """, logger: database.logger
         ).firstRow(decoding: (String, String).self) else { return nil }
-        let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(rulesText.utf8))) ?? [:]
+        let json = JSONValue.parse(rulesText) ?? [:]
         // Stored versions were validated when published; a version that no longer parses enforces
         // nothing rather than blocking every call (and says so in the log).
         let rules = (try? PolicyRules.parse(json)) ?? PolicyRules()

@@ -185,7 +185,7 @@ struct AccountRoutes: Sendable {
         let rows = if let connection { try await connection.query(query, logger: database.logger) } else { try await database.client.query(query, logger: database.logger) }
         return try await rows.allRows(decoding: (UUID, String, String, String, String, Date, Date?).self).map { row in
             Account(id: row.0, name: row.1, status: row.2, plan: row.3,
-                    limits: (try? JSONDecoder().decode(JSONValue.self, from: Data(row.4.utf8))) ?? [:], createdAt: row.5, deletionDueAt: row.6)
+                    limits: JSONValue.parse(row.4) ?? [:], createdAt: row.5, deletionDueAt: row.6)
         }
     }
 }

@@ -99,6 +99,6 @@ struct AuditLogRoutes: Sendable {
     }
 
     static func parse(_ text: String?) -> JSONValue {
-        text.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .null
+        text.flatMap(JSONValue.parse) ?? .null
     }
 }
