@@ -88,7 +88,7 @@ echo "$PLATFORM_TOKEN" >> "$E2E_SECRETS_FILE"
 export E2E_MOCK_URL="http://127.0.0.1:$MOCK_PORT" E2E_OWNER_DATABASE_URL="$OWNER_URL"
 say "running the SDK end-to-end tests"
 status=0
-"$VENV/bin/pytest" -q -p no:cacheprovider "$ROOT/tests/e2e" || status=$?
+"$VENV/bin/pytest" -q -p no:cacheprovider ${RUNGATE_E2E_ONLY:+-k "$RUNGATE_E2E_ONLY"} "$ROOT/tests/e2e" || status=$?
 # No secret the suite handled (tokens, provider keys, passwords) appears in any process's log.
 while read -r secret; do
   [ -n "$secret" ] || continue

@@ -24,9 +24,11 @@ public func buildDataPlane(
     let steps = StepRecorder(repository: stepRepository, logger: logger)
     let prices = PriceBook(database: database)
     let policies = PolicyStore(database: database)
-    let governance = GovernanceGate(policies: policies, counters: GovernanceCounters(redis: backing.redis),
-                                    failOpenRateLimits: configuration.failOpenRateLimits)
     let budgets = BudgetGuard(database: database, redis: backing.redis, logger: logger)
+    let counters = GovernanceCounters(redis: backing.redis)
+    let governance = GovernanceGate(policies: policies, counters: counters,
+                                    preflight: Preflight(redis: backing.redis, counters: counters, budgets: budgets),
+                                    failOpenRateLimits: configuration.failOpenRateLimits)
     let budgetSpend = BudgetSpendRecorder(database: database, logger: logger)
     let governanceRecorder = GovernanceRecorder(database: database, budgets: budgets, spend: budgetSpend, logger: logger)
     let approvals = ApprovalGates(database: database, timeToLive: configuration.approvalTimeToLive)

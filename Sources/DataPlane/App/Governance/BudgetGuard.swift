@@ -91,34 +91,15 @@ final class BudgetGuard: Sendable {
         }
     }
 
-    private static let reserveScript = RedisScript("""
-        local amount = tonumber(ARGV[1])
-        local n = #KEYS
-        for i = 1, n do
-          local spent = tonumber(redis.call('HGET', KEYS[i], 'spent') or '0')
-          local reserved = tonumber(redis.call('HGET', KEYS[i], 'reserved') or '0')
-          if spent + reserved + amount > tonumber(ARGV[1 + i]) then return {0, i - 1, spent, reserved} end
-        end
-        for i = 1, n do
-          redis.call('HINCRBY', KEYS[i], 'reserved', amount)
-          redis.call('EXPIRE', KEYS[i], ARGV[1 + n + i])
-        end
-        return {1, 0, 0, 0}
-        """)
+    /// How long a budget's counter outlives its window (so a late settle still finds it).
+    static func counterLifetime(_ budget: ApplicableBudget, now: Date) -> Int {
+        Int(max(budget.resetsAt?.timeIntervalSince(now) ?? 86_400, 60)) + 3600
+    }
 
-    /// Reserves `amount` against every budget, or says which one it would cross.
-    func reserve(_ amount: Int64, on budgets: [ApplicableBudget]) async throws -> Result<BudgetHold, BudgetRefusal> {
+    /// Reserves `amount` against every budget in process, or says which one it would cross (with
+    /// Redis the preflight script does this, together with the call's other counters).
+    func reserveInProcess(_ amount: Int64, on budgets: [ApplicableBudget]) -> Result<BudgetHold, BudgetRefusal> {
         guard !budgets.isEmpty else { return .success(.none) }
-        let now = Date()
-        if let redis {
-            let ttls = budgets.map { budget in String(Int(max(budget.resetsAt?.timeIntervalSince(now) ?? 86_400, 60)) + 3600) }
-            let reply = try await redis.eval(Self.reserveScript, keys: budgets.map(\.key),
-                                             arguments: [String(amount)] + budgets.map { String($0.capMicros) } + ttls)
-            let values = reply.array?.compactMap(\.int) ?? []
-            guard values.count == 4 else { throw RedisError.server("unexpected reply to the budget script") }
-            if values[0] == 1 { return .success(BudgetHold(budgets: budgets, reserved: amount)) }
-            return .failure(BudgetRefusal(budget: budgets[values[1]], spent: Int64(values[2]), reserved: Int64(values[3]), amount: amount))
-        }
         return local.withLock { counters in
             for budget in budgets {
                 let entry = counters[budget.key] ?? (0, 0, 0)

@@ -55,42 +55,11 @@ public final class GovernanceCounters: Sendable {
         public let resetSeconds: Int
     }
 
-    private static let limitScript = RedisScript("""
-        local window = tonumber(ARGV[1])
-        local n = #KEYS
-        for i = 1, n do
-          local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-          local ceiling = tonumber(ARGV[1 + i])
-          local cost = tonumber(ARGV[1 + n + i])
-          if used + cost > ceiling and not (cost == 0 and used < ceiling) then
-            local ttl = redis.call('TTL', KEYS[i])
-            if ttl < 0 then ttl = window end
-            return {0, i - 1, math.max(ceiling - used, 0), ttl}
-          end
-        end
-        local tightest, least, reset = 0, -1, window
-        for i = 1, n do
-          local cost = tonumber(ARGV[1 + n + i])
-          local used = redis.call('INCRBY', KEYS[i], cost)
-          if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], window) end
-          local left = tonumber(ARGV[1 + i]) - used
-          if least < 0 or left < least then least = left; tightest = i - 1; reset = redis.call('TTL', KEYS[i]) end
-        end
-        return {1, tightest, math.max(least, 0), reset}
-        """)
-
-    /// Checks every limit and, only if all pass, charges them all, in one atomic step. A limit
-    /// with cost 0 (tokens, charged after the answer) refuses only once its window is used up.
-    public func admit(_ limits: [Limit], window seconds: Int) async throws -> Decision {
+    /// Checks every limit and, only if all pass, charges them all (in process: with Redis the
+    /// preflight script does this). A limit with cost 0 (tokens, charged after the answer) refuses
+    /// only once its window is used up.
+    func admitInProcess(_ limits: [Limit], window seconds: Int) -> Decision {
         guard !limits.isEmpty else { return Decision(allowed: true, index: 0, remaining: Int.max, resetSeconds: seconds) }
-        if let redis {
-            let reply = try await redis.eval(
-                Self.limitScript, keys: limits.map(\.key),
-                arguments: [String(seconds)] + limits.map { String($0.ceiling) } + limits.map { String($0.cost) })
-            let values = reply.array?.compactMap(\.int) ?? []
-            guard values.count == 4 else { throw RedisError.server("unexpected reply to the rate-limit script") }
-            return Decision(allowed: values[0] == 1, index: values[1], remaining: values[2], resetSeconds: max(values[3], 1))
-        }
         let now = ContinuousClock.now
         return local.withLock { counters in
             func used(_ key: String) -> (Int, ContinuousClock.Instant) {

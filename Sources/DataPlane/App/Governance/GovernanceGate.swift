@@ -3,12 +3,14 @@ import Crypto
 import Foundation
 import HTTPTypes
 
-/// The checks between a call and its provider that come from the run's policy, in the design's
-/// order: policy (models, tools, run ceilings, loops, content) → 403, then rate limits → 429.
-/// Budgets and approval gates follow in their own steps.
+/// The checks between a call and its provider that come from the run's policy and its budgets, in
+/// the design's order: policy (models, tools, run ceilings, content, loops) → 403, rate limits →
+/// 429, budgets → 402. `evaluate` decides what needs no counter; `clear` then checks and charges
+/// the loop counter, the rate-limit windows and the budget reservations in one preflight step.
 struct GovernanceGate: Sendable {
     let policies: PolicyStore
     let counters: GovernanceCounters
+    let preflight: Preflight
     /// Whether rate limits let calls through while Redis is unreachable (budgets never do).
     let failOpenRateLimits: Bool
 
@@ -16,8 +18,10 @@ struct GovernanceGate: Sendable {
     struct Admission: Sendable {
         /// The request to forward when content rules rewrote it.
         var rewritten: JSONValue?
-        /// `X-RateLimit-*` for the answer.
-        var headers: HTTPFields = [:]
+        /// The loop counter and rate-limit windows the call must clear.
+        var plan = Preflight.Plan()
+        /// For each rate limit of the plan: its rule path, what it counts, its ceiling.
+        var described: [(rule: String, what: String, ceiling: Int)] = []
         /// Counters to charge with the call's tokens once they are known.
         var tokenCounters: [String] = []
     }
@@ -28,7 +32,7 @@ struct GovernanceGate: Sendable {
         let rule: String
     }
 
-    func admit(json: JSONValue, model: String?, principal: AgentPrincipal, run: RunHandle) async throws(Refusal) -> (ActivePolicy?, Admission) {
+    func evaluate(json: JSONValue, model: String?, principal: AgentPrincipal, run: RunHandle) async throws(Refusal) -> (ActivePolicy?, Admission) {
         var admission = Admission()
         guard let policyID = run.policyID, let version = run.policyVersion else { return (nil, admission) }
         let loaded: ActivePolicy?
@@ -39,82 +43,89 @@ struct GovernanceGate: Sendable {
         }
         guard let policy = loaded else { return (nil, admission) }
         let evaluator = PolicyEvaluator(policy: policy)
-        func forbid(_ violation: PolicyViolation) -> Refusal {
-            Refusal(error: RungateError(.forbidden, code: violation.code, message: violation.message, recovery: violation.recovery,
-                                        rule: RuleMatch(rule: violation.rule, policy: policy.name, policyVersion: policy.version)),
-                    rule: violation.rule)
-        }
-
         if let violation = evaluator.check(request: json, model: model, runSteps: run.stepCount, runTokens: run.tokens) {
-            throw forbid(violation)
+            throw Self.forbid(violation, policy: policy)
+        }
+        switch evaluator.screen(request: json) {
+        case .failure(let violation): throw Self.forbid(violation, policy: policy)
+        case .success(let rewritten): admission.rewritten = rewritten
         }
         if let loop = policy.rules.loopDetection {
             let key = GovernanceCounters.key(org: principal.orgID, "loop", run.id.uuidString.lowercased(), Self.normalisedFingerprint(json))
-            let seen: Int
-            do {
-                seen = try await counters.add(key, window: loop.windowSeconds)
-            } catch {
-                throw Refusal(error: .dependencyUnavailable("redis"), rule: "loop_detection")
-            }
-            if seen > loop.maxRepeats {
-                throw forbid(PolicyViolation(
-                    rule: "loop_detection", code: "loop_detected",
-                    message: "The same request was sent \(seen) times within \(loop.windowSeconds) s in this run; policy \(policy.reference) allows \(loop.maxRepeats).",
-                    recovery: "Change the request (the agent may be stuck in a loop), or wait \(loop.windowSeconds) s."))
-            }
-        }
-        switch evaluator.screen(request: json) {
-        case .failure(let violation): throw forbid(violation)
-        case .success(let rewritten): admission.rewritten = rewritten
+            admission.plan.loop = (key, loop.windowSeconds, loop.maxRepeats)
         }
 
         let minute = Int(Date().timeIntervalSince1970) / 60
-        var limits: [GovernanceCounters.Limit] = []
-        var described: [(rule: String, what: String, ceiling: Int)] = []
         for (index, rule) in (policy.rules.rateLimits ?? []).enumerated() {
             let subject = switch rule.scope {
             case .agent: principal.agentID
             case .policy: policy.policyID
             case .org: principal.orgID
             }
-            let base = [rule.scope.rawValue, subject.uuidString.lowercased(), String(minute)]
+            let base = [rule.scope.rawValue, subject.uuidString.lowercased(), String(minute)].joined(separator: ":")
             if let requests = rule.requestsPerMinute {
-                limits.append(.init(key: GovernanceCounters.key(org: principal.orgID, "rl", base.joined(separator: ":"), "req"), ceiling: requests, cost: 1))
-                described.append(("rate_limits[\(index)].requests_per_minute", "requests per minute per \(rule.scope.rawValue)", requests))
+                admission.plan.limits.append(.init(key: GovernanceCounters.key(org: principal.orgID, "rl", base, "req"), ceiling: requests, cost: 1))
+                admission.described.append(("rate_limits[\(index)].requests_per_minute", "requests per minute per \(rule.scope.rawValue)", requests))
             }
             if let tokens = rule.tokensPerMinute {
-                let key = GovernanceCounters.key(org: principal.orgID, "rl", base.joined(separator: ":"), "tok")
-                limits.append(.init(key: key, ceiling: tokens, cost: 0))
-                described.append(("rate_limits[\(index)].tokens_per_minute", "tokens per minute per \(rule.scope.rawValue)", tokens))
+                let key = GovernanceCounters.key(org: principal.orgID, "rl", base, "tok")
+                admission.plan.limits.append(.init(key: key, ceiling: tokens, cost: 0))
+                admission.described.append(("rate_limits[\(index)].tokens_per_minute", "tokens per minute per \(rule.scope.rawValue)", tokens))
                 admission.tokenCounters.append(key)
             }
         }
-        guard !limits.isEmpty else { return (policy, admission) }
-        let decision: GovernanceCounters.Decision
+        return (policy, admission)
+    }
+
+    /// Checks and charges the call's loop counter and rate-limit windows and reserves `reserve` on
+    /// every budget, in one atomic step; answers the `X-RateLimit-*` headers and the budget hold.
+    func clear(_ admission: Admission, policy: ActivePolicy?, budgets: [ApplicableBudget], reserve: Int64) async throws(Refusal) -> (HTTPFields, BudgetHold) {
+        var plan = admission.plan
+        plan.budgets = budgets
+        plan.reserve = reserve
+        let outcome: Preflight.Outcome
         do {
-            decision = try await counters.admit(limits, window: 60)
+            outcome = try await preflight.run(plan)
         } catch {
-            if failOpenRateLimits { return (policy, admission) }
+            // Budgets and loop detection never fail open; rate limits may, when configured.
+            if !budgets.isEmpty { throw Refusal(error: .dependencyUnavailable("redis"), rule: "budget") }
+            if plan.loop != nil { throw Refusal(error: .dependencyUnavailable("redis"), rule: "loop_detection") }
+            if failOpenRateLimits { return ([:], .none) }
             throw Refusal(error: .dependencyUnavailable("redis"), rule: "rate_limits")
         }
-        let limit = described[decision.index]
-        let headers: HTTPFields = [
-            .xRateLimitLimit: String(limit.ceiling), .xRateLimitRemaining: String(decision.remaining),
-            .xRateLimitReset: String(decision.resetSeconds),
-        ]
-        guard decision.allowed else {
+        func headers(_ decision: GovernanceCounters.Decision) -> HTTPFields {
+            [.xRateLimitLimit: String(admission.described[decision.index].ceiling), .xRateLimitRemaining: String(decision.remaining),
+             .xRateLimitReset: String(decision.resetSeconds)]
+        }
+        switch outcome {
+        case .cleared(let decision, let hold):
+            return (decision.map(headers) ?? [:], hold)
+        case .loop(let seen):
+            guard let policy, let loop = plan.loop else { throw Refusal(error: .dependencyUnavailable("redis"), rule: "loop_detection") }
+            throw Self.forbid(PolicyViolation(
+                rule: "loop_detection", code: "loop_detected",
+                message: "The same request was sent \(seen) times within \(loop.windowSeconds) s in this run; policy \(policy.reference) allows \(loop.maxRepeats).",
+                recovery: "Change the request (the agent may be stuck in a loop), or wait \(loop.windowSeconds) s."), policy: policy)
+        case .rateLimited(let decision):
+            let limit = admission.described[decision.index]
             var error = RungateError(
                 .tooManyRequests, code: "rate_limited",
-                message: "The limit of \(limit.ceiling) \(limit.what) set by policy \(policy.reference) is reached.",
+                message: "The limit of \(limit.ceiling) \(limit.what) set by policy \(policy?.reference ?? "of this run") is reached.",
                 recovery: "Retry after \(decision.resetSeconds) s (Retry-After).",
-                rule: RuleMatch(rule: limit.rule, policy: policy.name, policyVersion: policy.version),
+                rule: RuleMatch(rule: limit.rule, policy: policy?.name, policyVersion: policy?.version),
                 details: ["limit": .number(Double(limit.ceiling)), "reset_seconds": .number(Double(decision.resetSeconds))],
-                headers: headers)
+                headers: headers(decision))
             error.headers[.retryAfter] = String(decision.resetSeconds)
             throw Refusal(error: error, rule: limit.rule)
+        case .overBudget(let refusal):
+            throw Refusal(error: refusal.error, rule: "budget.\(refusal.budget.scope)")
         }
-        admission.headers = headers
-        return (policy, admission)
+    }
+
+    private static func forbid(_ violation: PolicyViolation, policy: ActivePolicy) -> Refusal {
+        Refusal(error: RungateError(.forbidden, code: violation.code, message: violation.message, recovery: violation.recovery,
+                                    rule: RuleMatch(rule: violation.rule, policy: policy.name, policyVersion: policy.version)),
+                rule: violation.rule)
     }
 
     /// Charges the call's tokens to its tokens-per-minute windows (off the request path).

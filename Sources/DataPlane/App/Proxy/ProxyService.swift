@@ -7,7 +7,6 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
-import PostgresNIO
 
 /// Forwards one agent call to its provider: authenticate, attach to a run, check the run's state,
 /// swap the agent's token for the org's provider key, forward (streams pass through chunk by
@@ -30,6 +29,8 @@ struct ProxyService: Sendable {
     let maxBodyBytes: Int
     /// Payload bytes kept per response for the run's record (the agent still receives everything).
     let maxStoredResponseBytes = 1 << 20
+    /// The largest answer read whole (non-streamed, or a stream held for an approval gate).
+    static let maxAnswerBytes = 64 * 1024 * 1024
 
     // MARK: Model endpoints
 
@@ -79,50 +80,54 @@ struct ProxyService: Sendable {
                 recovery: "Start a new run: send the call without x-rungate-run-id, or with a new id.",
                 rule: RuleMatch(rule: "run.state")), rule: "run.state")
         }
-        // The run's policy: models, tools, ceilings, loops, content (403), then rate limits (429).
+        // Governance refusals are steps; a policy's 403 is also a `policy.violation` event.
+        func refuse(_ refusal: GovernanceGate.Refusal) -> RungateError {
+            if refusal.error.status == .forbidden {
+                recorder.emit(orgID: principal.orgID, type: .policyViolation, [
+                    "run_id": .string(run.id.uuidString.lowercased()), "agent_id": .string(principal.agentID.uuidString.lowercased()),
+                    "rule": refusal.error.rule.map { $0.json } ?? .null, "code": .string(refusal.error.code),
+                ])
+            }
+            return refuse(refusal.error, rule: refusal.rule)
+        }
+        // The run's policy: models, tools, ceilings, content (403); what needs counters comes below.
         let admission: GovernanceGate.Admission
         let policy: ActivePolicy?
         do {
-            (policy, admission) = try await governance.admit(json: json, model: model, principal: principal, run: run)
+            (policy, admission) = try await governance.evaluate(json: json, model: model, principal: principal, run: run)
         } catch {
-            if error.error.status == .forbidden {
-                recorder.emit(orgID: principal.orgID, type: .policyViolation, [
-                    "run_id": .string(run.id.uuidString.lowercased()), "agent_id": .string(principal.agentID.uuidString.lowercased()),
-                    "rule": error.error.rule.map { $0.json } ?? .null, "code": .string(error.error.code),
-                ])
-            }
-            throw refuse(error.error, rule: error.rule)
+            throw refuse(error)
         }
         if let policy {
             drift.observe(model: model, tools: PolicyEvaluator.toolNames(in: json), principal: principal, policy: policy, recorder: recorder)
         }
-        // Approval gates (202): a repeat of a held call gets its decision, not a second upstream call.
+        // Approval gates (202): a repeat of a held call gets its decision, not a second upstream
+        // call — and is not counted again as a loop, a request or a reservation.
         let gated = policy.map { !($0.rules.tools?.requireApproval ?? []).isEmpty } ?? false
-        if gated, let policy {
-            if streaming, ApprovalGates.offersGatedTool(json, policy: policy) {
-                throw refuse(RungateError.badRequest(
-                    "This request offers a tool that needs approval under policy \(policy.reference); such calls cannot be streamed yet.",
-                    recovery: "Send it with stream: false."), rule: "tools.require_approval")
-            }
-            if let answer = try await heldDecision(policy: policy, principal: principal, run: run, fingerprint: fingerprint, runHeader: runHeader,
-                                                   step: step, started: started, refuse: refuse) {
-                return answer
-            }
+        // A stream that may propose a gated tool call is read whole before the agent sees it.
+        let bufferStream = gated && streaming && policy.map { ApprovalGates.offersGatedTool(json, policy: $0) } == true
+        if gated, let policy,
+           let answer = try await heldDecision(policy: policy, principal: principal, run: run, fingerprint: fingerprint, runHeader: runHeader,
+                                               streaming: streaming, step: step, started: started, refuse: refuse) {
+            return answer
         }
-        // Budgets (402): the worst case this call could cost is set aside on every applicable cap.
+        // Loops (403), rate limits (429) and budgets (402: the worst case this call could cost is
+        // set aside on every applicable cap), checked and charged together in one step.
+        let applicable: [ApplicableBudget]
+        do {
+            applicable = try await budgets.applicable(principal: principal, runID: run.id)
+        } catch {
+            // Budgets never fail open: without them, no call goes out.
+            throw refuse(.dependencyUnavailable("database"), rule: "budget")
+        }
+        let rateLimitHeaders: HTTPFields
         let hold: BudgetHold
         do {
-            let applicable = try await budgets.applicable(principal: principal, runID: run.id)
-            switch try await budgets.reserve(worstCaseCost(json, bodyBytes: body.readableBytes, endpoint: endpoint, model: model, principal: principal),
-                                             on: applicable) {
-            case .success(let reserved): hold = reserved
-            case .failure(let refusal): throw refuse(refusal.error, rule: "budget.\(refusal.budget.scope)")
-            }
-        } catch let error as RungateError {
-            throw error
+            (rateLimitHeaders, hold) = try await governance.clear(
+                admission, policy: policy, budgets: applicable,
+                reserve: worstCaseCost(json, bodyBytes: body.readableBytes, endpoint: endpoint, model: model, principal: principal))
         } catch {
-            // Budgets never fail open: without their counters, no call goes out.
-            throw refuse(.dependencyUnavailable(error is PSQLError ? "database" : "redis"), rule: "budget")
+            throw refuse(error)
         }
         guard let target = try await providerTarget(principal: principal, family: endpoint.family) else {
             recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
@@ -170,22 +175,53 @@ struct ProxyService: Sendable {
         let payloadKey = principal.storePayloads ? try? await dataKeys.active(orgID: principal.orgID) : nil
         var headers = HeaderFilter.downstream(response.headers)
         headers.append(contentsOf: runHeader)
-        headers.append(contentsOf: admission.headers)
+        headers.append(contentsOf: rateLimitHeaders)
         headers[.rungateStepID] = step.id.uuidString.lowercased()
         let status = HTTPResponse.Status(code: Int(response.status.code))
         let isStream = response.status == .ok && (response.headers.first(name: "content-type")?.hasPrefix("text/event-stream") ?? false)
 
-        guard isStream else {
-            let answer: ByteBuffer
+        // Whole answers — and streams that may propose a gated tool call, read to their end before
+        // the agent sees a byte — are inspected, held or returned here; other streams pass through.
+        if !isStream || bufferStream {
+            var scanner = UsageScanner(endpoint: endpoint, stripUsageChunk: isStream && stripUsage)
+            var answer = ByteBuffer()
             do {
-                answer = try await response.body.collect(upTo: 64 * 1024 * 1024)
+                if isStream {
+                    scanner.toolCalls = StreamedToolCalls()
+                    for try await chunk in response.body {
+                        if step.timeToFirstTokenMilliseconds == nil { step.timeToFirstTokenMilliseconds = milliseconds(since: started) }
+                        answer.writeImmutableBuffer(scanner.feed(chunk))
+                        guard answer.readableBytes <= Self.maxAnswerBytes else { throw NIOTooManyBytesError(maxBytes: Self.maxAnswerBytes) }
+                    }
+                    answer.writeImmutableBuffer(scanner.finish())
+                } else {
+                    answer = try await response.body.collect(upTo: Self.maxAnswerBytes)
+                }
             } catch {
-                recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
-                throw await upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
+                guard isStream else {
+                    recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
+                    throw await upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
+                }
+                // A held stream cut off: the agent got nothing, the provider bills what it sent.
+                step.status = "incomplete"
+                step.errorCode = "stream_interrupted"
+                step.httpStatus = 502
+                step.usage = scanner.finalUsage(requestBytes: body.readableBytes)
+                step.costMicros = cost(step.usage, principal: principal, endpoint: endpoint, model: model)
+                step.latencyMilliseconds = milliseconds(since: started)
+                step.payload = seal(request: recordedBody, response: answer, key: payloadKey)
+                steps.record(step)
+                recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
+                governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
+                await retries.recordOutcome(runID: run.id, fingerprint: fingerprint, failed: true, wasRetry: step.kind == .retry)
+                var failure = RungateError(.badGateway, code: "stream_interrupted",
+                                           message: "The provider's stream ended before it was complete; nothing was delivered or held.",
+                                           recovery: "Retry the call.")
+                failure.headers.append(contentsOf: runHeader)
+                throw failure
             }
-            var scanner = UsageScanner(endpoint: endpoint, stripUsageChunk: false)
             let succeeded = (200..<300).contains(Int(response.status.code))
-            if succeeded { scanner.scan(body: answer) }
+            if succeeded, !isStream { scanner.scan(body: answer) }
             step.httpStatus = Int(response.status.code)
             step.status = succeeded ? "ok" : "upstream_error"
             step.usage = succeeded ? scanner.finalUsage(requestBytes: body.readableBytes) : TokenUsage()
@@ -195,8 +231,10 @@ struct ProxyService: Sendable {
             if !succeeded { step.errorCode = "upstream_\(response.status.code)" }
             // A proposed tool call under a gate: the answer is held until a person decides.
             var holding: (rule: String, call: ProposedToolCall)?
-            if succeeded, gated, let policy, let parsed = try? JSONDecoder().decode(JSONValue.self, from: answer) {
-                holding = ApprovalGates.match(ApprovalGates.proposedCalls(in: parsed), policy: policy)
+            if succeeded, gated, let policy {
+                let proposed = isStream ? scanner.toolCalls?.calls ?? []
+                    : (try? JSONDecoder().decode(JSONValue.self, from: answer)).map(ApprovalGates.proposedCalls(in:)) ?? []
+                holding = ApprovalGates.match(proposed, policy: policy)
                 if holding != nil { step.status = "held_for_approval" }
             }
             steps.record(step)
@@ -215,6 +253,7 @@ struct ProxyService: Sendable {
                 return try await holdForApproval(answer, rule: holding.rule, call: holding.call, policy: policy, principal: principal, run: run,
                                       fingerprint: fingerprint, endpoint: endpoint, runHeader: runHeader)
             }
+            if isStream { headers[.cacheControl] = "no-cache" }
             headers[.contentLength] = String(answer.readableBytes)
             return Response(status: status, headers: headers, body: .init(byteBuffer: answer))
         }
@@ -351,8 +390,8 @@ struct ProxyService: Sendable {
     /// The decision on an earlier approval request for this very call, as the answer to give now
     /// (nil: no live request, forward as usual).
     private func heldDecision(
-        policy: ActivePolicy, principal: AgentPrincipal, run: RunHandle, fingerprint: String, runHeader: HTTPFields, step: StepRecord,
-        started: ContinuousClock.Instant, refuse: (RungateError, String) -> RungateError
+        policy: ActivePolicy, principal: AgentPrincipal, run: RunHandle, fingerprint: String, runHeader: HTTPFields, streaming: Bool,
+        step: StepRecord, started: ContinuousClock.Instant, refuse: (RungateError, String) -> RungateError
     ) async throws -> Response? {
         let state: ApprovalState?
         do {
@@ -387,7 +426,9 @@ struct ProxyService: Sendable {
             approvalStep.httpStatus = 200
             steps.record(approvalStep)
             var headers = runHeader
-            headers[.contentType] = "application/json"
+            // The same body asked for the same shape: a held stream is replayed as one.
+            headers[.contentType] = streaming ? "text/event-stream" : "application/json"
+            if streaming { headers[.cacheControl] = "no-cache" }
             headers[.rungateStatus] = "approved"
             headers[.rungateApprovalID] = id.uuidString.lowercased()
             headers[.contentLength] = String(bytes.count)

@@ -14,6 +14,8 @@ struct UsageScanner {
     private(set) var usage = TokenUsage()
     private(set) var sawUsage = false
     private(set) var deliveredCharacters = 0
+    /// Set to assemble the tool calls a stream proposes (for approval gates).
+    var toolCalls: StreamedToolCalls?
     /// Bytes of an event not yet complete.
     private var pending = ByteBuffer()
 
@@ -72,6 +74,7 @@ struct UsageScanner {
         guard !data.isEmpty, data != "[DONE]", let json = try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8)) else {
             return false
         }
+        toolCalls?.feed(json, endpoint: endpoint)
         switch endpoint {
         case .chatCompletions:
             if case .array(let choices) = json["choices"] {
@@ -106,7 +109,7 @@ struct UsageScanner {
 
     /// Maps each API's usage object onto `TokenUsage` (cached input counted inside input).
     private mutating func apply(usage: JSONValue) {
-        func int(_ value: JSONValue?) -> Int? { if case .number(let n) = value { Int(n) } else { nil } }
+        func int(_ value: JSONValue?) -> Int? { value?.intValue }
         switch endpoint {
         case .chatCompletions, .embeddings:
             if let input = int(usage["prompt_tokens"]) { self.usage.input = input; sawUsage = true }

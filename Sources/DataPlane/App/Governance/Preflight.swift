@@ -1,0 +1,141 @@
+import Common
+import Foundation
+
+/// The counters a call must clear before it is forwarded — its loop counter, its rate-limit
+/// windows and its budget reservations — checked and charged in ONE atomic step: one Redis round
+/// trip on the hot path instead of three. Every key carries the org's hash tag, so the script runs
+/// unchanged on Redis Cluster. Without Redis the same decisions are taken in process.
+struct Preflight: Sendable {
+    let redis: RedisClient?
+    let counters: GovernanceCounters
+    let budgets: BudgetGuard
+
+    /// What one call is checked against.
+    struct Plan: Sendable {
+        /// The run's loop counter for this request's fingerprint, when the policy detects loops.
+        var loop: (key: String, windowSeconds: Int, maxRepeats: Int)?
+        /// Rate-limit windows (one minute each).
+        var limits: [GovernanceCounters.Limit] = []
+        var budgets: [ApplicableBudget] = []
+        /// The call's worst-case cost, reserved on every budget.
+        var reserve: Int64 = 0
+
+        var isEmpty: Bool { loop == nil && limits.isEmpty && budgets.isEmpty }
+    }
+
+    enum Outcome: Sendable {
+        /// Cleared: the tightest rate-limit window (nil without limits) and the budget hold.
+        case cleared(GovernanceCounters.Decision?, BudgetHold)
+        /// The same request seen `seen` times in the loop window.
+        case loop(seen: Int)
+        case rateLimited(GovernanceCounters.Decision)
+        case overBudget(BudgetRefusal)
+    }
+
+    static let rateWindowSeconds = 60
+
+    // KEYS: [loop key] rate-limit keys… budget keys…
+    // ARGV: has_loop, loop_window, loop_max, n_limits, rate_window, n_budgets, reserve,
+    //       then per limit (ceiling, cost), then per budget (cap, ttl).
+    // Reply: {0, tightest, remaining, reset} cleared · {1, seen} loop · {2, index, remaining, reset}
+    //        rate limited · {3, index, spent, reserved} over budget. Nothing but the loop counter is
+    //        charged unless every check passes.
+    private static let script = RedisScript("""
+        local k = 1
+        if ARGV[1] == '1' then
+          local seen = redis.call('INCR', KEYS[1])
+          if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+          if seen > tonumber(ARGV[3]) then return {1, seen} end
+          k = 2
+        end
+        local nl, window, nb, amount = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+        local a = 8
+        for i = 0, nl - 1 do
+          local key = KEYS[k + i]
+          local used = tonumber(redis.call('GET', key) or '0')
+          local ceiling, cost = tonumber(ARGV[a + 2 * i]), tonumber(ARGV[a + 2 * i + 1])
+          if used + cost > ceiling and not (cost == 0 and used < ceiling) then
+            local ttl = redis.call('TTL', key)
+            if ttl < 0 then ttl = window end
+            return {2, i, math.max(ceiling - used, 0), ttl}
+          end
+        end
+        local b = a + 2 * nl
+        for i = 0, nb - 1 do
+          local key = KEYS[k + nl + i]
+          local spent = tonumber(redis.call('HGET', key, 'spent') or '0')
+          local reserved = tonumber(redis.call('HGET', key, 'reserved') or '0')
+          if spent + reserved + amount > tonumber(ARGV[b + 2 * i]) then return {3, i, spent, reserved} end
+        end
+        local tightest, least, reset = 0, -1, window
+        for i = 0, nl - 1 do
+          local key = KEYS[k + i]
+          local used = redis.call('INCRBY', key, tonumber(ARGV[a + 2 * i + 1]))
+          if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, window) end
+          local left = tonumber(ARGV[a + 2 * i]) - used
+          if least < 0 or left < least then least = left; tightest = i; reset = redis.call('TTL', key) end
+        end
+        for i = 0, nb - 1 do
+          local key = KEYS[k + nl + i]
+          redis.call('HINCRBY', key, 'reserved', amount)
+          redis.call('EXPIRE', key, ARGV[b + 2 * i + 1])
+        end
+        return {0, tightest, math.max(least, 0), reset}
+        """)
+
+    func run(_ plan: Plan) async throws -> Outcome {
+        guard !plan.isEmpty else { return .cleared(nil, .none) }
+        guard let redis else { return try await runInProcess(plan) }
+        let now = Date()
+        var keys: [String] = []
+        var arguments = [plan.loop == nil ? "0" : "1", String(plan.loop?.windowSeconds ?? 0), String(plan.loop?.maxRepeats ?? 0),
+                         String(plan.limits.count), String(Self.rateWindowSeconds), String(plan.budgets.count), String(plan.reserve)]
+        if let loop = plan.loop { keys.append(loop.key) }
+        for limit in plan.limits {
+            keys.append(limit.key)
+            arguments += [String(limit.ceiling), String(limit.cost)]
+        }
+        for budget in plan.budgets {
+            keys.append(budget.key)
+            arguments += [String(budget.capMicros), String(BudgetGuard.counterLifetime(budget, now: now))]
+        }
+        let values = try await redis.eval(Self.script, keys: keys, arguments: arguments).array?.compactMap(\.int) ?? []
+        switch (values.first, values.count) {
+        case (0, 4):
+            let decision = GovernanceCounters.Decision(allowed: true, index: values[1], remaining: values[2], resetSeconds: max(values[3], 1))
+            return .cleared(plan.limits.isEmpty ? nil : decision, BudgetHold(budgets: plan.budgets, reserved: plan.reserve))
+        case (1, 2):
+            return .loop(seen: values[1])
+        case (2, 4):
+            return .rateLimited(.init(allowed: false, index: values[1], remaining: values[2], resetSeconds: max(values[3], 1)))
+        case (3, 4):
+            return .overBudget(BudgetRefusal(budget: plan.budgets[values[1]], spent: Int64(values[2]), reserved: Int64(values[3]), amount: plan.reserve))
+        default:
+            throw RedisError.server("unexpected reply to the preflight script")
+        }
+    }
+
+    /// The single-node path: the same checks in the same order; a rate-limit charge is refunded
+    /// when a budget then refuses, as the script never charges it.
+    private func runInProcess(_ plan: Plan) async throws -> Outcome {
+        if let loop = plan.loop {
+            let seen = try await counters.add(loop.key, window: loop.windowSeconds)
+            if seen > loop.maxRepeats { return .loop(seen: seen) }
+        }
+        var decision: GovernanceCounters.Decision?
+        if !plan.limits.isEmpty {
+            let admitted = counters.admitInProcess(plan.limits, window: Self.rateWindowSeconds)
+            guard admitted.allowed else { return .rateLimited(admitted) }
+            decision = admitted
+        }
+        switch budgets.reserveInProcess(plan.reserve, on: plan.budgets) {
+        case .success(let hold):
+            return .cleared(decision, hold)
+        case .failure(let refusal):
+            for limit in plan.limits where limit.cost != 0 {
+                _ = try await counters.add(limit.key, -limit.cost, window: Self.rateWindowSeconds)
+            }
+            return .overBudget(refusal)
+        }
+    }
+}
