@@ -7,6 +7,7 @@ public enum EncryptionPurpose: String, Sendable {
     case webhookSecret = "webhook_secret"
     case payload
     case artifact
+    case approvalLink = "approval_link"
 }
 
 /// An org's data key in memory. Lives only as long as the operation that needs it.
@@ -25,6 +26,13 @@ public struct DataKey: Sendable {
     /// Decrypts what `seal` produced; fails on any tampering or on another org's, key's or purpose's ciphertext.
     public func open(_ ciphertext: [UInt8], purpose: EncryptionPurpose) throws(EnvelopeError) -> [UInt8] {
         try Envelope.open(ciphertext, key: key, aad: aad(purpose))
+    }
+
+    /// An HMAC-SHA256 of `message` under a key derived from this one for `purpose` (HKDF), so
+    /// the org's tokens (signed approval links) die with its data key.
+    public func authenticationCode(for message: [UInt8], purpose: EncryptionPurpose) -> [UInt8] {
+        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: aad(purpose), outputByteCount: 32)
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: derived))
     }
 
     private func aad(_ purpose: EncryptionPurpose) -> [UInt8] {

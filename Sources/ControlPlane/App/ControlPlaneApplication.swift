@@ -2,6 +2,7 @@ import Common
 import Hummingbird
 import Logging
 import Prometheus
+import ServiceLifecycle
 
 /// The control plane's API: every route it serves, declared once.
 public struct ControlPlaneAPI: Sendable {
@@ -41,6 +42,8 @@ public struct ControlPlaneAPI: Sendable {
                 return try await route.handler(request, context)
             }
         }
+        // Pages, not API: decisions from signed links (outside /api and its OpenAPI document).
+        ApprovalLinkRoutes(services: services).add(to: router)
         return router
     }
 }
@@ -69,8 +72,13 @@ public func buildControlPlane(
     let api = ControlPlaneAPI(services: services)
     let deletion = OrgDeletionJob(database: backing.database, orgs: services.orgs, interval: configuration.deletionSweepInterval,
                                   now: configuration.now, logger: logger)
+    let webhooks = WebhookDispatcher(configuration: configuration, database: backing.database, dataKeys: services.dataKeys, logger: logger)
+    var jobs: [any Service] = [deletion, webhooks]
+    if configuration.traces.endpoint != nil {
+        jobs.append(TraceExporter(settings: configuration.traces, database: backing.database, logger: logger))
+    }
     return RungateServer.application(
         router: api.router(service: "rungate-control", checks: backing.readinessChecks, metrics: metrics),
         service: "rungate-control", host: configuration.host, port: configuration.port, backing: backing,
-        services: [deletion], logger: logger)
+        services: jobs, logger: logger)
 }

@@ -42,7 +42,36 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Allow provider and webhook URLs on private or loopback addresses (demos, self-hosted models) (env RUNGATE_ALLOW_PRIVATE_URLS).")
     var allowPrivateURLs: Bool = Env.get("RUNGATE_ALLOW_PRIVATE_URLS").map { $0 == "true" || $0 == "1" } ?? false
 
+    @Option(help: "Where people reach this control plane; the base of signed approval links (env RUNGATE_PUBLIC_URL).")
+    var publicURL: String = Env.get("RUNGATE_PUBLIC_URL") ?? ""
+
+    @Option(help: "Milliseconds between looks for webhook work (env RUNGATE_WEBHOOK_POLL_MS).")
+    var webhookPollMilliseconds: Int = Env.int("RUNGATE_WEBHOOK_POLL_MS") ?? 1000
+
+    @Option(help: "Seconds one webhook delivery attempt may take (env RUNGATE_WEBHOOK_TIMEOUT_SECONDS).")
+    var webhookTimeoutSeconds: Int = Env.int("RUNGATE_WEBHOOK_TIMEOUT_SECONDS") ?? 10
+
+    @Option(help: "Milliseconds before the first webhook retry; doubles per attempt, up to an hour (env RUNGATE_WEBHOOK_RETRY_BASE_MS).")
+    var webhookRetryBaseMilliseconds: Int = Env.int("RUNGATE_WEBHOOK_RETRY_BASE_MS") ?? 10_000
+
+    @Option(help: "Seconds after which an undelivered webhook is marked failed (env RUNGATE_WEBHOOK_GIVE_UP_SECONDS).")
+    var webhookGiveUpSeconds: Int = Env.int("RUNGATE_WEBHOOK_GIVE_UP_SECONDS") ?? 86_400
+
+    @Option(help: "OTLP/HTTP collector base URL for run traces, e.g. http://collector:4318 (env RUNGATE_OTLP_ENDPOINT).")
+    var otlpEndpoint: String = Env.get("RUNGATE_OTLP_ENDPOINT") ?? ""
+
+    @Option(help: "Seconds without a step after which a running run is exported (env RUNGATE_TRACE_IDLE_SECONDS).")
+    var traceIdleSeconds: Int = Env.int("RUNGATE_TRACE_IDLE_SECONDS") ?? 300
+
+    @Option(help: "Milliseconds between trace exports (env RUNGATE_TRACE_POLL_MS).")
+    var tracePollMilliseconds: Int = Env.int("RUNGATE_TRACE_POLL_MS") ?? 5000
+
     func validate() throws {
+        guard webhookPollMilliseconds >= 10, webhookTimeoutSeconds >= 1, webhookRetryBaseMilliseconds >= 10, webhookGiveUpSeconds >= 1,
+              traceIdleSeconds >= 0, tracePollMilliseconds >= 10 else { throw ValidationError("webhook and trace settings must be positive") }
+        if !otlpEndpoint.isEmpty, URL(string: otlpEndpoint)?.scheme.map({ ["http", "https"].contains($0) }) != true {
+            throw ValidationError("--otlp-endpoint must be an http(s) URL")
+        }
         guard sessionHours >= 1 else { throw ValidationError("--session-hours must be at least 1") }
         guard loginFailuresPerAccount >= 1, loginAttemptsPerAddress >= 1 else { throw ValidationError("login limits must be at least 1") }
     }
@@ -56,8 +85,25 @@ struct Serve: AsyncParsableCommand {
             host: options.host, port: port, keyring: try .fromEnvironment(), sessionLifetime: .seconds(sessionHours * 3600),
             signupEnabled: signupEnabled,
             loginLimits: .init(failuresPerAccount: loginFailuresPerAccount, attemptsPerAddress: loginAttemptsPerAddress),
-            trustForwardedFor: trustForwardedFor, allowPrivateURLs: allowPrivateURLs)
+            trustForwardedFor: trustForwardedFor, allowPrivateURLs: allowPrivateURLs, publicURL: publicURL.isEmpty ? nil : publicURL,
+            webhooks: .init(pollInterval: .milliseconds(webhookPollMilliseconds), requestTimeout: .seconds(webhookTimeoutSeconds),
+                            retryBase: .milliseconds(webhookRetryBaseMilliseconds), giveUpAfter: .seconds(webhookGiveUpSeconds)),
+            traces: .init(endpoint: otlpEndpoint.isEmpty ? nil : otlpEndpoint, headers: Self.collectorHeaders(Env.get("RUNGATE_OTLP_HEADERS")), runIdleSeconds: traceIdleSeconds,
+                          pollInterval: .milliseconds(tracePollMilliseconds)))
         try await buildControlPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
+    }
+}
+
+extension Serve {
+    /// `RUNGATE_OTLP_HEADERS`: `name=value` pairs separated by commas (the collector's credentials
+    /// live here, so they come from the environment only and are never logged).
+    static func collectorHeaders(_ text: String?) -> [String: String] {
+        var headers: [String: String] = [:]
+        for pair in (text ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, !parts[0].isEmpty { headers[parts[0]] = parts[1] }
+        }
+        return headers
     }
 }
 

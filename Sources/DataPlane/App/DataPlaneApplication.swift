@@ -20,7 +20,7 @@ public func buildDataPlane(
     let stepRepository = PostgresStepRepository(database: database)
     let dataKeys = DataKeyCache(repository: PostgresDataKeyRepository(database: database, keyring: configuration.keyring))
     let providerKeys = ProviderKeyResolver(database: database, dataKeys: dataKeys)
-    let upstream = UpstreamClient(readTimeout: configuration.upstreamReadTimeout, requestTimeout: configuration.upstreamRequestTimeout)
+    let upstream = OutboundHTTPClient(readTimeout: configuration.upstreamReadTimeout, requestTimeout: configuration.upstreamRequestTimeout)
     let steps = StepRecorder(repository: stepRepository, logger: logger)
     let prices = PriceBook(database: database)
     let policies = PolicyStore(database: database)
@@ -57,7 +57,7 @@ public func buildDataPlane(
     router.get("/v1/models") { request, _ in try await proxy.models(request: request) }
     RunRoutes(authenticator: authenticator, runs: runs, steps: stepRepository, policies: policies, maxBodyBytes: configuration.maxBodyBytes)
         .add(to: router)
-    ToolCallRoutes(authenticator: authenticator, runs: runs, policies: policies, approvals: approvals, recorder: governanceRecorder,
+    ToolCallRoutes(authenticator: authenticator, runs: runs, policies: policies, approvals: approvals,
                    maxBodyBytes: configuration.maxBodyBytes).add(to: router)
 
     var app = RungateServer.application(router: router, service: "rungate-data", host: configuration.host,

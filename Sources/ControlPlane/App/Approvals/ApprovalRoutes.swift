@@ -68,29 +68,40 @@ struct ApprovalRoutes: RouteCollection {
 
     private func decide(_ request: Request, _ context: ControlRequestContext, approved: Bool) async throws -> Response {
         let id = try context.id("approval", "The approval")
-        let reason = try await APIJSON.decode(DecisionBody.self, from: request).reason?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let reason = try Self.checkedReason(try await APIJSON.decode(DecisionBody.self, from: request).reason, approved: approved)
+        let userID = try context.requireIdentity().userID
+        let approval = try await services.inOrg(request, context) { tx in try await decide(id, approved: approved, reason: reason, by: userID, tx) }
+        return try APIJSON.response(.ok, approval)
+    }
+
+    /// A decision's reason, trimmed: required to reject (the agent is told why), at most 2000 characters.
+    static func checkedReason(_ reason: String?, approved: Bool) throws -> String? {
+        let reason = reason?.trimmingCharacters(in: .whitespacesAndNewlines)
         if !approved, reason?.isEmpty ?? true { throw RungateError.invalidField("reason", "is required to reject: the agent is told why") }
         if let reason, reason.count > 2000 { throw RungateError.invalidField("reason", "is at most 2000 characters") }
-        let userID = try context.requireIdentity().userID
-        let approval = try await services.inOrg(request, context) { tx in
-            let before = try await existing(id, tx)
-            guard before.status == "pending", before.expiresAt > Date() else {
-                throw RungateError(.conflict, code: "approval_closed",
-                                   message: "This approval request is \(before.status == "pending" ? "expired" : "already \(before.status)").",
-                                   recovery: "The agent's next attempt opens a new request if the gate still applies.")
-            }
-            try await tx.connection.query(
-                """
-                UPDATE approvals SET status = \(approved ? "approved" : "rejected"), reason = \(reason), decided_by = \(userID), decided_at = now()
-                WHERE org_id = rungate_current_org() AND id = \(id) AND status = 'pending'
-                """, logger: tx.logger)
-            let after = try await existing(id, tx)
-            try await tx.record(AuditEvent(approved ? "approvals.approve" : "approvals.reject", target: "approval", id: id,
-                                           before: APIJSON.tree(before), after: APIJSON.tree(after)))
-            try await tx.emit("approval.decided", APIJSON.tree(after))
-            return after
-        }
-        return try APIJSON.response(.ok, approval)
+        return reason?.isEmpty == true ? nil : reason
+    }
+
+    /// Decides a pending request as `userID` — final, audited, announced as `approval.decided` —
+    /// or refuses with 409 when it is already decided or expired (so a decision happens once).
+    func decide(_ id: UUID, approved: Bool, reason: String?, by userID: UUID, _ tx: OrgTransaction) async throws -> Approval {
+        let before = try await existing(id, tx)
+        let closed = RungateError(.conflict, code: "approval_closed",
+                                  message: "This approval request is \(before.status == "pending" ? "expired" : "already \(before.status)").",
+                                  recovery: "The agent's next attempt opens a new request if the gate still applies.")
+        guard before.status == "pending", before.expiresAt > Date() else { throw closed }
+        // Two approvers at once: the row decides who was first.
+        guard try await tx.connection.query(
+            """
+            UPDATE approvals SET status = \(approved ? "approved" : "rejected"), reason = \(reason), decided_by = \(userID), decided_at = now()
+            WHERE org_id = rungate_current_org() AND id = \(id) AND status = 'pending' RETURNING id
+            """, logger: tx.logger
+        ).first(decoding: UUID.self) != nil else { throw closed }
+        let after = try await existing(id, tx)
+        try await tx.record(AuditEvent(approved ? "approvals.approve" : "approvals.reject", target: "approval", id: id,
+                                       before: APIJSON.tree(before), after: APIJSON.tree(after)))
+        try await tx.emit("approval.decided", APIJSON.tree(after))
+        return after
     }
 
     private typealias Row = (UUID, UUID, UUID, String, String, UUID?, Int?, String, String?, UUID?, Date?, Date, Date)
@@ -111,7 +122,7 @@ struct ApprovalRoutes: RouteCollection {
         }
     }
 
-    private func existing(_ id: UUID, _ tx: OrgTransaction) async throws -> Approval {
+    func existing(_ id: UUID, _ tx: OrgTransaction) async throws -> Approval {
         guard let approval = try await select(id, status: nil, limit: 1, tx).first else { throw RungateError.notFound("The approval") }
         return approval
     }

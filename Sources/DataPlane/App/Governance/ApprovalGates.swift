@@ -110,7 +110,8 @@ struct ApprovalGates: Sendable {
         ).first(decoding: UUID.self) != nil
     }
 
-    /// Opens an approval request, holding `response` (sealed) when there is one.
+    /// Opens an approval request, holding `response` (sealed) when there is one, and queues its
+    /// `approval.requested` event in the same statement (the outbox: both or neither).
     func request(
         principal: AgentPrincipal, runID: UUID, policy: ActivePolicy, rule: String, digest: String, call: ProposedToolCall,
         endpoint: String, held: (keyID: UUID, ciphertext: [UInt8])?
@@ -118,13 +119,25 @@ struct ApprovalGates: Sendable {
         let expiresAt = Date().addingTimeInterval(TimeInterval(timeToLive.components.seconds))
         var proposed = call.json
         if case .object(var object) = proposed { object["endpoint"] = .string(endpoint); proposed = .object(object) }
+        let event: JSONValue = [
+            "run_id": .string(runID.uuidString.lowercased()), "agent_id": .string(principal.agentID.uuidString.lowercased()),
+            "rule": .string(rule), "proposed_action": proposed, "expires_at": .string(expiresAt.formatted(.iso8601)),
+            "policy": .string(policy.reference),
+        ]
         let id = try await database.client.query(
             """
-            INSERT INTO approvals (org_id, run_id, agent_id, rule, policy_id, policy_version, body_digest, proposed_action,
-                                   data_key_id, held_response_ciphertext, expires_at)
-            VALUES (\(principal.orgID), \(runID), \(principal.agentID), \(rule), \(policy.policyID), \(policy.version), \(digest),
-                    \(proposed.jsonb)::jsonb, \(held?.keyID), \(held.map { ByteBuffer(bytes: $0.ciphertext) }), \(expiresAt))
-            RETURNING id
+            WITH approval AS (
+                INSERT INTO approvals (org_id, run_id, agent_id, rule, policy_id, policy_version, body_digest, proposed_action,
+                                       data_key_id, held_response_ciphertext, expires_at)
+                VALUES (\(principal.orgID), \(runID), \(principal.agentID), \(rule), \(policy.policyID), \(policy.version), \(digest),
+                        \(proposed.jsonb)::jsonb, \(held?.keyID), \(held.map { ByteBuffer(bytes: $0.ciphertext) }), \(expiresAt))
+                RETURNING id
+            ), event AS (
+                INSERT INTO events (org_id, type, payload)
+                SELECT \(principal.orgID), \(EventType.approvalRequested.rawValue), \(event.jsonb)::jsonb || jsonb_build_object('approval_id', approval.id)
+                FROM approval
+            )
+            SELECT id FROM approval
             """, logger: database.logger
         ).first(decoding: UUID.self)!
         return (id, expiresAt)

@@ -16,7 +16,7 @@ struct ProxyService: Sendable {
     let runs: any RunRepository
     let providerKeys: ProviderKeyResolver
     let dataKeys: DataKeyCache
-    let upstream: UpstreamClient
+    let upstream: OutboundHTTPClient
     let steps: StepRecorder
     let prices: PriceBook
     let retries: RetryTracker
@@ -448,11 +448,6 @@ struct ProxyService: Sendable {
         let sealed = try key.seal(Array(buffer: answer), purpose: .payload)
         let request = try await approvals.request(principal: principal, runID: run.id, policy: policy, rule: rule, digest: fingerprint,
                                                   call: call, endpoint: endpoint.rawValue, held: (key.id, sealed))
-        recorder.emit(orgID: principal.orgID, type: .approvalRequested, [
-            "approval_id": .string(request.id.uuidString.lowercased()), "run_id": .string(run.id.uuidString.lowercased()),
-            "agent_id": .string(principal.agentID.uuidString.lowercased()), "rule": .string(rule), "proposed_action": call.json,
-            "expires_at": .string(request.expiresAt.formatted(.iso8601)),
-        ])
         return ApprovalGates.pendingResponse(id: request.id, rule: rule, policy: policy, proposed: call.json, orgID: principal.orgID, runHeader: runHeader)
     }
 

@@ -11,7 +11,6 @@ struct ToolCallRoutes: Sendable {
     let runs: any RunRepository
     let policies: PolicyStore
     let approvals: ApprovalGates
-    let recorder: GovernanceRecorder
     let maxBodyBytes: Int
 
     func add(to router: Router<RungateRequestContext>) {
@@ -57,10 +56,6 @@ struct ToolCallRoutes: Sendable {
         default:
             let opened = try await approvals.request(principal: principal, runID: id, policy: policy, rule: rule, digest: digest, call: call,
                                                      endpoint: "/v1/runs/{id}/tool-calls", held: nil)
-            recorder.emit(orgID: principal.orgID, type: .approvalRequested, [
-                "approval_id": .string(opened.id.uuidString.lowercased()), "run_id": .string(id.uuidString.lowercased()),
-                "agent_id": .string(principal.agentID.uuidString.lowercased()), "rule": .string(rule), "proposed_action": call.json,
-            ])
             return ApprovalGates.pendingResponse(id: opened.id, rule: rule, policy: policy, proposed: call.json, orgID: principal.orgID, runHeader: runHeader)
         }
     }

@@ -3,10 +3,11 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// The HTTP client for provider calls: pooled keep-alive connections, redirects never followed
-/// (a provider URL cannot bounce a request, and its key, elsewhere), explicit timeouts. Shut down
-/// after the server has drained, so in-flight calls finish.
-public final class UpstreamClient: Service, Sendable {
+/// The HTTP client for calls out of Rungate (providers, webhook receivers, trace collectors):
+/// pooled keep-alive connections, redirects never followed (a configured URL cannot bounce a
+/// request — and its key or signature — elsewhere), explicit timeouts. Shut down after the server
+/// has drained, so in-flight calls finish.
+public final class OutboundHTTPClient: Service, Sendable {
     public let client: HTTPClient
     /// Longest a whole call (streams included) may take.
     public let requestTimeout: TimeAmount
