@@ -29,7 +29,7 @@ PLATFORM_DB_URL=$(role_url "$OWNER_URL" rungate_platform "$ROLE_PW")
 
 export RUNGATE_MASTER_KEY="k1:$(python3 -c 'import os,base64; print(base64.b64encode(os.urandom(32)).decode())')"
 MOCK_PORT=$(free_port); DATA_PORT=$(free_port); DATA2_PORT=$(free_port); CONTROL_PORT=$(free_port); PLATFORM_PORT=$(free_port)
-NOREDIS_PORT=$(free_port); FAILOPEN_PORT=$(free_port)
+NOREDIS_PORT=$(free_port); FAILOPEN_PORT=$(free_port); OTLP_PORT=$(free_port)
 PIDS=()
 # SIGTERM drains; the mock may still hold the deliberately unanswered "timeout" request, so whatever
 # has not exited after 5 s is killed.
@@ -50,8 +50,14 @@ for port in "$DATA_PORT" "$DATA2_PORT"; do
     RUNGATE_UPSTREAM_READ_TIMEOUT_SECONDS=2 RUNGATE_TOKEN_USAGE_FLUSH_SECONDS=1 "$BIN/rungate-data" --port "$port" >"$WORK/logs/data-$port.log" 2>&1 &
   PIDS+=($!)
 done
-RUNGATE_DATABASE_URL="$CONTROL_DB_URL" RUNGATE_REDIS_URL="$RUNGATE_TEST_REDIS_URL" \
-  "$BIN/rungate-control" serve --port "$CONTROL_PORT" >"$WORK/logs/control.log" 2>&1 &
+# An OTLP/HTTP collector stand-in that records what it gets (tests decode it).
+python3 "$ROOT/tests/e2e/receiver.py" "$OTLP_PORT" "$WORK/otlp.jsonl" >"$WORK/logs/otlp.log" 2>&1 &
+PIDS+=($!)
+# Webhook receivers run on loopback here, so private URLs are allowed; deliveries retry fast.
+RUNGATE_DATABASE_URL="$CONTROL_DB_URL" RUNGATE_REDIS_URL="$RUNGATE_TEST_REDIS_URL" RUNGATE_ALLOW_PRIVATE_URLS=true \
+  RUNGATE_PUBLIC_URL="http://127.0.0.1:$CONTROL_PORT" RUNGATE_WEBHOOK_POLL_MS=100 RUNGATE_WEBHOOK_RETRY_BASE_MS=300 \
+  RUNGATE_WEBHOOK_TIMEOUT_SECONDS=3 RUNGATE_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT" RUNGATE_TRACE_IDLE_SECONDS=2 \
+  RUNGATE_TRACE_POLL_MS=200 "$BIN/rungate-control" serve --port "$CONTROL_PORT" >"$WORK/logs/control.log" 2>&1 &
 PIDS+=($!)
 # The platform service has no master key: it never decrypts anything.
 env -u RUNGATE_MASTER_KEY RUNGATE_DATABASE_URL="$PLATFORM_DB_URL" RUNGATE_REDIS_URL="$RUNGATE_TEST_REDIS_URL" \
@@ -75,6 +81,7 @@ CREDENTIALS=$(RUNGATE_DATABASE_URL="$CONTROL_DB_URL" RUNGATE_OWNER_PASSWORD="e2e
   "$BIN/rungate-control" bootstrap --log-format text --log-level warning --provider-base-url "http://127.0.0.1:$MOCK_PORT/v1")
 eval "export $(echo "$CREDENTIALS" | tr '\n' ' ')"
 
+export E2E_OTLP_FILE="$WORK/otlp.jsonl" E2E_WORK="$WORK"
 export E2E_DATA_URL="http://127.0.0.1:$DATA_PORT" E2E_DATA2_URL="http://127.0.0.1:$DATA2_PORT" E2E_CONTROL_URL="http://127.0.0.1:$CONTROL_PORT"
 PLATFORM_TOKEN=$(RUNGATE_DATABASE_URL="$PLATFORM_DB_URL" "$BIN/rungate-platform" create-token --name e2e --log-format text --log-level warning \
   | sed -n 's/^RUNGATE_PLATFORM_TOKEN=//p')

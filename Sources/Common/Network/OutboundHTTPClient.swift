@@ -12,12 +12,16 @@ public final class OutboundHTTPClient: Service, Sendable {
     /// Longest a whole call (streams included) may take.
     public let requestTimeout: TimeAmount
 
-    public init(connectTimeout: TimeAmount = .seconds(5), readTimeout: TimeAmount = .seconds(120), requestTimeout: TimeAmount = .seconds(600)) {
+    /// `retryingConnections: false` fails a call at once when its target refuses connections, for
+    /// callers that retry on their own schedule (webhook deliveries, trace exports).
+    public init(connectTimeout: TimeAmount = .seconds(5), readTimeout: TimeAmount = .seconds(120), requestTimeout: TimeAmount = .seconds(600),
+                retryingConnections: Bool = true) {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: connectTimeout, read: readTimeout),
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512))
         configuration.httpVersion = .automatic
+        configuration.connectionPool.retryConnectionEstablishment = retryingConnections
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.requestTimeout = requestTimeout
     }

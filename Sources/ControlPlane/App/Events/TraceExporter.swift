@@ -25,7 +25,7 @@ public struct TraceExporter: Service {
     }
 
     public func run() async throws {
-        let client = OutboundHTTPClient(readTimeout: .seconds(settings.requestTimeout.components.seconds))
+        let client = OutboundHTTPClient(readTimeout: .seconds(settings.requestTimeout.components.seconds), retryingConnections: false)
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             var busy = false
             do {
@@ -43,7 +43,7 @@ public struct TraceExporter: Service {
     public func runOnce(client: HTTPClient) async throws -> Int {
         guard let endpoint = settings.endpoint else { return 0 }
         let claimed = try await database.client.query(
-            "SELECT * FROM rungate_claim_runs_for_trace(\(settings.batchRuns), \(settings.runIdleSeconds))", logger: logger
+            "SELECT * FROM rungate_claim_runs_for_trace(\(settings.batchRuns)::integer, \(settings.runIdleSeconds)::integer)", logger: logger
         ).allRows(decoding: (UUID, UUID, Date?, Date?).self)
         guard !claimed.isEmpty else { return 0 }
         var traces: [RunTrace] = []

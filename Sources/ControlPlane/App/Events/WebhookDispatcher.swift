@@ -58,7 +58,7 @@ public struct WebhookDispatcher: Service {
     }
 
     public func run() async throws {
-        let client = OutboundHTTPClient(readTimeout: .seconds(settings.requestTimeout.components.seconds))
+        let client = OutboundHTTPClient(readTimeout: .seconds(settings.requestTimeout.components.seconds), retryingConnections: false)
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             var busy = false
             do {
@@ -76,10 +76,10 @@ public struct WebhookDispatcher: Service {
     /// Returns the number of deliveries attempted.
     @discardableResult
     public func runOnce(client: HTTPClient) async throws -> Int {
-        try await database.client.query("SELECT rungate_fan_out_events(\(500))", logger: logger)
+        try await database.client.query("SELECT rungate_fan_out_events(\(500)::integer)", logger: logger)
         let leaseSeconds = Int(settings.requestTimeout.components.seconds) * 3 + 30
         let claimed = try await database.client.query(
-            "SELECT * FROM rungate_claim_deliveries(\(settings.batchSize), \(leaseSeconds))", logger: logger
+            "SELECT * FROM rungate_claim_deliveries(\(settings.batchSize)::integer, \(leaseSeconds)::integer)", logger: logger
         ).allRows(decoding: (UUID, UUID, UUID, Int, Date, Int64, String, String, Date, String, UUID, ByteBuffer, ByteBuffer?, Date?).self)
             .map(Claimed.init)
         let pending = try await database.client.query("SELECT rungate_pending_deliveries()", logger: logger).first(decoding: Int64.self) ?? 0
@@ -111,7 +111,7 @@ public struct WebhookDispatcher: Service {
         Counter(label: "rungate_webhook_attempts_total", dimensions: [("outcome", outcome.succeeded ? "succeeded" : next == nil ? "failed" : "retry")]).increment()
         do {
             try await database.client.query(
-                "SELECT rungate_finish_delivery(\(delivery.id), \(delivery.attempt), \(status), \(outcome.statusCode), \(outcome.error), \(next))",
+                "SELECT rungate_finish_delivery(\(delivery.id), \(delivery.attempt)::integer, \(status), \(outcome.statusCode)::integer, \(outcome.error), \(next))",
                 logger: logger)
         } catch {
             // The lease lapses and another attempt follows: at least once, never lost.

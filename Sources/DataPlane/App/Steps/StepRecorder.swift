@@ -23,7 +23,12 @@ public final class StepRecorder: Service, Sendable {
     }
 
     public func record(_ step: StepRecord) {
-        queue.withLock { $0.append(step) }
+        let depth = queue.withLock { queue in
+            queue.append(step)
+            return queue.count
+        }
+        CallMetrics.observe(step)
+        CallMetrics.queued.record(depth)
     }
 
     /// Steps waiting to be written.
@@ -57,6 +62,7 @@ public final class StepRecorder: Service, Sendable {
                 queue.removeFirst(batch.count)
                 return batch
             }
+            CallMetrics.queued.record(pending)
             guard !batch.isEmpty else { return true }
             do {
                 try await repository.insert(batch)
