@@ -175,7 +175,8 @@ struct OrgFixture: Sendable {
             VALUES (\(orgID), 'https://203.0.113.10/hook', '{run.ended}', \(dataKey.id), \(try sealed("whsec_fixture", .webhookSecret))) RETURNING id
             """)
         let eventID = try await client.query(
-            "INSERT INTO events (org_id, type, payload) VALUES (\(orgID), 'run.ended', '{}'::jsonb) RETURNING id", logger: logger
+            // Dispatched already: its delivery is the one below (the outbox must not fan it out again).
+            "INSERT INTO events (org_id, type, payload, dispatched_at) VALUES (\(orgID), 'run.ended', '{}'::jsonb, now()) RETURNING id", logger: logger
         ).first(decoding: Int64.self)!
         let deliveryID = try await one(
             "INSERT INTO webhook_deliveries (org_id, webhook_id, event_id, status) VALUES (\(orgID), \(webhookID), \(eventID), 'failed') RETURNING id")

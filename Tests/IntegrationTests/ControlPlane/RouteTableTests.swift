@@ -9,7 +9,10 @@ import Testing
 
 /// The router, the route declarations and the OpenAPI document describe the same endpoints.
 @Suite struct RouteTableTests {
-    static let operational: Set<String> = ["GET /healthz", "GET /readyz", "GET /metrics"]
+    /// Served outside the route table: operational endpoints, and the pages of signed approval links.
+    static let operational: Set<String> = [
+        "GET /healthz", "GET /readyz", "GET /metrics", "GET /approval-links/{token}", "POST /approval-links/{token}",
+    ]
 
     @Test func everyRouteTheRouterServesDeclaresItsAccess() async throws {
         try await TestDatabase.with { database in

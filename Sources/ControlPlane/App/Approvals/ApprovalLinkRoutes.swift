@@ -97,7 +97,12 @@ struct ApprovalLinkRoutes: Sendable {
 
     /// The reason from a form post (`application/x-www-form-urlencoded`) or a JSON body.
     private static func form(_ request: Request) async throws -> [String: String] {
-        let body = try await request.body.collect(upTo: 16 * 1024)
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: 16 * 1024)
+        } catch {
+            throw RungateError(.contentTooLarge, code: "request_too_large", message: "The form is larger than 16 KiB.", recovery: "Send a shorter reason.")
+        }
         let text = String(buffer: body)
         if request.headers[.contentType]?.hasPrefix("application/json") == true {
             return (JSONValue.parse(text)?["reason"]?.stringValue).map { ["reason": $0] } ?? [:]

@@ -12,10 +12,31 @@ public enum OpenAPIDocument {
         (.get, "/metrics", "Prometheus metrics"),
     ]
 
+    /// Pages for people without a session: deciding an approval request from a signed link.
+    static let pages: [(HTTPRequest.Method, String, String)] = [
+        (.get, "/approval-links/{token}", "Show the approval request a signed link decides, with a confirm button (opening decides nothing)"),
+        (.post, "/approval-links/{token}", "Decide the request as the person the signed link was issued to (form field `reason`)"),
+    ]
+
     public static func build(_ routes: [APIRoute]) -> JSONValue {
         var paths: [String: [String: JSONValue]] = [:]
         for route in routes {
             paths[route.path, default: [:]][route.method.rawValue.lowercased()] = operation(route)
+        }
+        for (method, path, summary) in pages {
+            var operation: [String: JSONValue] = [
+                "operationId": .string(operationID(method, path)), "summary": .string(summary), "security": [],
+                "parameters": [["name": "token", "in": "path", "required": true, "schema": ["type": "string"]]],
+                "responses": [
+                    "200": ["description": "An HTML page", "content": ["text/html": ["schema": ["type": "string"]]]],
+                    "404": ["description": "The link is invalid, expired, or its approver may no longer decide"],
+                    "409": ["description": "The request is already decided or expired"],
+                ],
+            ]
+            if method == .post {
+                operation["requestBody"] = ["content": ["application/x-www-form-urlencoded": ["schema": Schema.object(["reason": Schema.string])]]]
+            }
+            paths[path, default: [:]][method.rawValue.lowercased()] = .object(operation)
         }
         for (method, path, summary) in operational {
             paths[path, default: [:]][method.rawValue.lowercased()] = [
