@@ -158,18 +158,24 @@ def test_x_rungate_policy_pins_a_run_to_a_version_the_agent_may_use():
 
 
 def test_first_use_of_a_model_or_tool_under_a_policy_version_emits_drift_once():
-    import time
     from conftest import sql
+    from webhook_receiver import Receiver, subscribe
 
+    receiver = Receiver().start()
+    subscribe(receiver.url, events=["policy.drift"])
     client, token, name = governed({"max_steps_per_run": 100})
     agent_id = sql(f"SELECT agent_id FROM agent_tokens WHERE token_hash = encode(sha256('{token}'::bytea), 'hex')")
     tool = {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object", "properties": {}}}}
     for _ in range(2):
         ask(client)
         ask(client, tools=[tool])
-    deadline = time.monotonic() + 5
-    query = (f"SELECT string_agg(payload->>'kind' || ':' || (payload->>'name'), ',' ORDER BY payload->>'kind') FROM events "
-             f"WHERE type = 'policy.drift' AND payload->>'agent_id' = '{agent_id}'")
-    while sql(query) != "model:gpt-4o-mini,tool:read_file":
-        assert time.monotonic() < deadline, sql(query)
+    deadline = time.monotonic() + 10
+
+    def drift():
+        return sorted(f"{e['data']['kind']}:{e['data']['name']}" for e in receiver.events() if e["data"]["agent_id"] == agent_id)
+    while drift() != ["model:gpt-4o-mini", "tool:read_file"]:
+        assert time.monotonic() < deadline, drift()
         time.sleep(0.1)
+    time.sleep(0.5)
+    assert drift() == ["model:gpt-4o-mini", "tool:read_file"], "each first use once"
+    receiver.stop()

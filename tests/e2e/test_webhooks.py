@@ -4,14 +4,13 @@ subscriptions, and approval decisions from signed links."""
 import json
 import os
 import pathlib
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 
-from conftest import DATA_URL, remember
+from conftest import DATA_URL, api, remember
+from webhook_receiver import Receiver, subscribe
 from test_approvals import GATE, PROD
 from test_control_plane import ADMIN_TOKEN, ORG, call
 from test_governance import governed
@@ -35,54 +34,6 @@ def shell_verify(secret, timestamp, header, body):
     path = pathlib.Path(os.environ["E2E_WORK"]) / f"body-{time.monotonic_ns()}.json"
     path.write_bytes(body)
     return subprocess.run(["bash", "-c", readme_block("verify-webhook-shell"), "verify", secret, str(timestamp), header, str(path)]).returncode
-
-
-class Receiver:
-    """A receiver process (tests/e2e/receiver.py) that can be stopped and started again on its port."""
-
-    def __init__(self):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.file = pathlib.Path(os.environ["E2E_WORK"]) / f"receiver-{self.port}.jsonl"
-        self.process = None
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-
-    def start(self):
-        self.process = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).parent / "receiver.py"), str(self.port), str(self.file)])
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("the receiver did not start")
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(5)
-
-    def received(self):
-        if not self.file.exists():
-            return []
-        return [json.loads(line) for line in self.file.read_text().splitlines() if line]
-
-    def wait_for(self, count, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = self.received()
-            if len(got) >= count:
-                return got
-            time.sleep(0.1)
-        raise AssertionError(f"expected {count} deliveries, got {len(self.received())}")
-
-
-def subscribe(url, events=("run.ended",)):
-    status, _, created = call("POST", f"/api/orgs/{ORG}/webhooks", token=ADMIN_TOKEN, body={"url": url, "events": list(events)})
-    assert status == 201, created
-    remember(created["secret"])
-    return created["webhook"]["id"], created["secret"]
 
 
 def send_test(webhook):
@@ -192,6 +143,34 @@ def test_a_failing_receiver_is_retried_and_the_history_says_why():
         got = receiver.wait_for(len(receiver.received()) + 1)
         assert got[-1]["headers"]["x-rungate-delivery"] == again["id"]
         assert json.loads(got[-1]["body"])["id"] == json.loads(got[0]["body"])["id"], "the same event"
+    finally:
+        receiver.stop()
+
+
+def test_a_runs_lifecycle_and_its_governance_reach_subscribers():
+    receiver = Receiver().start()
+    try:
+        subscribe(receiver.url, events=["run.started", "run.ended", "step.blocked", "policy.violation", "policy.drift"])
+        client, token, name = governed({"models": {"deny": ["gpt-4o-audio*"]}})
+        run = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]).headers["x-rungate-run-id"]
+        blocked = client.chat.completions.with_raw_response
+        try:
+            blocked.create(model="gpt-4o-audio-preview", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-rungate-run-id": run})
+        except Exception:
+            pass
+        assert api("POST", f"/v1/runs/{run}/end", token=token)[0] == 200
+        deadline = time.monotonic() + 15
+        while True:
+            events = [json.loads(g["body"]) for g in receiver.received()]
+            mine = {e["type"]: e["data"] for e in events if run in json.dumps(e["data"]) or e["data"].get("policy") == name}
+            if len(mine) == 5:
+                break
+            assert time.monotonic() < deadline, f"got only {sorted(mine)}"
+            time.sleep(0.1)
+        assert mine["run.started"]["run_id"] == run and mine["run.ended"]["reason"] == "ended" and "cost_micros" in mine["run.ended"]
+        assert mine["step.blocked"]["rule"] == "models.deny[0]" and mine["step.blocked"]["http_status"] == 403
+        assert mine["policy.violation"]["code"] == "model_denied" and mine["policy.violation"]["rule"]["policy"] == name
+        assert mine["policy.drift"]["kind"] == "model" and mine["policy.drift"]["name"] == "gpt-4o-mini"
     finally:
         receiver.stop()
 

@@ -30,7 +30,7 @@ public func buildDataPlane(
                                     preflight: Preflight(redis: backing.redis, counters: counters, budgets: budgets),
                                     failOpenRateLimits: configuration.failOpenRateLimits)
     let budgetSpend = BudgetSpendRecorder(database: database, logger: logger)
-    let governanceRecorder = GovernanceRecorder(database: database, budgets: budgets, spend: budgetSpend, logger: logger)
+    let governanceRecorder = GovernanceRecorder(steps: steps, budgets: budgets, spend: budgetSpend)
     let approvals = ApprovalGates(database: database, timeToLive: configuration.approvalTimeToLive)
     let proxy = ProxyService(
         authenticator: authenticator, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,

@@ -160,7 +160,11 @@ struct RunRoutes: RouteCollection {
                 logger: tx.logger)
             let after = try await existing(id, tx)
             try await tx.record(AuditEvent("runs.cancel", target: "run", id: id, before: before.json, after: after.json))
-            try await tx.emit("run.ended", ["run": after.json, "reason": "cancelled"])
+            // The same shape as the data plane's `run.ended` (an agent ending its run), plus the run.
+            try await tx.emit("run.ended", [
+                "run_id": .string(id.uuidString.lowercased()), "agent_id": .string(after.agentID.uuidString.lowercased()), "reason": "cancelled",
+                "step_count": .number(Double(after.stepCount)), "cost_micros": .number(Double(after.costMicros)), "run": after.json,
+            ])
             return after
         }
         return jsonResponse(.ok, run.json)

@@ -1,26 +1,16 @@
 import Common
 import Foundation
-import Logging
-import PostgresNIO
 
-/// Writes what governance decides off the request path: events into the webhook outbox
-/// (`policy.violation`, `budget.threshold`, `budget.exceeded`) and the durable spend of budgets.
+/// Records what governance decides off the request path: events for the webhook outbox
+/// (`budget.threshold`, `budget.exceeded`, `policy.drift`; blocks carry theirs on their step),
+/// written with the step batches, and the durable spend of budgets.
 struct GovernanceRecorder: Sendable {
-    let database: Database
+    let steps: StepRecorder
     let budgets: BudgetGuard
     let spend: BudgetSpendRecorder
-    let logger: Logger
 
     func emit(orgID: UUID, type: EventType, _ payload: JSONValue) {
-        let database = self.database, logger = self.logger
-        Task {
-            do {
-                try await database.client.query(
-                    "INSERT INTO events (org_id, type, payload) VALUES (\(orgID), \(type.rawValue), \(payload.jsonb)::jsonb)", logger: logger)
-            } catch {
-                logger.error("writing an event failed", metadata: ["type": "\(type.rawValue)", "error": "\(String(reflecting: error))"])
-            }
-        }
+        steps.emit(OutboxEvent(orgID: orgID, type: type, payload: payload))
     }
 
     /// Settles a call's budget hold with its actual cost, records the spend, and announces the lines it crossed.

@@ -61,8 +61,9 @@ struct ProxyService: Sendable {
         step.policyVersion = run.policyVersion
 
         // Refusals before forwarding are steps too, and say how to recover.
-        func refuse(_ error: RungateError, rule: String) -> RungateError {
+        func refuse(_ error: RungateError, rule: String, events: [OutboxEvent] = []) -> RungateError {
             var block = step
+            block.events = events
             block.kind = .block
             block.status = "blocked"
             block.rule = rule
@@ -80,15 +81,13 @@ struct ProxyService: Sendable {
                 recovery: "Start a new run: send the call without x-rungate-run-id, or with a new id.",
                 rule: RuleMatch(rule: "run.state")), rule: "run.state")
         }
-        // Governance refusals are steps; a policy's 403 is also a `policy.violation` event.
+        // Governance refusals are steps; a policy's 403 also announces `policy.violation`, with its step.
         func refuse(_ refusal: GovernanceGate.Refusal) -> RungateError {
-            if refusal.error.status == .forbidden {
-                recorder.emit(orgID: principal.orgID, type: .policyViolation, [
-                    "run_id": .string(run.id.uuidString.lowercased()), "agent_id": .string(principal.agentID.uuidString.lowercased()),
-                    "rule": refusal.error.rule.map { $0.json } ?? .null, "code": .string(refusal.error.code),
-                ])
-            }
-            return refuse(refusal.error, rule: refusal.rule)
+            let violation = refusal.error.status == .forbidden ? [OutboxEvent(orgID: principal.orgID, type: .policyViolation, payload: [
+                "run_id": .string(run.id.uuidString.lowercased()), "agent_id": .string(principal.agentID.uuidString.lowercased()),
+                "rule": refusal.error.rule.map { $0.json } ?? .null, "code": .string(refusal.error.code),
+            ])] : []
+            return refuse(refusal.error, rule: refusal.rule, events: violation)
         }
         // The run's policy: models, tools, ceilings, content (403); what needs counters comes below.
         let admission: GovernanceGate.Admission
@@ -108,7 +107,7 @@ struct ProxyService: Sendable {
         let bufferStream = gated && streaming && policy.map { ApprovalGates.offersGatedTool(json, policy: $0) } == true
         if gated, let policy,
            let answer = try await heldDecision(policy: policy, principal: principal, run: run, fingerprint: fingerprint, runHeader: runHeader,
-                                               streaming: streaming, step: step, started: started, refuse: refuse) {
+                                               streaming: streaming, step: step, started: started, refuse: { refuse($0, rule: $1) }) {
             return answer
         }
         // Loops (403), rate limits (429) and budgets (402: the worst case this call could cost is

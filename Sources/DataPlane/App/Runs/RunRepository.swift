@@ -42,6 +42,12 @@ public struct PostgresRunRepository: RunRepository {
                 VALUES (\(runID), \(principal.orgID), \(principal.agentID), \(policyID), \(policyVersion), \(metadata.jsonb)::jsonb)
                 ON CONFLICT (id) DO NOTHING
                 RETURNING status, true AS created, policy_id, policy_version, step_count, input_tokens + output_tokens
+            ), announced AS (
+                INSERT INTO events (org_id, type, payload)
+                SELECT \(principal.orgID), 'run.started', jsonb_build_object('run_id', \(runID), 'agent_id', \(principal.agentID),
+                                                                           'policy_version', policy_version, 'metadata', \(metadata.jsonb)::jsonb)
+                FROM inserted
+                WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.org_id = \(principal.orgID) AND w.active AND 'run.started' = ANY (w.events))
             )
             SELECT * FROM inserted
             UNION ALL
@@ -66,8 +72,16 @@ public struct PostgresRunRepository: RunRepository {
     public func end(id: UUID, principal: AgentPrincipal) async throws -> Run? {
         try await database.client.query(
             """
-            UPDATE runs SET status = 'ended', ended_at = now()
-            WHERE id = \(id) AND org_id = \(principal.orgID) AND agent_id = \(principal.agentID) AND status = 'running'
+            WITH ended AS (
+                UPDATE runs SET status = 'ended', ended_at = now()
+                WHERE id = \(id) AND org_id = \(principal.orgID) AND agent_id = \(principal.agentID) AND status = 'running'
+                RETURNING id, agent_id, step_count, cost_micros
+            )
+            INSERT INTO events (org_id, type, payload)
+            SELECT \(principal.orgID), 'run.ended', jsonb_build_object('run_id', id, 'agent_id', agent_id, 'reason', 'ended',
+                                                                     'step_count', step_count, 'cost_micros', cost_micros)
+            FROM ended
+            WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.org_id = \(principal.orgID) AND w.active AND 'run.ended' = ANY (w.events))
             """, logger: database.logger)
         return try await get(id: id, principal: principal)
     }

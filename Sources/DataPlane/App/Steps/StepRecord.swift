@@ -26,6 +26,8 @@ public struct StepRecord: Sendable {
     public var requestFingerprint: String?
     /// Request and response bodies, already encrypted under the org's data key.
     public var payload: SealedPayload?
+    /// Events this step causes, written in the step's transaction.
+    public var events: [OutboxEvent] = []
 }
 
 /// Token counts of one call. `cachedInput` is part of `input`.

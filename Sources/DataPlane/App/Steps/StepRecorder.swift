@@ -3,9 +3,10 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Takes steps from the request path and writes them in batches, off it.
+/// Takes steps (and the outbox events of the data plane) from the request path and writes them in
+/// batches, off it.
 ///
-/// `record` only appends to a buffer. A loop flushes every `interval` (or sooner when a batch is
+/// `record` and `emit` only append to a buffer. A loop flushes every `interval` (or sooner when a batch is
 /// full); a batch whose write fails stays queued and is retried with backoff, never dropped. On
 /// graceful shutdown (after the HTTP server has drained) everything still queued is written.
 public final class StepRecorder: Service, Sendable {
@@ -13,7 +14,7 @@ public final class StepRecorder: Service, Sendable {
     private let logger: Logger
     private let interval: Duration
     private let batchSize: Int
-    private let queue = Mutex<[StepRecord]>([])
+    private let queue = Mutex<(steps: [StepRecord], events: [OutboxEvent])>(([], []))
 
     public init(repository: any StepRepository, logger: Logger, interval: Duration = .milliseconds(50), batchSize: Int = 500) {
         self.repository = repository
@@ -24,15 +25,20 @@ public final class StepRecorder: Service, Sendable {
 
     public func record(_ step: StepRecord) {
         let depth = queue.withLock { queue in
-            queue.append(step)
-            return queue.count
+            queue.steps.append(step)
+            return queue.steps.count
         }
         CallMetrics.observe(step)
         CallMetrics.queued.record(depth)
     }
 
-    /// Steps waiting to be written.
-    public var pending: Int { queue.withLock { $0.count } }
+    /// Queues an event not tied to a step (budget lines crossed, drift).
+    public func emit(_ event: OutboxEvent) {
+        queue.withLock { $0.events.append(event) }
+    }
+
+    /// Steps and events waiting to be written.
+    public var pending: Int { queue.withLock { $0.steps.count + $0.events.count } }
 
     public func run() async throws {
         var failures = 0
@@ -57,18 +63,22 @@ public final class StepRecorder: Service, Sendable {
     @discardableResult
     public func flush() async -> Bool {
         while true {
-            let batch = queue.withLock { queue -> [StepRecord] in
-                let batch = Array(queue.prefix(batchSize))
-                queue.removeFirst(batch.count)
-                return batch
+            let (steps, events) = queue.withLock { queue -> ([StepRecord], [OutboxEvent]) in
+                let steps = Array(queue.steps.prefix(batchSize)), events = Array(queue.events.prefix(batchSize))
+                queue.steps.removeFirst(steps.count)
+                queue.events.removeFirst(events.count)
+                return (steps, events)
             }
             CallMetrics.queued.record(pending)
-            guard !batch.isEmpty else { return true }
+            guard !steps.isEmpty || !events.isEmpty else { return true }
             do {
-                try await repository.insert(batch)
+                try await repository.insert(steps, events: events)
             } catch {
-                queue.withLock { $0.insert(contentsOf: batch, at: 0) }
-                logger.error("writing steps failed; will retry", metadata: ["count": "\(batch.count)", "error": "\(String(reflecting: error))"])
+                queue.withLock { queue in
+                    queue.steps.insert(contentsOf: steps, at: 0)
+                    queue.events.insert(contentsOf: events, at: 0)
+                }
+                logger.error("writing steps failed; will retry", metadata: ["count": "\(steps.count + events.count)", "error": "\(String(reflecting: error))"])
                 return false
             }
         }

@@ -3,9 +3,9 @@ import Foundation
 import NIOCore
 import PostgresNIO
 
-/// Writes steps (and their payloads) and folds them into their runs' totals, one batch a transaction.
+/// Writes steps (and their payloads and events) and folds them into their runs' totals, one batch a transaction.
 public protocol StepRepository: Sendable {
-    func insert(_ steps: [StepRecord]) async throws
+    func insert(_ steps: [StepRecord], events: [OutboxEvent]) async throws
     /// A run's steps in order, for the agent that owns the run.
     func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue]
 }
@@ -17,8 +17,17 @@ public struct PostgresStepRepository: StepRepository {
         self.database = database
     }
 
-    public func insert(_ steps: [StepRecord]) async throws {
-        guard !steps.isEmpty else { return }
+    public func insert(_ steps: [StepRecord], events: [OutboxEvent]) async throws {
+        guard !steps.isEmpty || !events.isEmpty else { return }
+        // Each block is also a `step.blocked` event; with the events the steps carry and the
+        // standalone ones, they go to the outbox in the same transaction.
+        let outbox = events + steps.flatMap { step in
+            step.events + (step.kind == .block ? [OutboxEvent(orgID: step.orgID, type: .stepBlocked, payload: [
+                "step_id": .string(step.id.uuidString.lowercased()), "run_id": .string(step.runID.uuidString.lowercased()),
+                "rule": step.rule.map { .string($0) } ?? .null, "error_code": step.errorCode.map { .string($0) } ?? .null,
+                "http_status": step.httpStatus.map { .number(Double($0)) } ?? .null, "model": step.model.map { .string($0) } ?? .null,
+            ])] : [])
+        }
         // Arrays bound as parameters and unnested: one statement for the whole batch. Nullable
         // columns travel as sentinels ('' and -1) since postgres-nio arrays have no NULL elements.
         let ids = steps.map(\.id), orgs = steps.map(\.orgID), runs = steps.map(\.runID), times = steps.map(\.createdAt)
@@ -31,6 +40,8 @@ public struct PostgresStepRepository: StepRepository {
         let fingerprints = steps.map { $0.requestFingerprint ?? "" }
         let logger = database.logger
         try await database.transaction { connection in
+            if !outbox.isEmpty { try await Self.insert(outbox, on: connection, logger: logger) }
+            guard !steps.isEmpty else { return }
             try await connection.query(
                 """
                 INSERT INTO steps (id, org_id, run_id, created_at, kind, endpoint, provider, model, status, http_status,
@@ -71,6 +82,19 @@ public struct PostgresStepRepository: StepRepository {
                     """, logger: logger)
             }
         }
+    }
+
+    /// Events for the outbox, kept only for orgs with an active webhook subscribed to their type
+    /// (nothing else reads them: an event no one listens to would only be fanned out to no one).
+    static func insert(_ events: [OutboxEvent], on connection: PostgresConnection, logger: Logger) async throws {
+        let orgs = events.map(\.orgID), types = events.map(\.type.rawValue)
+        let payloads = events.map { $0.payload.jsonb }
+        try await connection.query(
+            """
+            INSERT INTO events (org_id, type, payload)
+            SELECT e.org_id, e.type, e.payload::jsonb FROM unnest(\(orgs)::uuid[], \(types)::text[], \(payloads)::text[]) AS e(org_id, type, payload)
+            WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.org_id = e.org_id AND w.active AND e.type = ANY (w.events))
+            """, logger: logger)
     }
 
     public func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue] {
