@@ -12,8 +12,8 @@ mkdir -p "$WORK/logs"
 
 # A virtualenv with the SDKs, cached between runs (pip is the only network use: PyPI).
 VENV="$ROOT/.build/e2e-venv"
-if [ ! -x "$VENV/bin/pytest" ] || ! "$VENV/bin/python" -c 'import openai, anthropic, schemathesis' 2>/dev/null; then
-  say "creating the e2e virtualenv (openai, anthropic, pytest, schemathesis)"
+if [ ! -x "$VENV/bin/pytest" ] || ! "$VENV/bin/python" -c 'import openai, anthropic, schemathesis, selenium' 2>/dev/null; then
+  say "creating the e2e virtualenv (openai, anthropic, pytest, schemathesis, selenium)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tests/e2e/requirements.txt"
 fi

@@ -42,8 +42,9 @@ public struct ControlPlaneAPI: Sendable {
                 return try await route.handler(request, context)
             }
         }
-        // Pages, not API: decisions from signed links (outside /api and its OpenAPI document).
+        // Pages, not API: decisions from signed links, and the web console (both over the same routes).
         ApprovalLinkRoutes(services: services).add(to: router)
+        ConsoleRoutes(routes: routes, guardian: guardian).add(to: router)
         return router
     }
 }

@@ -20,7 +20,7 @@ import Testing
                 let token = try #require(signup.json["token"]?.stringValue)
                 #expect(token.hasPrefix("rg_ses_"))
                 let cookie = try #require(signup.headers[.setCookie])
-                for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api", "rungate_session=\(token)"] {
+                for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/;", "rungate_session=\(token)"] {
                     #expect(cookie.contains(flag), "cookie lacks \(flag)")
                 }
 

@@ -3,19 +3,19 @@ import HTTPTypes
 
 /// The browser form of a session: `rungate_session`, HttpOnly (scripts cannot read it), Secure
 /// (never sent over plain HTTP, localhost excepted by browsers), SameSite=Strict (never sent on
-/// cross-site requests), scoped to `/api`.
+/// cross-site requests), for the whole origin: the API (`/api`) and the console (`/`).
 public enum SessionCookie {
     public static let name = "rungate_session"
 
     public static func set(_ token: String, maxAge: Duration) -> String {
-        "\(name)=\(token); Path=/api; Max-Age=\(maxAge.components.seconds); HttpOnly; Secure; SameSite=Strict"
+        "\(name)=\(token); Path=/; Max-Age=\(maxAge.components.seconds); HttpOnly; Secure; SameSite=Strict"
     }
 
     public static var clear: String {
-        "\(name)=; Path=/api; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+        "\(name)=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
     }
 
-    static func value(in headers: HTTPFields) -> String? {
+    static func value(in headers: HTTPFields, named name: String = name) -> String? {
         for header in headers[values: .cookie] {
             for pair in header.split(separator: ";") {
                 let parts = pair.split(separator: "=", maxSplits: 1)

@@ -1,0 +1,201 @@
+"""The web console in a real browser (Debian's chromium driven by selenium): each role signs in and sees
+only the controls the API would allow it, an approver approves a pending gate and the agent's retry gets
+the held answer, the approvals inbox updates without a reload, forms without the CSRF token fail, no page
+logs a console error, and screenshots of the main pages are taken."""
+import json
+import os
+import pathlib
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+
+from conftest import remember
+from test_approvals import GATE, PROD
+from test_control_plane import ADMIN_TOKEN, CONTROL_URL, ORG, OWNER_EMAIL, OWNER_PASSWORD, call
+from test_governance import governed
+
+# Kept after the run (the test folder is removed): .build/console-screenshots, ignored by git.
+SCREENSHOTS = pathlib.Path(__file__).resolve().parents[2] / ".build" / "console-screenshots"
+PASSWORD = "console-password-123"
+# Buttons of GET forms (filters) and of the header: present for everyone, they change nothing.
+HARMLESS = {"Sign out", "Switch", "Filter", "Show", "Show the differences"}
+
+
+def member_with_role(role):
+    """A new account that joined the org with `role` through an invitation."""
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+    status, _, created = call("POST", "/api/auth/signup", body={"email": email, "password": PASSWORD})
+    assert status == 201, created
+    remember(created["token"])
+    status, _, invited = call("POST", f"/api/orgs/{ORG}/invitations", token=ADMIN_TOKEN, body={"email": email, "role": role})
+    assert status == 201, invited
+    remember(invited["token"])
+    status, _, accepted = call("POST", "/api/invitations/accept", token=created["token"], body={"token": invited["token"]})
+    assert status == 200, accepted
+    return email
+
+
+@pytest.fixture(scope="module")
+def accounts():
+    return {"owner": OWNER_EMAIL, **{role: member_with_role(role) for role in ("admin", "member", "viewer")}}
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000", "--disable-gpu"):
+        options.add_argument(flag)
+    options.binary_location = "/usr/bin/chromium"
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"), options=options)
+    driver.implicitly_wait(2)
+    yield driver
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    driver.quit()
+    assert not errors, f"console errors: {errors}"
+
+
+def sign_in(driver, email, password=PASSWORD):
+    driver.get(CONTROL_URL + "/login")
+    driver.find_element(By.NAME, "email").send_keys(email)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    deadline = time.monotonic() + 5
+    while driver.current_url.endswith("/login"):
+        assert time.monotonic() < deadline, driver.find_element(By.TAG_NAME, "main").text[:300]
+        time.sleep(0.05)
+    assert "/orgs/" in driver.current_url or driver.current_url.rstrip("/") == CONTROL_URL
+
+
+def open_page(driver, page):
+    driver.get(f"{CONTROL_URL}/orgs/{ORG}/{page}")
+    assert driver.find_element(By.TAG_NAME, "h1").text, page
+
+
+def write_controls(driver):
+    """The labels of every button that would change something (a form posting to the console)."""
+    labels = []
+    for form in driver.find_elements(By.TAG_NAME, "form"):
+        if (form.get_attribute("method") or "get").lower() == "post" and not form.get_attribute("action").endswith("/logout"):
+            labels += [button.text for button in form.find_elements(By.TAG_NAME, "button")]
+    return labels
+
+
+PAGES = {"approvals": "Approvals", "runs": "Runs", "spend": "Spend", "agents": "Agents", "policies": "Policies", "budgets": "Budgets",
+         "provider-keys": "Provider keys", "webhooks": "Webhooks", "members": "Members", "audit-log": "Audit log", "settings": "Settings"}
+
+
+def test_each_role_sees_only_what_it_may_do(browser, accounts):
+    seen = {}
+    for role in ("owner", "admin", "member", "viewer"):
+        browser.delete_all_cookies()
+        sign_in(browser, accounts[role], OWNER_PASSWORD if role == "owner" else PASSWORD)
+        open_page(browser, "agents")
+        nav = [link.text for link in browser.find_elements(By.CSS_SELECTOR, "nav a")]
+        controls = set()
+        for page, label in PAGES.items():
+            if label not in nav:
+                continue
+            open_page(browser, page)
+            controls |= set(write_controls(browser))
+        seen[role] = (nav, controls)
+    owner_nav, owner_controls = seen["owner"]
+    assert "Audit log" in owner_nav and {"Create agent", "Create policy", "Invite"} <= owner_controls
+    assert any(label.startswith("Delete this organisation") for label in owner_controls)
+    admin_nav, admin_controls = seen["admin"]
+    assert "Create agent" in admin_controls and not any(label.startswith("Delete this organisation") for label in admin_controls)
+    member_nav, member_controls = seen["member"]
+    assert "Audit log" not in member_nav and "Create agent" not in member_controls and "Invite" not in member_controls
+    viewer_nav, viewer_controls = seen["viewer"]
+    assert viewer_controls == set(), f"a viewer sees no write control, saw {viewer_controls}"
+    assert "Audit log" not in viewer_nav and "Approvals" in viewer_nav
+
+
+def test_an_approver_approves_a_pending_gate_and_the_agent_retry_succeeds(browser, accounts):
+    client, _, _ = governed(GATE)
+    sign_in(browser, accounts["member"])
+    open_page(browser, "approvals")
+    # The inbox is open before the agent asks: the request appears without a reload.
+    first = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=PROD)
+    assert first.status_code == 202
+    approval = first.http_response.json()["id"]
+    run = first.headers["x-rungate-run-id"]
+    deadline = time.monotonic() + 10
+    while run[:8] not in browser.find_element(By.ID, "pending").text:
+        assert time.monotonic() < deadline, "the pending request never appeared"
+        time.sleep(0.3)
+    assert "delete_database" in browser.find_element(By.ID, "pending").text and '"prod"' in browser.find_element(By.ID, "pending").text
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "approvals.png"))
+
+    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#pending tbody tr") if run[:8] in r.text)
+    approve = next(f for f in row.find_elements(By.TAG_NAME, "form") if "Approve" in f.text)
+    approve.find_element(By.NAME, "reason").send_keys("checked with the on-call")
+    approve.find_element(By.TAG_NAME, "button").click()
+    flash = browser.find_elements(By.CLASS_NAME, "flash")
+    assert flash and "Approve" in flash[0].text, browser.find_element(By.TAG_NAME, "main").text[:600]
+    status, _, decided = call("GET", f"/api/orgs/{ORG}/approvals/{approval}", token=ADMIN_TOKEN)
+    assert decided["status"] == "approved" and decided["reason"] == "checked with the on-call"
+
+    retry = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=PROD, extra_headers={"x-rungate-run-id": run})
+    assert retry.status_code == 200 and retry.parse().choices[0].message.tool_calls[0].function.name == "delete_database"
+
+    browser.get(f"{CONTROL_URL}/orgs/{ORG}/runs/{run}")
+    steps = browser.find_element(By.TAG_NAME, "main").text
+    assert "held_for_approval" in steps and "approval" in steps
+    browser.save_screenshot(str(SCREENSHOTS / "run.png"))
+    for page in ("runs", "spend", "agents", "policies"):
+        open_page(browser, page)
+        browser.save_screenshot(str(SCREENSHOTS / f"{page}.png"))
+
+
+def test_forms_fail_without_the_csrf_token_and_change_nothing(accounts):
+    status, _, session = call("POST", "/api/auth/login", body={"email": accounts["admin"], "password": PASSWORD})
+    remember(session["token"])
+    name = f"csrf-{uuid.uuid4().hex[:6]}"
+    form = f"_method=POST&_path=/api/orgs/{ORG}/agents&_back=/orgs/{ORG}/agents&name={name}"
+
+    def post(body):
+        request = urllib.request.Request(f"{CONTROL_URL}/orgs/{ORG}/act", data=body.encode(), method="POST",
+                                         headers={"Cookie": f"rungate_session={session['token']}", "content-type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.build_opener(NoRedirect).open(request) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    for body in (form, form + "&csrf=", form + "&csrf=" + "0" * 64):
+        status, page = post(body)
+        assert status == 403 and "security token" in page
+    agents = call("GET", f"/api/orgs/{ORG}/agents", token=ADMIN_TOKEN)[2]["data"]
+    assert name not in [a["name"] for a in agents], "nothing was created"
+    # With the session's token the same form works (and lands in the audit log as that admin).
+    browser_token = __import__("hashlib").sha256(f"rungate-console-csrf|{session['token']}".encode()).hexdigest()
+    status, _ = post(form + "&csrf=" + browser_token)
+    assert status == 303
+    assert name in [a["name"] for a in call("GET", f"/api/orgs/{ORG}/agents", token=ADMIN_TOKEN)[2]["data"]]
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def test_pages_carry_a_strict_policy_and_are_never_framed():
+    with urllib.request.urlopen(CONTROL_URL + "/login") as response:
+        headers = response.headers
+    assert "default-src 'none'" in headers["content-security-policy"] and "script-src 'self'" in headers["content-security-policy"]
+    assert "unsafe-inline" not in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "same-origin"
+    # Signed out, an org page sends you to sign in.
+    request = urllib.request.Request(f"{CONTROL_URL}/orgs/{ORG}/approvals")
+    try:
+        urllib.request.build_opener(NoRedirect).open(request)
+        raise AssertionError("expected a redirect")
+    except urllib.error.HTTPError as error:
+        assert error.code == 303 and error.headers["location"] == "/login"
