@@ -53,7 +53,7 @@ def browser():
     options.binary_location = "/usr/bin/chromium"
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"), options=options)
-    driver.implicitly_wait(2)
+    driver.implicitly_wait(0)
     yield driver
     errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     driver.quit()
@@ -72,9 +72,20 @@ def sign_in(driver, email, password=PASSWORD):
     assert "/orgs/" in driver.current_url or driver.current_url.rstrip("/") == CONTROL_URL
 
 
+def wait_css(driver, selector, timeout=5):
+    """The elements matching `selector` once there are some (after a form post, the next page loads)."""
+    deadline = time.monotonic() + timeout
+    while not (found := driver.find_elements(By.CSS_SELECTOR, selector)):
+        assert time.monotonic() < deadline, (selector, driver.find_element(By.TAG_NAME, "body").text[:400])
+        time.sleep(0.05)
+    return found
+
+
 def open_page(driver, page):
     driver.get(f"{CONTROL_URL}/orgs/{ORG}/{page}")
-    assert driver.find_element(By.TAG_NAME, "h1").text, page
+    title = driver.find_element(By.TAG_NAME, "h1").text
+    assert title and title not in ("Not found", "Not allowed"), page
+    assert not driver.find_elements(By.CSS_SELECTOR, "p.error"), (page, driver.find_element(By.TAG_NAME, "main").text[:300])
 
 
 def write_controls(driver):
@@ -137,8 +148,7 @@ def test_an_approver_approves_a_pending_gate_and_the_agent_retry_succeeds(browse
     approve = next(f for f in row.find_elements(By.TAG_NAME, "form") if "Approve" in f.text)
     approve.find_element(By.NAME, "reason").send_keys("checked with the on-call")
     approve.find_element(By.TAG_NAME, "button").click()
-    flash = browser.find_elements(By.CLASS_NAME, "flash")
-    assert flash and "Approve" in flash[0].text, browser.find_element(By.TAG_NAME, "main").text[:600]
+    assert "Approve" in wait_css(browser, ".flash")[0].text
     status, _, decided = call("GET", f"/api/orgs/{ORG}/approvals/{approval}", token=ADMIN_TOKEN)
     assert decided["status"] == "approved" and decided["reason"] == "checked with the on-call"
 
@@ -152,6 +162,30 @@ def test_an_approver_approves_a_pending_gate_and_the_agent_retry_succeeds(browse
     for page in ("runs", "spend", "agents", "policies"):
         open_page(browser, page)
         browser.save_screenshot(str(SCREENSHOTS / f"{page}.png"))
+
+
+def test_an_admin_creates_an_agent_and_sees_its_token_exactly_once(browser, accounts):
+    sign_in(browser, accounts["admin"])
+    open_page(browser, "agents")
+    name = f"console-{uuid.uuid4().hex[:6]}"
+    create = next(f for f in browser.find_elements(By.TAG_NAME, "form") if "Create agent" in f.text)
+    create.find_element(By.NAME, "name").send_keys(name)
+    create.find_element(By.TAG_NAME, "button").click()
+    wait_css(browser, ".flash")
+    browser.find_element(By.LINK_TEXT, name).click()
+    wait_css(browser, "form")
+    issue = next(f for f in browser.find_elements(By.TAG_NAME, "form") if "Issue token" in f.text)
+    issue.find_element(By.NAME, "name").send_keys("ci")
+    issue.find_element(By.TAG_NAME, "button").click()
+    token = wait_css(browser, "#secret")[0].text
+    remember(token)
+    assert token.startswith("rg_agt_") and "only this once" in browser.find_element(By.TAG_NAME, "main").text
+    browser.find_element(By.LINK_TEXT, "Done").click()
+    wait_css(browser, "nav")
+    assert token not in browser.page_source, "the agent page never shows the token again"
+    assert token[:12] in browser.page_source or "rg_agt_" in browser.page_source  # its display prefix
+    audit = call("GET", f"/api/orgs/{ORG}/audit-log?action=tokens.create", token=ADMIN_TOKEN)[2]["data"]
+    assert audit and audit[0]["actor_type"] == "user"
 
 
 def test_forms_fail_without_the_csrf_token_and_change_nothing(accounts):
