@@ -78,6 +78,11 @@ struct ConsolePages: Sendable {
                                 hidden: ["_method": method.rawValue, "_path": path, "_back": back], submit: submit, danger: danger, inline: inline)
     }
 
+    /// A list page: the table, then the form that adds to it (when the visitor may).
+    func listing(_ title: String, _ columns: [String], _ rows: [Row], empty: String, create: String, heading: String) -> Rendered {
+        Rendered(title: title, content: ConsoleHTML.table(columns, rows, empty: empty) + (create.isEmpty ? "" : ConsoleHTML.section(heading, create)))
+    }
+
     func failed(_ title: String, _ answer: ConsoleAPI.Answer) -> Rendered {
         Rendered(title: title, content: "", status: answer.status, error: answer.errorMessage)
     }
@@ -234,8 +239,7 @@ struct ConsolePages: Sendable {
             Field(name: "name", label: "Name", required: true), Field(name: "policy", label: "Policy (name@version)", placeholder: "support@1"),
             Field(name: "description", label: "Description"),
         ], back: page, inline: false)
-        return Rendered(title: "Agents", content: ConsoleHTML.table(["Agent", "Policy", "Status", "Created"], rows, empty: "No agents yet.")
-            + (create.isEmpty ? "" : ConsoleHTML.section("New agent", create)))
+        return listing("Agents", ["Agent", "Policy", "Status", "Created"], rows, empty: "No agents yet.", create: create, heading: "New agent")
     }
 
     func agent(_ id: String) async -> Rendered {
@@ -284,8 +288,7 @@ struct ConsolePages: Sendable {
             Field(name: "name", label: "Name", required: true, placeholder: "support-bot"), Field(name: "description", label: "Description"),
             Field(name: "rules", label: "Rules (JSON)", kind: .textarea(rows: 8), required: true, placeholder: #"{"models": {"allow": ["gpt-4o*"]}}"#),
         ], back: page, inline: false)
-        return Rendered(title: "Policies", content: ConsoleHTML.table(["Policy", "Latest version", "Agents", "Description"], rows, empty: "No policies yet.")
-            + (create.isEmpty ? "" : ConsoleHTML.section("New policy", create)))
+        return listing("Policies", ["Policy", "Latest version", "Agents", "Description"], rows, empty: "No policies yet.", create: create, heading: "New policy")
     }
 
     func policy(_ id: String) async -> Rendered {
@@ -349,8 +352,7 @@ struct ConsolePages: Sendable {
             Field(name: "cap_micros", label: "Cap (micro-dollars)", kind: .number, required: true),
             Field(name: "alert_threshold_percent", label: "Alert at %", kind: .number, value: "80"),
         ], back: page, inline: false)
-        return Rendered(title: "Budgets", content: ConsoleHTML.table(["Scope", "Of", "Period", "Cap", "Spent", "Reserved", "Alert"], rows,
-                                                                     empty: "No budgets yet.") + (create.isEmpty ? "" : ConsoleHTML.section("New budget", create)))
+        return listing("Budgets", ["Scope", "Of", "Period", "Cap", "Spent", "Reserved", "Alert"], rows, empty: "No budgets yet.", create: create, heading: "New budget")
     }
 
     func providerKeys() async -> Rendered {
@@ -368,8 +370,7 @@ struct ConsolePages: Sendable {
             Field(name: "name", label: "Name", required: true), Field(name: "base_url", label: "Base URL", placeholder: "https://api.openai.com/v1"),
             Field(name: "api_key", label: "API key", kind: .password, required: true),
         ], back: page, inline: false)
-        return Rendered(title: "Provider keys", content: ConsoleHTML.table(["Provider", "Name", "Base URL", "Key", "Added"], rows,
-                                                                           empty: "No provider keys yet.") + (create.isEmpty ? "" : ConsoleHTML.section("New provider key", create)))
+        return listing("Provider keys", ["Provider", "Name", "Base URL", "Key", "Added"], rows, empty: "No provider keys yet.", create: create, heading: "New provider key")
     }
 
     // MARK: Webhooks
@@ -387,8 +388,7 @@ struct ConsolePages: Sendable {
             Field(name: "events", label: "Events (comma-separated)", required: true, placeholder: EventType.allCases.map(\.rawValue).joined(separator: ", ")),
             Field(name: "description", label: "Description"),
         ], back: page, inline: false)
-        return Rendered(title: "Webhooks", content: ConsoleHTML.table(["URL", "Events", "Active"], rows, empty: "No webhooks yet.")
-            + (create.isEmpty ? "" : ConsoleHTML.section("New webhook", create)))
+        return listing("Webhooks", ["URL", "Events", "Active"], rows, empty: "No webhooks yet.", create: create, heading: "New webhook")
     }
 
     func webhook(_ id: String) async -> Rendered {
