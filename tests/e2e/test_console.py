@@ -188,6 +188,28 @@ def test_an_admin_creates_an_agent_and_sees_its_token_exactly_once(browser, acco
     assert audit and audit[0]["actor_type"] == "user"
 
 
+def test_the_org_switcher_and_signing_out(browser):
+    email = member_with_role("viewer")
+    status, _, session = call("POST", "/api/auth/login", body={"email": email, "password": PASSWORD})
+    remember(session["token"])
+    status, _, own = call("POST", "/api/orgs", token=session["token"], body={"name": "Second org"})
+    assert status == 201, own
+    sign_in(browser, email)
+    # Two orgs: the home page lists them; from an org page the switcher goes to the other one.
+    assert "Second org" in browser.find_element(By.TAG_NAME, "main").text
+    open_page(browser, "approvals")
+    switcher = browser.find_element(By.CSS_SELECTOR, "form.switch")
+    switcher.find_element(By.CSS_SELECTOR, f"option[value='{own['id']}']").click()
+    switcher.find_element(By.TAG_NAME, "button").click()
+    wait_css(browser, "nav")
+    assert f"/orgs/{own['id']}/" in browser.current_url
+    assert "owner" in browser.find_element(By.CSS_SELECTOR, "header .who").text
+    browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+    wait_css(browser, "input[name=password]")
+    browser.get(f"{CONTROL_URL}/orgs/{ORG}/approvals")
+    assert browser.current_url.endswith("/login"), "signed out: pages send you to sign in"
+
+
 def test_forms_fail_without_the_csrf_token_and_change_nothing(accounts):
     status, _, session = call("POST", "/api/auth/login", body={"email": accounts["admin"], "password": PASSWORD})
     remember(session["token"])
@@ -208,6 +230,18 @@ def test_forms_fail_without_the_csrf_token_and_change_nothing(accounts):
         assert status == 403 and "security token" in page
     agents = call("GET", f"/api/orgs/{ORG}/agents", token=ADMIN_TOKEN)[2]["data"]
     assert name not in [a["name"] for a in agents], "nothing was created"
+    # With a valid token, a viewer is still refused by the API itself (the console only relays).
+    status, _, viewer = call("POST", "/api/auth/login", body={"email": accounts["viewer"], "password": PASSWORD})
+    remember(viewer["token"])
+    viewer_csrf = __import__("hashlib").sha256(f"rungate-console-csrf|{viewer['token']}".encode()).hexdigest()
+    request = urllib.request.Request(f"{CONTROL_URL}/orgs/{ORG}/act", data=(form + "&csrf=" + viewer_csrf).encode(), method="POST",
+                                     headers={"Cookie": f"rungate_session={viewer['token']}", "content-type": "application/x-www-form-urlencoded"})
+    try:
+        urllib.request.build_opener(NoRedirect).open(request)
+        raise AssertionError("a viewer created an agent")
+    except urllib.error.HTTPError as error:
+        assert error.code == 403 and "agents.create" in error.read().decode()
+    assert name not in [a["name"] for a in call("GET", f"/api/orgs/{ORG}/agents", token=ADMIN_TOKEN)[2]["data"]]
     # With the session's token the same form works (and lands in the audit log as that admin).
     browser_token = __import__("hashlib").sha256(f"rungate-console-csrf|{session['token']}".encode()).hexdigest()
     status, _ = post(form + "&csrf=" + browser_token)
