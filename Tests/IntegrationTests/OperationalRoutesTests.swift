@@ -64,3 +64,26 @@ import Testing
         }
     }
 }
+
+/// The org and platform APIs answer with headers that keep their answers out of frames, caches and
+/// referrers — errors included (they are rendered by the error middleware, inside this one).
+@Suite struct SecurityHeadersTests {
+    @Test(arguments: [OperationalRoutesTests.Process.control, .platform])
+    func everyAnswerCarriesTheSecurityHeaders(process: OperationalRoutesTests.Process) async throws {
+        try await TestDatabase.with { database in
+            try await OperationalRoutesTests.app(process, database).test(.router) { client in
+                let paths = process == .control ? ["/healthz", "/api/me", "/api/orgs/not-a-uuid/agents", "/api/openapi.json"]
+                    : ["/healthz", "/platform/orgs"]
+                for path in paths {
+                    try await client.execute(uri: path, method: .get) { response in
+                        #expect(response.headers[.xFrameOptions] == "DENY", "\(path)")
+                        #expect(response.headers[.xContentTypeOptions] == "nosniff", "\(path)")
+                        #expect(response.headers[.referrerPolicy] == "no-referrer", "\(path)")
+                        #expect(response.headers[.cacheControl] == "no-store", "\(path)")
+                        #expect(response.headers[.contentSecurityPolicy]?.hasPrefix("default-src 'none'") == true, "\(path)")
+                    }
+                }
+            }
+        }
+    }
+}

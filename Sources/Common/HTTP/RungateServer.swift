@@ -10,8 +10,10 @@ public enum RungateServer {
     /// Adds the outermost middleware (errors in `shape`, HTTP metrics) and `/healthz`, `/readyz`, `/metrics`.
     public static func prepare<Context: RequestContext>(
         _ router: Router<Context>, service: String, shape: @escaping @Sendable (Request) -> ErrorShape,
-        checks: [ReadinessCheck], metrics: PrometheusCollectorRegistry
+        checks: [ReadinessCheck], metrics: PrometheusCollectorRegistry, securityHeaders: Bool = false
     ) {
+        // Outermost, so the answers the error middleware renders carry them too.
+        if securityHeaders { router.addMiddleware { SecurityHeadersMiddleware<Context>() } }
         router.addMiddleware {
             ErrorMiddleware<Context>(shape: shape)
             MetricsMiddleware<Context>()

@@ -33,7 +33,7 @@ public struct ControlPlaneAPI: Sendable {
     /// The router: operational routes, then each declared route behind its guard.
     public func router(service: String, checks: [ReadinessCheck], metrics: PrometheusCollectorRegistry) -> Router<ControlRequestContext> {
         let router = Router(context: ControlRequestContext.self)
-        RungateServer.prepare(router, service: service, shape: { _ in .admin }, checks: checks, metrics: metrics)
+        RungateServer.prepare(router, service: service, shape: { _ in .admin }, checks: checks, metrics: metrics, securityHeaders: true)
         let guardian = RouteGuard(authenticator: Authenticator(users: services.users, adminTokens: services.adminTokens), database: services.database)
         for route in routes {
             router.on(RouterPath(route.routerPath), method: route.method) { request, context in

@@ -18,7 +18,7 @@ public struct PlatformAPI: Sendable {
 
     public func router(checks: [ReadinessCheck], metrics: PrometheusCollectorRegistry) -> Router<PlatformRequestContext> {
         let router = Router(context: PlatformRequestContext.self)
-        RungateServer.prepare(router, service: "rungate-platform", shape: { _ in .admin }, checks: checks, metrics: metrics)
+        RungateServer.prepare(router, service: "rungate-platform", shape: { _ in .admin }, checks: checks, metrics: metrics, securityHeaders: true)
         let guardian = PlatformGuard(database: database, allowedNetworks: allowedNetworks)
         for route in routes {
             router.on(RouterPath(route.path), method: route.method) { request, context in

@@ -85,7 +85,7 @@ struct CollectingWriter: ResponseBodyWriter {
     let into: Collected
 
     mutating func write(_ buffer: ByteBuffer) async throws {
-        into.buffer.withLock { $0.writeImmutableBuffer(buffer) }
+        _ = into.buffer.withLock { $0.writeImmutableBuffer(buffer) }
     }
 
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
