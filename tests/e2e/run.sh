@@ -81,7 +81,7 @@ CREDENTIALS=$(RUNGATE_DATABASE_URL="$CONTROL_DB_URL" RUNGATE_OWNER_PASSWORD="e2e
   "$BIN/rungate-control" bootstrap --log-format text --log-level warning --provider-base-url "http://127.0.0.1:$MOCK_PORT/v1")
 eval "export $(echo "$CREDENTIALS" | tr '\n' ' ')"
 
-export E2E_OTLP_FILE="$WORK/otlp.jsonl" E2E_WORK="$WORK"
+export E2E_OTLP_FILE="$WORK/otlp.jsonl" E2E_WORK="$WORK" E2E_BIN="$BIN" E2E_DATA_DB_URL="$DATA_DB_URL"
 export E2E_DATA_URL="http://127.0.0.1:$DATA_PORT" E2E_DATA2_URL="http://127.0.0.1:$DATA2_PORT" E2E_CONTROL_URL="http://127.0.0.1:$CONTROL_PORT"
 PLATFORM_TOKEN=$(RUNGATE_DATABASE_URL="$PLATFORM_DB_URL" "$BIN/rungate-platform" create-token --name e2e --log-format text --log-level warning \
   | sed -n 's/^RUNGATE_PLATFORM_TOKEN=//p')

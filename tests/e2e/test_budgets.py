@@ -128,3 +128,62 @@ def test_without_redis_governed_calls_fail_closed_and_only_rate_limits_may_fail_
         with pytest.raises(openai.APIStatusError) as refused:
             client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
         assert refused.value.status_code == 503
+
+
+def test_a_killed_data_plane_releases_its_reservations_when_their_lease_runs_out():
+    """SIGKILL mid-stream: the reservation it held blocks the cap only until its lease runs out."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import threading
+
+    token = agent()
+    agent_id = sql(f"SELECT agent_id FROM agent_tokens WHERE token_hash = encode(sha256('{token}'::bytea), 'hex')")
+    # One call reserves about 600 µ$ (1000 output tokens of gpt-4o-mini); two do not fit under 1000.
+    status, _, budget = call("POST", f"/api/orgs/{ORG}/budgets", token=ADMIN_TOKEN,
+                             body={"scope": "agent", "scope_id": agent_id, "period": "day", "cap_micros": 1000})
+    assert status == 201
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    doomed = subprocess.Popen([os.environ["E2E_BIN"] + "/rungate-data", "--port", str(port), "--log-level", "warning"],
+                              env={**os.environ, "RUNGATE_DATABASE_URL": os.environ["E2E_DATA_DB_URL"],
+                                   "RUNGATE_REDIS_URL": os.environ["RUNGATE_TEST_REDIS_URL"], "RUNGATE_RESERVATION_LEASE_SECONDS": "3"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if api("GET", "/readyz", base=f"http://127.0.0.1:{port}")[0] == 200:
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the extra data plane did not start"
+        time.sleep(0.1)
+    ask = dict(model="gpt-4o-mini", max_tokens=1000, messages=[{"role": "user", "content": "slowly [[latency:400]] [[words:40]]"}])
+    started = threading.Event()
+
+    def stream():
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=token, max_retries=0)
+        try:
+            for _ in client.chat.completions.create(stream=True, **ask):
+                started.set()
+        except Exception:
+            pass
+    threading.Thread(target=stream, daemon=True).start()
+    assert started.wait(10), "the stream never started"
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(5)
+
+    quick = dict(model="gpt-4o-mini", max_tokens=1000, messages=[{"role": "user", "content": "hi"}])
+    survivor = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=token, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as held:
+        survivor.chat.completions.create(**quick)
+    assert held.value.status_code == 402 and held.value.body["rungate"]["reserved_micros"] > 0
+    time.sleep(3.5)
+    assert survivor.chat.completions.with_raw_response.create(**quick).status_code == 200, "the dead call's reservation was released"
+    deadline = time.monotonic() + 5
+    while (spend := call("GET", f"/api/orgs/{ORG}/budgets/{budget['id']}", token=ADMIN_TOKEN)[2]["spend"])["reserved_micros"] != 0:
+        assert time.monotonic() < deadline, spend
+        time.sleep(0.1)
+    assert spend["spent_micros"] < 100, "nothing was charged for the killed call's reservation"

@@ -34,4 +34,8 @@ public enum BudgetCounterKey {
         let window = periodStart.map { String(Int($0.timeIntervalSince1970)) } ?? "run:\(runID?.uuidString.lowercased() ?? "-")"
         return "rungate:{\(orgID.uuidString.lowercased())}:budget:\(budgetID.uuidString.lowercased()):\(window)"
     }
+
+    /// The sorted set of a counter's reservation leases (member: reservation id, score: expiry in
+    /// ms): a reservation whose data plane died is released when its lease runs out.
+    public static func leases(of key: String) -> String { key + ":leases" }
 }

@@ -28,7 +28,7 @@ public func buildDataPlane(
     let counters = GovernanceCounters(redis: backing.redis)
     let governance = GovernanceGate(policies: policies, counters: counters,
                                     preflight: Preflight(redis: backing.redis, counters: counters, budgets: budgets),
-                                    failOpenRateLimits: configuration.failOpenRateLimits)
+                                    failOpenRateLimits: configuration.failOpenRateLimits, reservationLease: configuration.reservationLease)
     let budgetSpend = BudgetSpendRecorder(database: database, logger: logger)
     let governanceRecorder = GovernanceRecorder(steps: steps, budgets: budgets, spend: budgetSpend)
     let approvals = ApprovalGates(database: database, timeToLive: configuration.approvalTimeToLive)

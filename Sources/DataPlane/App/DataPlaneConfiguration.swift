@@ -21,12 +21,15 @@ public struct DataPlaneConfiguration: Sendable {
     public var failOpenRateLimits: Bool
     /// How long an approval request waits for a decision before it expires.
     public var approvalTimeToLive: Duration
+    /// How long a budget reservation holds if its call never settles (this process died mid-call);
+    /// by default a minute longer than any call may take, so a live call's reservation never lapses.
+    public var reservationLease: Duration
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, keyring: MasterKeyring, maxBodyBytes: Int = 8 * 1024 * 1024,
         upstreamReadTimeout: TimeAmount = .seconds(120), upstreamRequestTimeout: TimeAmount = .seconds(600),
         tokenCacheTimeToLive: Duration = .seconds(30), tokenUsageFlushInterval: Duration = .seconds(5), failOpenRateLimits: Bool = false,
-        approvalTimeToLive: Duration = .seconds(3600)
+        approvalTimeToLive: Duration = .seconds(3600), reservationLease: Duration? = nil
     ) {
         self.host = host
         self.port = port
@@ -38,5 +41,6 @@ public struct DataPlaneConfiguration: Sendable {
         self.tokenUsageFlushInterval = tokenUsageFlushInterval
         self.failOpenRateLimits = failOpenRateLimits
         self.approvalTimeToLive = approvalTimeToLive
+        self.reservationLease = reservationLease ?? .nanoseconds(upstreamRequestTimeout.nanoseconds) + .seconds(60)
     }
 }

@@ -34,6 +34,9 @@ struct RungateData: AsyncParsableCommand {
     @Option(help: "Seconds an approval request waits for a decision before it expires (env RUNGATE_APPROVAL_TTL_SECONDS).")
     var approvalTTLSeconds: Int = Env.int("RUNGATE_APPROVAL_TTL_SECONDS") ?? 3600
 
+    @Option(help: "Seconds a budget reservation holds if its call never settles (a killed process); default the request timeout plus 60 (env RUNGATE_RESERVATION_LEASE_SECONDS).")
+    var reservationLeaseSeconds: Int = Env.int("RUNGATE_RESERVATION_LEASE_SECONDS") ?? 0
+
     func run() async throws {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
@@ -43,7 +46,8 @@ struct RungateData: AsyncParsableCommand {
             host: options.host, port: port, keyring: try .fromEnvironment(), maxBodyBytes: maxBodyBytes,
             upstreamReadTimeout: .seconds(Int64(upstreamReadTimeoutSeconds)), upstreamRequestTimeout: .seconds(Int64(upstreamRequestTimeoutSeconds)),
             tokenUsageFlushInterval: .seconds(max(tokenUsageFlushSeconds, 1)), failOpenRateLimits: rateLimitsFailOpen,
-            approvalTimeToLive: .seconds(max(approvalTTLSeconds, 1)))
+            approvalTimeToLive: .seconds(max(approvalTTLSeconds, 1)),
+            reservationLease: reservationLeaseSeconds > 0 ? .seconds(reservationLeaseSeconds) : nil)
         try await buildDataPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
     }
 }

@@ -24,6 +24,8 @@ struct ApplicableBudget: Sendable {
 struct BudgetHold: Sendable {
     let budgets: [ApplicableBudget]
     let reserved: Int64
+    /// The reservation's id in each budget's leases.
+    var id = UUID()
     static let none = BudgetHold(budgets: [], reserved: 0)
 }
 
@@ -36,7 +38,23 @@ final class BudgetGuard: Sendable {
     private let redis: RedisClient?
     private let logger: Logger
     private let cache = Mutex<[UUID: (rows: [BudgetRow], loaded: ContinuousClock.Instant)]>([:])
-    private let local = Mutex<[String: (spent: Int64, reserved: Int64, alerted: Int)]>([:])
+    private let local = Mutex<[String: LocalCounter]>([:])
+
+    /// A budget counter without Redis: the same fields, and the leases of the reservations it holds.
+    struct LocalCounter {
+        var spent: Int64 = 0
+        var reserved: Int64 = 0
+        var alerted = 0
+        var leases: [UUID: (amount: Int64, expires: ContinuousClock.Instant)] = [:]
+
+        /// Releases reservations whose lease ran out.
+        mutating func expireLeases(now: ContinuousClock.Instant) {
+            for (id, lease) in leases where lease.expires <= now {
+                reserved -= lease.amount
+                leases[id] = nil
+            }
+        }
+    }
 
     struct BudgetRow: Sendable {
         let id: UUID
@@ -98,17 +116,23 @@ final class BudgetGuard: Sendable {
 
     /// Reserves `amount` against every budget in process, or says which one it would cross (with
     /// Redis the preflight script does this, together with the call's other counters).
-    func reserveInProcess(_ amount: Int64, on budgets: [ApplicableBudget]) -> Result<BudgetHold, BudgetRefusal> {
+    func reserveInProcess(_ amount: Int64, on budgets: [ApplicableBudget], id: UUID, lease: Duration) -> Result<BudgetHold, BudgetRefusal> {
         guard !budgets.isEmpty else { return .success(.none) }
+        let now = ContinuousClock.now
         return local.withLock { counters in
             for budget in budgets {
-                let entry = counters[budget.key] ?? (0, 0, 0)
+                var entry = counters[budget.key] ?? LocalCounter()
+                entry.expireLeases(now: now)
+                counters[budget.key] = entry
                 if entry.spent + entry.reserved + amount > budget.capMicros {
                     return .failure(BudgetRefusal(budget: budget, spent: entry.spent, reserved: entry.reserved, amount: amount))
                 }
             }
-            for budget in budgets { counters[budget.key, default: (0, 0, 0)].reserved += amount }
-            return .success(BudgetHold(budgets: budgets, reserved: amount))
+            for budget in budgets {
+                counters[budget.key, default: LocalCounter()].reserved += amount
+                counters[budget.key, default: LocalCounter()].leases[id] = (amount, now + lease)
+            }
+            return .success(BudgetHold(budgets: budgets, reserved: amount, id: id))
         }
     }
 
@@ -118,15 +142,24 @@ final class BudgetGuard: Sendable {
         case exceeded(ApplicableBudget)
     }
 
+    // KEYS: per budget, its counter and its leases. ARGV: reservation id, actual cost, then the
+    // alert thresholds, then the caps. A reservation whose lease already ran out was released by
+    // then: only what is still held is released (never twice).
     private static let settleScript = RedisScript("""
-        local n = #KEYS
+        local n = #KEYS / 2
         local out = {}
         for i = 1, n do
-          redis.call('HINCRBY', KEYS[i], 'reserved', -tonumber(ARGV[1]))
-          local spent = redis.call('HINCRBY', KEYS[i], 'spent', tonumber(ARGV[2]))
+          local key, leases = KEYS[2 * i - 1], KEYS[2 * i]
+          local held = tonumber(redis.call('HGET', key, 'r:' .. ARGV[1]) or '0')
+          if held > 0 then
+            redis.call('HINCRBY', key, 'reserved', -held)
+            redis.call('HDEL', key, 'r:' .. ARGV[1])
+          end
+          redis.call('ZREM', leases, ARGV[1])
+          local spent = redis.call('HINCRBY', key, 'spent', tonumber(ARGV[2]))
           local flags = 0
-          if spent >= tonumber(ARGV[2 + i]) and redis.call('HSETNX', KEYS[i], 'threshold_alerted', 1) == 1 then flags = flags + 1 end
-          if spent >= tonumber(ARGV[2 + n + i]) and redis.call('HSETNX', KEYS[i], 'exceeded_alerted', 1) == 1 then flags = flags + 2 end
+          if spent >= tonumber(ARGV[2 + i]) and redis.call('HSETNX', key, 'threshold_alerted', 1) == 1 then flags = flags + 1 end
+          if spent >= tonumber(ARGV[2 + n + i]) and redis.call('HSETNX', key, 'exceeded_alerted', 1) == 1 then flags = flags + 2 end
           out[i] = flags
         end
         return out
@@ -140,20 +173,20 @@ final class BudgetGuard: Sendable {
         var flags: [Int] = []
         if let redis {
             do {
-                let reply = try await redis.eval(Self.settleScript, keys: hold.budgets.map(\.key),
-                                                 arguments: [String(hold.reserved), String(actual)] + thresholds.map(String.init)
+                let reply = try await redis.eval(Self.settleScript, keys: hold.budgets.flatMap { [$0.key, BudgetCounterKey.leases(of: $0.key)] },
+                                                 arguments: [hold.id.uuidString.lowercased(), String(actual)] + thresholds.map(String.init)
                                                      + hold.budgets.map { String($0.capMicros) })
                 flags = reply.array?.compactMap(\.int) ?? []
             } catch {
-                // The reservation lapses with its window; the durable spend is still written.
+                // The reservation is released when its lease runs out; the durable spend is still written.
                 logger.error("settling a budget reservation failed", metadata: ["error": "\(String(reflecting: error))"])
                 return []
             }
         } else {
             flags = local.withLock { counters in
                 zip(hold.budgets, thresholds).map { budget, threshold in
-                    var entry = counters[budget.key] ?? (0, 0, 0)
-                    entry.reserved -= hold.reserved
+                    var entry = counters[budget.key] ?? LocalCounter()
+                    if let lease = entry.leases.removeValue(forKey: hold.id) { entry.reserved -= lease.amount }
                     entry.spent += actual
                     var crossed = 0
                     if entry.spent >= threshold, entry.alerted & 1 == 0 { crossed += 1 }

@@ -13,6 +13,8 @@ struct GovernanceGate: Sendable {
     let preflight: Preflight
     /// Whether rate limits let calls through while Redis is unreachable (budgets never do).
     let failOpenRateLimits: Bool
+    /// How long a budget reservation holds when its call never settles (longer than any call).
+    let reservationLease: Duration
 
     /// What a call admitted by its policy carries on.
     struct Admission: Sendable {
@@ -83,6 +85,7 @@ struct GovernanceGate: Sendable {
         var plan = admission.plan
         plan.budgets = budgets
         plan.reserve = reserve
+        plan.lease = reservationLease
         let outcome: Preflight.Outcome
         do {
             outcome = try await preflight.run(plan)

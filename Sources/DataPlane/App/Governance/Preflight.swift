@@ -19,6 +19,10 @@ struct Preflight: Sendable {
         var budgets: [ApplicableBudget] = []
         /// The call's worst-case cost, reserved on every budget.
         var reserve: Int64 = 0
+        /// The reservation's id, and how long it holds if its call never settles (a data plane
+        /// killed mid-call): longer than any call may take.
+        var reservationID = UUID()
+        var lease: Duration = .seconds(660)
 
         var isEmpty: Bool { loop == nil && limits.isEmpty && budgets.isEmpty }
     }
@@ -34,9 +38,10 @@ struct Preflight: Sendable {
 
     static let rateWindowSeconds = 60
 
-    // KEYS: [loop key] rate-limit keys… budget keys…
-    // ARGV: has_loop, loop_window, loop_max, n_limits, rate_window, n_budgets, reserve,
-    //       then per limit (ceiling, cost), then per budget (cap, ttl).
+    // KEYS: [loop key] rate-limit keys… then per budget its counter and its leases.
+    // ARGV: has_loop, loop_window, loop_max, n_limits, rate_window, n_budgets, reserve, reservation
+    //       id, lease ms, then per limit (ceiling, cost), then per budget (cap, ttl).
+    // Each budget first releases the reservations whose lease ran out (their data plane died).
     // Reply: {0, tightest, remaining, reset} cleared · {1, seen} loop · {2, index, remaining, reset}
     //        rate limited · {3, index, spent, reserved} over budget. Nothing but the loop counter is
     //        charged unless every check passes.
@@ -49,7 +54,8 @@ struct Preflight: Sendable {
           k = 2
         end
         local nl, window, nb, amount = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-        local a = 8
+        local id, lease = ARGV[8], tonumber(ARGV[9])
+        local a = 10
         for i = 0, nl - 1 do
           local key = KEYS[k + i]
           local used = tonumber(redis.call('GET', key) or '0')
@@ -61,8 +67,17 @@ struct Preflight: Sendable {
           end
         end
         local b = a + 2 * nl
+        local clock = redis.call('TIME')
+        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
         for i = 0, nb - 1 do
-          local key = KEYS[k + nl + i]
+          local key, leases = KEYS[k + nl + 2 * i], KEYS[k + nl + 2 * i + 1]
+          local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now)
+          for _, member in ipairs(expired) do
+            local held = tonumber(redis.call('HGET', key, 'r:' .. member) or '0')
+            if held > 0 then redis.call('HINCRBY', key, 'reserved', -held) end
+            redis.call('HDEL', key, 'r:' .. member)
+          end
+          if #expired > 0 then redis.call('ZREMRANGEBYSCORE', leases, '-inf', now) end
           local spent = tonumber(redis.call('HGET', key, 'spent') or '0')
           local reserved = tonumber(redis.call('HGET', key, 'reserved') or '0')
           if spent + reserved + amount > tonumber(ARGV[b + 2 * i]) then return {3, i, spent, reserved} end
@@ -76,9 +91,12 @@ struct Preflight: Sendable {
           if least < 0 or left < least then least = left; tightest = i; reset = redis.call('TTL', key) end
         end
         for i = 0, nb - 1 do
-          local key = KEYS[k + nl + i]
+          local key, leases = KEYS[k + nl + 2 * i], KEYS[k + nl + 2 * i + 1]
           redis.call('HINCRBY', key, 'reserved', amount)
+          redis.call('HSET', key, 'r:' .. id, amount)
+          redis.call('ZADD', leases, now + lease, id)
           redis.call('EXPIRE', key, ARGV[b + 2 * i + 1])
+          redis.call('EXPIRE', leases, ARGV[b + 2 * i + 1])
         end
         return {0, tightest, math.max(least, 0), reset}
         """)
@@ -89,21 +107,22 @@ struct Preflight: Sendable {
         let now = Date()
         var keys: [String] = []
         var arguments = [plan.loop == nil ? "0" : "1", String(plan.loop?.windowSeconds ?? 0), String(plan.loop?.maxRepeats ?? 0),
-                         String(plan.limits.count), String(Self.rateWindowSeconds), String(plan.budgets.count), String(plan.reserve)]
+                         String(plan.limits.count), String(Self.rateWindowSeconds), String(plan.budgets.count), String(plan.reserve),
+                         plan.reservationID.uuidString.lowercased(), String(plan.lease.components.seconds * 1000)]
         if let loop = plan.loop { keys.append(loop.key) }
         for limit in plan.limits {
             keys.append(limit.key)
             arguments += [String(limit.ceiling), String(limit.cost)]
         }
         for budget in plan.budgets {
-            keys.append(budget.key)
+            keys += [budget.key, BudgetCounterKey.leases(of: budget.key)]
             arguments += [String(budget.capMicros), String(BudgetGuard.counterLifetime(budget, now: now))]
         }
         let values = try await redis.eval(Self.script, keys: keys, arguments: arguments).array?.compactMap(\.int) ?? []
         switch (values.first, values.count) {
         case (0, 4):
             let decision = GovernanceCounters.Decision(allowed: true, index: values[1], remaining: values[2], resetSeconds: max(values[3], 1))
-            return .cleared(plan.limits.isEmpty ? nil : decision, BudgetHold(budgets: plan.budgets, reserved: plan.reserve))
+            return .cleared(plan.limits.isEmpty ? nil : decision, BudgetHold(budgets: plan.budgets, reserved: plan.reserve, id: plan.reservationID))
         case (1, 2):
             return .loop(seen: values[1])
         case (2, 4):
@@ -128,7 +147,7 @@ struct Preflight: Sendable {
             guard admitted.allowed else { return .rateLimited(admitted) }
             decision = admitted
         }
-        switch budgets.reserveInProcess(plan.reserve, on: plan.budgets) {
+        switch budgets.reserveInProcess(plan.reserve, on: plan.budgets, id: plan.reservationID, lease: plan.lease) {
         case .success(let hold):
             return .cleared(decision, hold)
         case .failure(let refusal):
