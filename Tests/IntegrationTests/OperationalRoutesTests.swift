@@ -87,3 +87,20 @@ import Testing
         }
     }
 }
+
+@Suite struct SecurityContactTests {
+    @Test func securityTxtNamesTheContactAndAnExpiry() async throws {
+        try await TestDatabase.with { database in
+            var configuration = TestApps.controlPlaneConfiguration()
+            configuration.securityContact = "mailto:sec@example.org"
+            try await TestApps.controlPlane(database, configuration: configuration).test(.router) { client in
+                try await client.execute(uri: "/.well-known/security.txt", method: .get) { response in
+                    let text = String(buffer: response.body)
+                    #expect(response.status == .ok && text.contains("Contact: mailto:sec@example.org\n") && text.contains("Expires: 20"))
+                    #expect(response.headers[.xFrameOptions] == "DENY")
+                }
+            }
+        }
+    }
+}
+

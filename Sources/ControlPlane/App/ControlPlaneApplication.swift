@@ -1,5 +1,7 @@
 import Common
+import Foundation
 import Hummingbird
+import NIOCore
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -45,6 +47,13 @@ public struct ControlPlaneAPI: Sendable {
         // Pages, not API: decisions from signed links, and the web console (both over the same routes).
         ApprovalLinkRoutes(services: services).add(to: router)
         ConsoleRoutes(routes: routes, guardian: guardian).add(to: router)
+        // RFC 9116: where to report a vulnerability (its Expires is required: a year ahead).
+        let contact = services.configuration.securityContact
+        router.get("/.well-known/security.txt") { _, _ in
+            let expires = Date().addingTimeInterval(365 * 86_400).formatted(.iso8601)
+            let text = "Contact: \(contact)\nExpires: \(expires)\nPreferred-Languages: en\nPolicy: \(services.configuration.publicURL)/.well-known/security.txt\n"
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
         return router
     }
 }

@@ -26,6 +26,8 @@ public struct ControlPlaneConfiguration: Sendable {
     public var now: @Sendable () -> Date
     /// Where people reach this control plane (`RUNGATE_PUBLIC_URL`): the base of approval links.
     public var publicURL: String
+    /// Where security reports go (`RUNGATE_SECURITY_CONTACT`), served in `/.well-known/security.txt`.
+    public var securityContact: String
     public var webhooks: WebhookDeliverySettings
     public var traces: TraceExportSettings
 
@@ -35,7 +37,8 @@ public struct ControlPlaneConfiguration: Sendable {
         signupEnabled: Bool = true, loginLimits: LoginThrottle.Limits = .init(),
         deletionGracePeriod: Duration = .seconds(24 * 3600), deletionSweepInterval: Duration = .seconds(60),
         trustForwardedFor: Bool = false, allowPrivateURLs: Bool = false, now: @escaping @Sendable () -> Date = { Date() },
-        publicURL: String? = nil, webhooks: WebhookDeliverySettings = .init(), traces: TraceExportSettings = .init()
+        publicURL: String? = nil, securityContact: String = "mailto:security@rungate.dev", webhooks: WebhookDeliverySettings = .init(),
+        traces: TraceExportSettings = .init()
     ) {
         self.host = host
         self.port = port
@@ -51,6 +54,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.allowPrivateURLs = allowPrivateURLs
         self.now = now
         self.publicURL = publicURL ?? "http://\(host):\(port)"
+        self.securityContact = securityContact
         self.webhooks = webhooks
         self.traces = traces
     }

@@ -45,6 +45,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Where people reach this control plane; the base of signed approval links (env RUNGATE_PUBLIC_URL).")
     var publicURL: String = Env.get("RUNGATE_PUBLIC_URL") ?? ""
 
+    @Option(help: "Where security reports go, e.g. mailto:security@example.com (env RUNGATE_SECURITY_CONTACT).")
+    var securityContact: String = Env.get("RUNGATE_SECURITY_CONTACT") ?? "mailto:security@rungate.dev"
+
     @Option(help: "Milliseconds between looks for webhook work (env RUNGATE_WEBHOOK_POLL_MS).")
     var webhookPollMilliseconds: Int = Env.int("RUNGATE_WEBHOOK_POLL_MS") ?? 1000
 
@@ -85,7 +88,7 @@ struct Serve: AsyncParsableCommand {
             host: options.host, port: port, keyring: try .fromEnvironment(), sessionLifetime: .seconds(sessionHours * 3600),
             signupEnabled: signupEnabled,
             loginLimits: .init(failuresPerAccount: loginFailuresPerAccount, attemptsPerAddress: loginAttemptsPerAddress),
-            trustForwardedFor: trustForwardedFor, allowPrivateURLs: allowPrivateURLs, publicURL: publicURL.isEmpty ? nil : publicURL,
+            trustForwardedFor: trustForwardedFor, allowPrivateURLs: allowPrivateURLs, publicURL: publicURL.isEmpty ? nil : publicURL, securityContact: securityContact,
             webhooks: .init(pollInterval: .milliseconds(webhookPollMilliseconds), requestTimeout: .seconds(webhookTimeoutSeconds),
                             retryBase: .milliseconds(webhookRetryBaseMilliseconds), giveUpAfter: .seconds(webhookGiveUpSeconds)),
             traces: .init(endpoint: otlpEndpoint.isEmpty ? nil : otlpEndpoint, headers: Self.collectorHeaders(Env.get("RUNGATE_OTLP_HEADERS")), runIdleSeconds: traceIdleSeconds,
