@@ -106,11 +106,13 @@ def test_run_ceilings_and_loop_detection():
         ask(tokens_client, "more", extra_headers=tokens_run)
     assert tokens.value.body["code"] == "run_token_limit" and tokens.value.body["rungate"]["rule"]["rule"] == "max_tokens_per_run"
 
-    looping = ask(client, "same question")
+    # Loops on their own policy: under the one above, the step ceiling could fire first.
+    loop_client, _, _ = governed({"loop_detection": {"max_repeats": 2, "window_seconds": 60}})
+    looping = ask(loop_client, "same question")
     again = {"x-rungate-run-id": looping.headers["x-rungate-run-id"]}
-    ask(client, "same question", extra_headers=again)
+    ask(loop_client, "same question", extra_headers=again)
     with pytest.raises(openai.PermissionDeniedError) as loop:
-        ask(client, "same question", extra_headers=again, stream=False)
+        ask(loop_client, "same question", extra_headers=again, stream=False)
     assert loop.value.body["code"] == "loop_detected" and loop.value.body["rungate"]["rule"]["rule"] == "loop_detection"
 
 

@@ -25,11 +25,11 @@ public func buildDataPlane(
     let prices = PriceBook(database: database)
     let policies = PolicyStore(database: database)
     let budgets = BudgetGuard(database: database, redis: backing.redis, logger: logger)
+    let budgetSpend = BudgetSpendRecorder(database: database, logger: logger)
     let counters = GovernanceCounters(redis: backing.redis)
     let governance = GovernanceGate(policies: policies, counters: counters,
-                                    preflight: Preflight(redis: backing.redis, counters: counters, budgets: budgets),
+                                    preflight: Preflight(redis: backing.redis, counters: counters, budgets: budgets, spend: budgetSpend),
                                     failOpenRateLimits: configuration.failOpenRateLimits, reservationLease: configuration.reservationLease)
-    let budgetSpend = BudgetSpendRecorder(database: database, logger: logger)
     let governanceRecorder = GovernanceRecorder(steps: steps, budgets: budgets, spend: budgetSpend)
     let approvals = ApprovalGates(database: database, timeToLive: configuration.approvalTimeToLive)
     let proxy = ProxyService(

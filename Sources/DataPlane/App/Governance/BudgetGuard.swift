@@ -109,6 +109,23 @@ final class BudgetGuard: Sendable {
         }
     }
 
+    /// What a budget's window has durably spent — the seed of a counter Redis does not have (a new
+    /// window, or Redis restarted without its data): `budget_spend` plus what this process settled
+    /// but has not written yet for day and month windows, the run's own cost for run budgets.
+    func durableSpend(of budget: ApplicableBudget, orgID: UUID, runID: UUID, unwritten: BudgetSpendRecorder) async throws -> Int64 {
+        guard let start = budget.periodStart else {
+            return try await database.client.query("SELECT cost_micros FROM runs WHERE id = \(runID)", logger: database.logger)
+                .first(decoding: Int64.self) ?? 0
+        }
+        let written = try await database.client.query(
+            "SELECT spent_micros FROM budget_spend WHERE budget_id = \(budget.id) AND period_start = \(start)", logger: database.logger
+        ).first(decoding: Int64.self) ?? 0
+        return written + unwritten.unwritten(for: .init(orgID: orgID, budgetID: budget.id, periodStart: start))
+    }
+
+    /// Whether this process holds a counter for `key` (without Redis).
+    func hasLocalCounter(_ key: String) -> Bool { local.withLock { $0[key] != nil } }
+
     /// How long a budget's counter outlives its window (so a late settle still finds it).
     static func counterLifetime(_ budget: ApplicableBudget, now: Date) -> Int {
         Int(max(budget.resetsAt?.timeIntervalSince(now) ?? 86_400, 60)) + 3600
@@ -116,12 +133,12 @@ final class BudgetGuard: Sendable {
 
     /// Reserves `amount` against every budget in process, or says which one it would cross (with
     /// Redis the preflight script does this, together with the call's other counters).
-    func reserveInProcess(_ amount: Int64, on budgets: [ApplicableBudget], id: UUID, lease: Duration) -> Result<BudgetHold, BudgetRefusal> {
+    func reserveInProcess(_ amount: Int64, on budgets: [ApplicableBudget], seeds: [Int64?], id: UUID, lease: Duration) -> Result<BudgetHold, BudgetRefusal> {
         guard !budgets.isEmpty else { return .success(.none) }
         let now = ContinuousClock.now
         return local.withLock { counters in
-            for budget in budgets {
-                var entry = counters[budget.key] ?? LocalCounter()
+            for (budget, seed) in zip(budgets, seeds) {
+                var entry = counters[budget.key] ?? LocalCounter(spent: seed ?? 0)
                 entry.expireLeases(now: now)
                 counters[budget.key] = entry
                 if entry.spent + entry.reserved + amount > budget.capMicros {

@@ -19,6 +19,8 @@ final class BudgetSpendRecorder: Service, Sendable {
     private let logger: Logger
     private let interval: Duration
     private let pending = Mutex<[Window: Int64]>([:])
+    /// The batch being written: still counted by `unwritten(for:)` until it is committed.
+    private let inFlight = Mutex<[Window: Int64]>([:])
 
     init(database: Database, logger: Logger, interval: Duration = .seconds(1)) {
         self.database = database
@@ -29,6 +31,11 @@ final class BudgetSpendRecorder: Service, Sendable {
     func add(_ micros: Int64, to window: Window) {
         guard micros > 0 else { return }
         pending.withLock { $0[window, default: 0] += micros }
+    }
+
+    /// Spend settled in this process but not yet in `budget_spend`.
+    func unwritten(for window: Window) -> Int64 {
+        pending.withLock { $0[window] ?? 0 } + inFlight.withLock { $0[window] ?? 0 }
     }
 
     func run() async throws {
@@ -45,6 +52,8 @@ final class BudgetSpendRecorder: Service, Sendable {
             return pending
         }
         guard !batch.isEmpty else { return }
+        inFlight.withLock { $0 = batch }
+        defer { inFlight.withLock { $0.removeAll() } }
         let windows = Array(batch.keys)
         do {
             try await database.client.query(

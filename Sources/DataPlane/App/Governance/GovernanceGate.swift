@@ -2,6 +2,7 @@ import Common
 import Crypto
 import Foundation
 import HTTPTypes
+import PostgresNIO
 
 /// The checks between a call and its provider that come from the run's policy and its budgets, in
 /// the design's order: policy (models, tools, run ceilings, content, loops) → 403, rate limits →
@@ -81,17 +82,22 @@ struct GovernanceGate: Sendable {
 
     /// Checks and charges the call's loop counter and rate-limit windows and reserves `reserve` on
     /// every budget, in one atomic step; answers the `X-RateLimit-*` headers and the budget hold.
-    func clear(_ admission: Admission, policy: ActivePolicy?, budgets: [ApplicableBudget], reserve: Int64) async throws(Refusal) -> (HTTPFields, BudgetHold) {
+    func clear(_ admission: Admission, policy: ActivePolicy?, budgets: [ApplicableBudget], reserve: Int64, principal: AgentPrincipal,
+               run: RunHandle) async throws(Refusal) -> (HTTPFields, BudgetHold) {
         var plan = admission.plan
         plan.budgets = budgets
         plan.reserve = reserve
         plan.lease = reservationLease
+        plan.runID = run.id
+        plan.orgID = principal.orgID
+        // A run this call just created has spent nothing: its run budgets need no look-up.
+        plan.seeds = budgets.map { run.created && $0.periodStart == nil ? 0 : nil }
         let outcome: Preflight.Outcome
         do {
             outcome = try await preflight.run(plan)
         } catch {
             // Budgets and loop detection never fail open; rate limits may, when configured.
-            if !budgets.isEmpty { throw Refusal(error: .dependencyUnavailable("redis"), rule: "budget") }
+            if !budgets.isEmpty { throw Refusal(error: .dependencyUnavailable(error is PSQLError ? "database" : "redis"), rule: "budget") }
             if plan.loop != nil { throw Refusal(error: .dependencyUnavailable("redis"), rule: "loop_detection") }
             if failOpenRateLimits { return ([:], .none) }
             throw Refusal(error: .dependencyUnavailable("redis"), rule: "rate_limits")

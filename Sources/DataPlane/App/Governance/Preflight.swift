@@ -9,6 +9,8 @@ struct Preflight: Sendable {
     let redis: RedisClient?
     let counters: GovernanceCounters
     let budgets: BudgetGuard
+    /// Spend settled here but not yet written: part of a counter's seed.
+    let spend: BudgetSpendRecorder
 
     /// What one call is checked against.
     struct Plan: Sendable {
@@ -23,6 +25,11 @@ struct Preflight: Sendable {
         /// killed mid-call): longer than any call may take.
         var reservationID = UUID()
         var lease: Duration = .seconds(660)
+        /// The run and org the call belongs to, and what each budget's counter starts from when it
+        /// does not exist yet (nil: not known yet; read from Postgres only if the counter is missing).
+        var runID = UUID()
+        var orgID = UUID()
+        var seeds: [Int64?] = []
 
         var isEmpty: Bool { loop == nil && limits.isEmpty && budgets.isEmpty }
     }
@@ -40,13 +47,21 @@ struct Preflight: Sendable {
 
     // KEYS: [loop key] rate-limit keys… then per budget its counter and its leases.
     // ARGV: has_loop, loop_window, loop_max, n_limits, rate_window, n_budgets, reserve, reservation
-    //       id, lease ms, then per limit (ceiling, cost), then per budget (cap, ttl).
-    // Each budget first releases the reservations whose lease ran out (their data plane died).
+    //       id, lease ms, then per limit (ceiling, cost), then per budget (cap, ttl, seed; -1 unknown).
+    // A budget counter that does not exist (a new window, or Redis lost its data) starts from the
+    // durable spend: when its seed is unknown the script asks for it ({4, index}) before touching
+    // anything. Each budget then releases the reservations whose lease ran out (their data plane died).
     // Reply: {0, tightest, remaining, reset} cleared · {1, seen} loop · {2, index, remaining, reset}
     //        rate limited · {3, index, spent, reserved} over budget. Nothing but the loop counter is
     //        charged unless every check passes.
     private static let script = RedisScript("""
         local k = 1
+        if ARGV[1] == '1' then k = 2 end
+        local nl0, nb0 = tonumber(ARGV[4]), tonumber(ARGV[6])
+        for i = 0, nb0 - 1 do
+          if ARGV[10 + 2 * nl0 + 3 * i + 2] == '-1' and redis.call('EXISTS', KEYS[k + nl0 + 2 * i]) == 0 then return {4, i} end
+        end
+        k = 1
         if ARGV[1] == '1' then
           local seen = redis.call('INCR', KEYS[1])
           if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
@@ -71,6 +86,10 @@ struct Preflight: Sendable {
         local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
         for i = 0, nb - 1 do
           local key, leases = KEYS[k + nl + 2 * i], KEYS[k + nl + 2 * i + 1]
+          if redis.call('EXISTS', key) == 0 then
+            redis.call('HSET', key, 'spent', ARGV[b + 3 * i + 2])
+            redis.call('EXPIRE', key, ARGV[b + 3 * i + 1])
+          end
           local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now)
           for _, member in ipairs(expired) do
             local held = tonumber(redis.call('HGET', key, 'r:' .. member) or '0')
@@ -80,7 +99,7 @@ struct Preflight: Sendable {
           if #expired > 0 then redis.call('ZREMRANGEBYSCORE', leases, '-inf', now) end
           local spent = tonumber(redis.call('HGET', key, 'spent') or '0')
           local reserved = tonumber(redis.call('HGET', key, 'reserved') or '0')
-          if spent + reserved + amount > tonumber(ARGV[b + 2 * i]) then return {3, i, spent, reserved} end
+          if spent + reserved + amount > tonumber(ARGV[b + 3 * i]) then return {3, i, spent, reserved} end
         end
         local tightest, least, reset = 0, -1, window
         for i = 0, nl - 1 do
@@ -95,15 +114,38 @@ struct Preflight: Sendable {
           redis.call('HINCRBY', key, 'reserved', amount)
           redis.call('HSET', key, 'r:' .. id, amount)
           redis.call('ZADD', leases, now + lease, id)
-          redis.call('EXPIRE', key, ARGV[b + 2 * i + 1])
-          redis.call('EXPIRE', leases, ARGV[b + 2 * i + 1])
+          redis.call('EXPIRE', key, ARGV[b + 3 * i + 1])
+          redis.call('EXPIRE', leases, ARGV[b + 3 * i + 1])
         end
         return {0, tightest, math.max(least, 0), reset}
         """)
 
     func run(_ plan: Plan) async throws -> Outcome {
         guard !plan.isEmpty else { return .cleared(nil, .none) }
+        var plan = plan
+        if plan.seeds.count != plan.budgets.count { plan.seeds = Array(repeating: nil, count: plan.budgets.count) }
         guard let redis else { return try await runInProcess(plan) }
+        // At most twice: the second time with the seeds the script asked for.
+        for _ in 0..<2 {
+            switch try await runScript(plan, on: redis) {
+            case .some(let outcome): return outcome
+            case .none: plan.seeds = try await seeded(plan)
+            }
+        }
+        throw RedisError.server("the preflight script asked twice for the same budget's durable spend")
+    }
+
+    /// Every unknown seed, read from Postgres.
+    private func seeded(_ plan: Plan) async throws -> [Int64?] {
+        var seeds = plan.seeds
+        for (index, budget) in plan.budgets.enumerated() where seeds[index] == nil {
+            seeds[index] = try await budgets.durableSpend(of: budget, orgID: plan.orgID, runID: plan.runID, unwritten: spend)
+        }
+        return seeds
+    }
+
+    /// The script's outcome, or nil when it needs the durable spend of a counter Redis does not have.
+    private func runScript(_ plan: Plan, on redis: RedisClient) async throws -> Outcome? {
         let now = Date()
         var keys: [String] = []
         var arguments = [plan.loop == nil ? "0" : "1", String(plan.loop?.windowSeconds ?? 0), String(plan.loop?.maxRepeats ?? 0),
@@ -114,9 +156,9 @@ struct Preflight: Sendable {
             keys.append(limit.key)
             arguments += [String(limit.ceiling), String(limit.cost)]
         }
-        for budget in plan.budgets {
+        for (budget, seed) in zip(plan.budgets, plan.seeds) {
             keys += [budget.key, BudgetCounterKey.leases(of: budget.key)]
-            arguments += [String(budget.capMicros), String(BudgetGuard.counterLifetime(budget, now: now))]
+            arguments += [String(budget.capMicros), String(BudgetGuard.counterLifetime(budget, now: now)), seed.map(String.init) ?? "-1"]
         }
         let values = try await redis.eval(Self.script, keys: keys, arguments: arguments).array?.compactMap(\.int) ?? []
         switch (values.first, values.count) {
@@ -129,6 +171,8 @@ struct Preflight: Sendable {
             return .rateLimited(.init(allowed: false, index: values[1], remaining: values[2], resetSeconds: max(values[3], 1)))
         case (3, 4):
             return .overBudget(BudgetRefusal(budget: plan.budgets[values[1]], spent: Int64(values[2]), reserved: Int64(values[3]), amount: plan.reserve))
+        case (4, 2):
+            return nil
         default:
             throw RedisError.server("unexpected reply to the preflight script")
         }
@@ -147,7 +191,11 @@ struct Preflight: Sendable {
             guard admitted.allowed else { return .rateLimited(admitted) }
             decision = admitted
         }
-        switch budgets.reserveInProcess(plan.reserve, on: plan.budgets, id: plan.reservationID, lease: plan.lease) {
+        var seeds = plan.seeds
+        for (index, budget) in plan.budgets.enumerated() where seeds[index] == nil && !budgets.hasLocalCounter(budget.key) {
+            seeds[index] = try await budgets.durableSpend(of: budget, orgID: plan.orgID, runID: plan.runID, unwritten: spend)
+        }
+        switch budgets.reserveInProcess(plan.reserve, on: plan.budgets, seeds: seeds, id: plan.reservationID, lease: plan.lease) {
         case .success(let hold):
             return .cleared(decision, hold)
         case .failure(let refusal):

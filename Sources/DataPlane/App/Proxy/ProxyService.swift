@@ -124,7 +124,8 @@ struct ProxyService: Sendable {
         do {
             (rateLimitHeaders, hold) = try await governance.clear(
                 admission, policy: policy, budgets: applicable,
-                reserve: worstCaseCost(json, bodyBytes: body.readableBytes, endpoint: endpoint, model: model, principal: principal))
+                reserve: worstCaseCost(json, bodyBytes: body.readableBytes, endpoint: endpoint, model: model, principal: principal),
+                principal: principal, run: run)
         } catch {
             throw refuse(error)
         }
