@@ -81,7 +81,7 @@ extension RungateError {
     public static func dependencyUnavailable(_ dependency: String) -> RungateError {
         RungateError(
             .serviceUnavailable, code: "\(dependency)_unavailable",
-            message: "Rungate cannot reach its \(dependency) right now; nothing was changed.",
+            message: "Rungate cannot reach its \(["redis": "Redis", "database": "database (PostgreSQL)"][dependency] ?? dependency) right now; nothing was changed.",
             recovery: "Retry in a few seconds. Operators: check /readyz on this process.",
             headers: [.retryAfter: "5"])
     }

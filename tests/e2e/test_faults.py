@@ -1,0 +1,116 @@
+"""Faults with the real servers, stopped and restarted inside the test: Redis down for ten seconds
+under load (clear refusals, no overspend, no step lost, recovery without a restart of Rungate)."""
+import os
+import subprocess
+import threading
+import time
+import urllib.parse
+
+import openai
+
+from conftest import DATA2_URL, DATA_URL, sql
+from test_control_plane import ADMIN_TOKEN, ORG, call
+from test_governance import agent
+
+REDIS_PORT = str(urllib.parse.urlsplit(os.environ["RUNGATE_TEST_REDIS_URL"]).port)
+REDIS_DIR = os.environ["RUNGATE_TEST_REDIS_SERVER_DIR"]
+
+
+def redis_ping():
+    return subprocess.run(["redis-cli", "-p", REDIS_PORT, "ping"], capture_output=True, text=True).stdout.strip() == "PONG"
+
+
+def stop_redis():
+    subprocess.run(["redis-cli", "-p", REDIS_PORT, "shutdown", "nosave"], capture_output=True)
+    deadline = time.monotonic() + 5
+    while redis_ping():
+        assert time.monotonic() < deadline, "Redis did not stop"
+        time.sleep(0.05)
+
+
+def start_redis():
+    # The same server scripts/test started: same port and folder, and no persistence — it comes
+    # back empty, as a Redis without persistence does after a crash.
+    subprocess.run(["redis-server", "--port", REDIS_PORT, "--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", REDIS_DIR,
+                    "--daemonize", "yes", "--pidfile", f"{REDIS_DIR}/redis.pid", "--logfile", f"{REDIS_DIR}/redis.log",
+                    "--save", "", "--appendonly", "no"], check=True)
+    deadline = time.monotonic() + 5
+    while not redis_ping():
+        assert time.monotonic() < deadline, "Redis did not start again"
+        time.sleep(0.05)
+
+
+def test_redis_down_for_ten_seconds_under_load_refuses_clearly_loses_nothing_and_recovers():
+    token = agent()
+    agent_id = sql(f"SELECT agent_id FROM agent_tokens WHERE token_hash = encode(sha256('{token}'::bytea), 'hex')")
+    status, _, budget = call("POST", f"/api/orgs/{ORG}/budgets", token=ADMIN_TOKEN,
+                             body={"scope": "agent", "scope_id": agent_id, "period": "day", "cap_micros": 5_000_000})
+    assert status == 201
+    ask = dict(model="gpt-4o-mini", max_tokens=20, messages=[{"role": "user", "content": "hello [[words:5]]"}])
+    for _ in range(5):  # some spend before the outage, which the counter must not forget
+        openai.OpenAI(base_url=DATA_URL + "/v1", api_key=token, max_retries=0).chat.completions.create(**ask)
+
+    results, stop = [], threading.Event()
+
+    def load(base):
+        client = openai.OpenAI(base_url=base + "/v1", api_key=token, max_retries=0, timeout=10)
+        while not stop.is_set():
+            try:
+                client.chat.completions.create(**ask)
+                results.append((time.monotonic(), 200, None))
+            except openai.APIStatusError as error:
+                results.append((time.monotonic(), error.status_code, error.body))
+            except openai.APIConnectionError as error:
+                results.append((time.monotonic(), 0, str(error)))
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=load, args=(base,), daemon=True) for base in (DATA_URL, DATA2_URL, DATA_URL, DATA2_URL)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1)
+        down_at = time.monotonic()
+        stop_redis()
+        time.sleep(10)
+        start_redis()
+        up_at = time.monotonic()
+        # Recovery without restarting Rungate: calls succeed again within a few seconds.
+        deadline = up_at + 15
+        while not any(at > up_at and status == 200 for at, status, _ in list(results)):
+            assert time.monotonic() < deadline, "calls did not recover after Redis came back"
+            time.sleep(0.1)
+        time.sleep(2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(15)
+        if not redis_ping():
+            start_redis()
+
+    statuses = {status for _, status, _ in results}
+    assert statuses <= {200, 503}, f"only answers and clear refusals, got {statuses}"
+    refused = [body for _, status, body in results if status == 503]
+    assert refused and all(body["code"] == "redis_unavailable" for body in refused)
+    assert all("Redis" in body["message"] and body["rungate"]["recovery"] for body in refused)
+    during = [status for at, status, _ in results if down_at + 0.5 < at < up_at - 0.1]
+    assert during and set(during) == {503}, "budgets never fail open: nothing went out while Redis was down"
+
+    # No step lost: every call made (5 before, and each of the load's) is a step of the agent's runs.
+    calls = 5 + len(results)
+    deadline = time.monotonic() + 10
+    while (steps := int(sql(f"SELECT count(*) FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.agent_id = '{agent_id}'"))) != calls:
+        assert time.monotonic() < deadline, f"{steps} steps for {calls} calls"
+        time.sleep(0.2)
+
+    # The live counter Redis lost came back from the durable spend: it equals what Postgres holds.
+    deadline = time.monotonic() + 10
+    while True:
+        durable = int(sql(f"SELECT coalesce(sum(spent_micros), 0) FROM budget_spend WHERE budget_id = '{budget['id']}'"))
+        status, _, read = call("GET", f"/api/orgs/{ORG}/budgets/{budget['id']}", token=ADMIN_TOKEN)
+        live = read.get("spend") if status == 200 else read
+        if status == 200 and live["spent_micros"] == durable and live["reserved_micros"] == 0:
+            break
+        assert time.monotonic() < deadline, (live, durable)
+        time.sleep(0.2)
+    charged = int(sql(f"SELECT coalesce(sum(s.cost_micros), 0) FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.agent_id = '{agent_id}'"))
+    assert durable == charged > 0, "spend in Postgres equals the sum of the steps' costs"
