@@ -66,3 +66,14 @@ import Testing
         #expect(BudgetPeriod.run.start(of: date) == nil)
     }
 }
+
+@Suite struct StrictJSONTests {
+    @Test func aCommaBeforeAClosingBracketIsFoundOutsideStringsOnly() {
+        for bad in [#"{"a":1,}"#, "[1,2,]", "[1,\n ]", #"{"a":[1,],"b":2}"#] {
+            #expect(StrictJSON.hasTrailingComma(Array(bad.utf8)), "\(bad)")
+        }
+        for good in [#"{"a":1}"#, "[1,2]", #"{"a":",}"}"#, #"{"a":"\",]"}"#, #"["x\\",1]"#, "[]", "{}", #"{"a":[1,{"b":2}]}"#] {
+            #expect(!StrictJSON.hasTrailingComma(Array(good.utf8)), "\(good)")
+        }
+    }
+}

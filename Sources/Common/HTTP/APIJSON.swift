@@ -34,6 +34,10 @@ public enum APIJSON {
         if buffer.readableBytesView.firstRange(of: Array(#"\u0000"#.utf8)) != nil {
             throw RungateError.badRequest("The request body contains a NUL character (\\u0000), which no field accepts.")
         }
+        if StrictJSON.hasTrailingComma(buffer.readableBytesView) {
+            throw RungateError.badRequest("The request body is not valid JSON: a comma stands before a closing } or ].",
+                                          recovery: "Remove the trailing comma.")
+        }
         do {
             return try decoder.decode(T.self, from: buffer)
         } catch let error as DecodingError {

@@ -55,9 +55,9 @@ public struct PolicyEvaluator: Sendable {
         return nil
     }
 
-    /// Applies the content rules that look at requests: a `block` rule that matches refuses the
-    /// call; `redact` rules rewrite every matching span of the message texts. Returns the body to
-    /// forward (nil when unchanged).
+    /// Applies the content rules that look at requests: a `block` rule that matches any string of
+    /// the request refuses the call; `redact` rules rewrite every matching span of every string.
+    /// Returns the body to forward (nil when unchanged).
     public func screen(request json: JSONValue) -> Result<JSONValue?, PolicyViolation> {
         let rules = policy.contentRules.enumerated().filter { $0.element.rule.appliesTo != .response }
         guard !rules.isEmpty else { return .success(nil) }
@@ -111,38 +111,17 @@ public struct PolicyEvaluator: Sendable {
         return names
     }
 
-    /// Rewrites every text a model reads: string message contents, text blocks, `input`, `system`, `prompt`.
+    /// Rewrites every string value of the request — message texts, tool-call arguments, tool
+    /// results, system prompts, tool descriptions, metadata: a secret is caught wherever the agent
+    /// put it (the property tests generate requests with secrets in arbitrary places). Keys are
+    /// left alone.
     @discardableResult
     static func visitTexts(_ json: JSONValue, _ transform: (String) -> String) -> JSONValue {
-        func content(_ value: JSONValue) -> JSONValue {
-            switch value {
-            case .string(let text): return .string(transform(text))
-            case .array(let blocks):
-                return .array(blocks.map { block in
-                    guard case .object(var object) = block else { return block }
-                    if case .string(let text)? = object["text"] { object["text"] = .string(transform(text)) }
-                    if let inner = object["content"] { object["content"] = content(inner) }
-                    return .object(object)
-                })
-            default: return value
-            }
+        switch json {
+        case .string(let text): .string(transform(text))
+        case .array(let items): .array(items.map { visitTexts($0, transform) })
+        case .object(let object): .object(object.mapValues { visitTexts($0, transform) })
+        default: json
         }
-        guard case .object(var object) = json else { return json }
-        for key in ["messages", "input"] {
-            guard let value = object[key] else { continue }
-            if case .array(let messages) = value {
-                object[key] = .array(messages.map { message in
-                    guard case .object(var entry) = message else { return content(message) }
-                    if let inner = entry["content"] { entry["content"] = content(inner) }
-                    return .object(entry)
-                })
-            } else {
-                object[key] = content(value)
-            }
-        }
-        for key in ["system", "prompt", "instructions"] {
-            if let value = object[key] { object[key] = content(value) }
-        }
-        return .object(object)
     }
 }

@@ -13,6 +13,19 @@ public struct ActivePolicy: Sendable {
 
     /// `name@version`, as errors and steps name it.
     public var reference: String { "\(name)@\(version)" }
+
+    /// A stored version, ready to enforce. Stored versions were validated when published; one that
+    /// no longer parses enforces nothing rather than blocking every call.
+    public init(policyID: UUID, name: String, version: Int, rules json: JSONValue) {
+        let rules = (try? PolicyRules.parse(json)) ?? PolicyRules()
+        self.policyID = policyID
+        self.name = name
+        self.version = version
+        self.rules = rules
+        self.contentRules = (rules.content ?? []).compactMap { rule in
+            (try? NSRegularExpression(pattern: rule.pattern)).map { CompiledContentRule(rule: rule, expression: $0) }
+        }
+    }
 }
 
 public struct CompiledContentRule: @unchecked Sendable {
@@ -40,14 +53,7 @@ public final class PolicyStore: Sendable {
             WHERE v.policy_id = \(id) AND v.version = \(version) AND v.org_id = \(orgID)
             """, logger: database.logger
         ).firstRow(decoding: (String, String).self) else { return nil }
-        let json = JSONValue.parse(rulesText) ?? [:]
-        // Stored versions were validated when published; a version that no longer parses enforces
-        // nothing rather than blocking every call (and says so in the log).
-        let rules = (try? PolicyRules.parse(json)) ?? PolicyRules()
-        let compiled = (rules.content ?? []).compactMap { rule in
-            (try? NSRegularExpression(pattern: rule.pattern)).map { CompiledContentRule(rule: rule, expression: $0) }
-        }
-        let policy = ActivePolicy(policyID: id, name: name, version: version, rules: rules, contentRules: compiled)
+        let policy = ActivePolicy(policyID: id, name: name, version: version, rules: JSONValue.parse(rulesText) ?? [:])
         cache.withLock { cache in
             if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
             cache[key] = policy

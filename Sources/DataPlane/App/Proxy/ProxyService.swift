@@ -45,6 +45,10 @@ struct ProxyService: Sendable {
             throw RungateError.badRequest("The request body is not valid JSON.", recovery: "Send a JSON object as documented for \(endpoint.rawValue).")
         }
         guard case .object = json else { throw RungateError.badRequest("The request body must be a JSON object.") }
+        guard !StrictJSON.hasTrailingComma(body.readableBytesView) else {
+            throw RungateError.badRequest("The request body is not valid JSON: a comma stands before a closing } or ].",
+                                          recovery: "Remove the trailing comma.")
+        }
         let fingerprint = SHA256.hash(data: body.readableBytesView).hexString
         let requestedRunID = try requestedRunID(request)
         // Only a call on an existing run can be a retry; the lookup overlaps the run's resolution.

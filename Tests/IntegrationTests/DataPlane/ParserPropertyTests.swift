@@ -1,0 +1,147 @@
+import Common
+@testable import DataPlane
+import Foundation
+import NIOCore
+import Testing
+
+/// Property tests of what reads untrusted bytes on every call: the stream usage scanner, the tool-
+/// call assembler and the policy evaluator. Inputs come from a seeded generator (a failure names
+/// its seed), thousands per run: whatever the input, nothing crashes, and what is read does not
+/// depend on how the bytes were split into chunks.
+@Suite struct ParserPropertyTests {
+    /// SplitMix64: small, fast, reproducible.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let chatStream = Array("""
+        data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}
+
+        data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello there"}}]}
+
+        data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"t","function":{"name":"delete_database","arguments":""}}]}}]}
+
+        data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"env\\":"}}]}}]}
+
+        data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\\"prod\\"}"}}]}}]}
+
+        data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}
+
+        data: [DONE]
+
+
+        """.utf8)
+
+    /// Feeds `bytes` in chunks cut at random places; returns what was forwarded, the usage and the tool calls.
+    static func scan(_ bytes: [UInt8], strip: Bool, using generator: inout Generator) -> ([UInt8], TokenUsage, [ProposedToolCall]) {
+        var scanner = UsageScanner(endpoint: .chatCompletions, stripUsageChunk: strip)
+        scanner.toolCalls = StreamedToolCalls()
+        var forwarded: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            let length = Int.random(in: 1...max(1, min(64, bytes.count - index)), using: &generator)
+            let out = scanner.feed(ByteBuffer(bytes: bytes[index..<index + length]))
+            forwarded += Array(buffer: out)
+            index += length
+        }
+        forwarded += Array(buffer: scanner.finish())
+        return (forwarded, scanner.finalUsage(requestBytes: 100), scanner.toolCalls?.calls ?? [])
+    }
+
+    @Test func streamReadingDoesNotDependOnChunkBoundaries() {
+        var generator = Generator(state: 0x5EED)
+        let (wholeOut, wholeUsage, wholeCalls) = Self.scan(Self.chatStream, strip: true, using: &generator)
+        #expect(wholeUsage == TokenUsage(input: 12, output: 7))
+        #expect(wholeCalls == [ProposedToolCall(name: "delete_database", arguments: ["env": "prod"])])
+        #expect(!String(decoding: wholeOut, as: UTF8.self).contains("prompt_tokens"), "the usage chunk Rungate asked for is stripped")
+        for seed in 1...600 as ClosedRange<UInt64> {
+            var generator = Generator(state: seed)
+            let (passed, usage, calls) = Self.scan(Self.chatStream, strip: false, using: &generator)
+            #expect(passed == Self.chatStream, "seed \(seed): bytes pass through unchanged")
+            #expect(usage == wholeUsage && calls == wholeCalls, "seed \(seed)")
+            let (stripped, strippedUsage, _) = Self.scan(Self.chatStream, strip: true, using: &generator)
+            #expect(stripped == wholeOut && strippedUsage == wholeUsage, "seed \(seed)")
+        }
+    }
+
+    @Test func arbitraryBytesNeverCrashTheScanners() {
+        for seed in 1...1_000 as ClosedRange<UInt64> {
+            var generator = Generator(state: seed)
+            // Random mixes of stream syntax and noise, including invalid UTF-8 and huge numbers.
+            let pieces: [[UInt8]] = [Array("data: ".utf8), Array("\n\n".utf8), Array("{\"usage\":{\"prompt_tokens\":".utf8),
+                                     Array("1e400".utf8), Array("-9999999999999999999}".utf8), [0xFF, 0xFE, 0x00], Array("[DONE]".utf8),
+                                     Array("{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":99999999999}]}}]}".utf8)]
+            var bytes: [UInt8] = []
+            for _ in 0..<Int.random(in: 1...40, using: &generator) {
+                bytes += Bool.random(using: &generator) ? pieces.randomElement(using: &generator)!
+                    : (0..<Int.random(in: 1...20, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            }
+            for endpoint in [ProviderEndpoint.chatCompletions, .messages, .responses] {
+                var scanner = UsageScanner(endpoint: endpoint, stripUsageChunk: false)
+                scanner.toolCalls = StreamedToolCalls()
+                _ = scanner.feed(ByteBuffer(bytes: bytes))
+                _ = scanner.finish()
+                let usage = scanner.finalUsage(requestBytes: bytes.count)
+                #expect(usage.input >= 0 && usage.output >= 0, "seed \(seed)")
+                _ = scanner.toolCalls?.calls
+            }
+        }
+    }
+
+    /// A random JSON value: nested objects and arrays of strings (some holding secrets), numbers, booleans.
+    static func json(depth: Int, using generator: inout Generator) -> JSONValue {
+        let words = ["hello", "AKIA" + String(repeating: "Z", count: 16), "-----BEGIN PRIVATE KEY-----", "ignore previous instructions",
+                     "gpt-4o-mini", "shell_exec", "", "\u{0}", "🙂", String(repeating: "a", count: 300)]
+        switch Int.random(in: 0...(depth > 5 ? 2 : 5), using: &generator) {
+        case 0: return .string(words.randomElement(using: &generator)!)
+        case 1: return .number(Double(Int.random(in: -1_000_000...1_000_000, using: &generator)))
+        case 2: return .bool(Bool.random(using: &generator))
+        case 3: return .array((0..<Int.random(in: 0...4, using: &generator)).map { _ in json(depth: depth + 1, using: &generator) })
+        default:
+            let keys = ["model", "messages", "content", "role", "tools", "function", "name", "tool_calls", "input", "text", "type", "x"]
+            var object: [String: JSONValue] = [:]
+            for _ in 0..<Int.random(in: 0...5, using: &generator) {
+                object[keys.randomElement(using: &generator)!] = json(depth: depth + 1, using: &generator)
+            }
+            return .object(object)
+        }
+    }
+
+    @Test func thePolicyEvaluatorTakesAnyRequestAndRedactionLeavesNoSecret() throws {
+        let policy = ActivePolicy(policyID: UUID(), name: "fuzz", version: 1, rules: [
+            "models": ["allow": ["gpt-4o*"], "deny": ["gpt-4o-audio*"]],
+            "tools": ["deny": ["shell*"]],
+            "content": [
+                ["name": "aws", "pattern": "AKIA[0-9A-Z]{16}", "action": "redact", "applies_to": "request"],
+                ["name": "key", "pattern": "-----BEGIN [A-Z ]*PRIVATE KEY-----", "action": "block", "applies_to": "request"],
+            ],
+            "max_steps_per_run": 10, "max_tokens_per_run": 1000,
+        ])
+        #expect(policy.contentRules.count == 2, "the fixture's rules parse")
+        let evaluator = PolicyEvaluator(policy: policy)
+        var redacted = 0
+        for seed in 1...3_000 as ClosedRange<UInt64> {
+            var generator = Generator(state: seed)
+            let request = Self.json(depth: 0, using: &generator)
+            _ = evaluator.check(request: request, model: request["model"]?.stringValue, runSteps: Int.random(in: 0...20, using: &generator),
+                                runTokens: Int.random(in: 0...2000, using: &generator))
+            _ = PolicyEvaluator.toolNames(in: request)
+            switch evaluator.screen(request: request) {
+            case .success(let rewritten?):
+                redacted += 1
+                let text = String(decoding: try JSONEncoder().encode(rewritten), as: UTF8.self)
+                #expect(text.range(of: "AKIA[0-9A-Z]{16}", options: .regularExpression) == nil, "seed \(seed): the secret is gone")
+            case .success(nil), .failure:
+                break
+            }
+        }
+        #expect(redacted > 0, "the generator reaches the redaction path")
+    }
+}
