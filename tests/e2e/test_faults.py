@@ -8,7 +8,7 @@ import urllib.parse
 
 import openai
 
-from conftest import DATA2_URL, DATA_URL, sql
+from conftest import AGENT_TOKEN, DATA2_URL, DATA_URL, sql
 from test_control_plane import ADMIN_TOKEN, ORG, call
 from test_governance import agent
 
@@ -114,3 +114,39 @@ def test_redis_down_for_ten_seconds_under_load_refuses_clearly_loses_nothing_and
         time.sleep(0.2)
     charged = int(sql(f"SELECT coalesce(sum(s.cost_micros), 0) FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.agent_id = '{agent_id}'"))
     assert durable == charged > 0, "spend in Postgres equals the sum of the steps' costs"
+
+
+def postgres(action):
+    """Stops or starts the PostgreSQL server scripts/test started (same folder and port)."""
+    port = urllib.parse.urlsplit(os.environ["RUNGATE_TEST_DATABASE_URL"]).port
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    command = (f'source "{root}/scripts/lib.sh"; ' + (f'stop_postgres "$DIR"' if action == "stop" else f'PG_FSYNC=off start_postgres "$DIR" {port} unused'))
+    subprocess.run(["bash", "-c", command], env={**os.environ, "DIR": os.environ["RUNGATE_TEST_POSTGRES_DIR"]}, check=True)
+
+
+def test_postgres_down_answers_clear_503s_on_both_planes_and_both_recover():
+    client = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=AGENT_TOKEN, max_retries=0, timeout=20)
+    ask = dict(model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}])
+    client.chat.completions.create(**ask)  # the token is cached: authentication needs no database
+    postgres("stop")
+    try:
+        try:
+            client.chat.completions.create(**ask)
+            raise AssertionError("a call went through without its database")
+        except openai.APIStatusError as error:
+            assert error.status_code == 503 and error.body["code"] == "database_unavailable", error.body
+            assert "database" in error.body["message"] and error.body["rungate"]["recovery"]
+        status, headers, body = call("GET", f"/api/orgs/{ORG}/agents", token=ADMIN_TOKEN)
+        assert status == 503 and body["error"]["code"] == "database_unavailable" and headers["retry-after"], body
+    finally:
+        postgres("start")
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.chat.completions.create(**ask)
+            if call("GET", f"/api/orgs/{ORG}/agents", token=ADMIN_TOKEN)[0] == 200:
+                break
+        except openai.APIStatusError:
+            pass
+        assert time.monotonic() < deadline, "the planes did not recover after PostgreSQL came back"
+        time.sleep(0.3)

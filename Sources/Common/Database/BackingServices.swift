@@ -28,7 +28,7 @@ public struct BackingServices: Sendable {
 
     /// The services to run, in dependency order.
     public var services: [any Service] {
-        var services: [any Service] = [database.client]
+        var services: [any Service] = [database.client, database.health]
         if let redis { services.append(redis) }
         return services
     }

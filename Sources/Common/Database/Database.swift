@@ -7,10 +7,18 @@ import PostgresNIO
 public struct Database: Sendable {
     public let client: PostgresClient
     public let logger: Logger
+    /// Whether the server answers (its monitor runs among the backing services).
+    public let health: DatabaseHealth
 
     public init(client: PostgresClient, logger: Logger) {
         self.client = client
         self.logger = logger
+        self.health = DatabaseHealth(client: client, logger: logger)
+    }
+
+    /// Refuses at once, with 503 `database_unavailable`, while the database does not answer.
+    public func requireReachable() throws {
+        guard health.isReachable else { throw RungateError.dependencyUnavailable("database") }
     }
 
     /// Runs `body` in a transaction; commits when it returns, rolls back when it throws, and

@@ -33,7 +33,7 @@ public func buildDataPlane(
     let governanceRecorder = GovernanceRecorder(steps: steps, budgets: budgets, spend: budgetSpend)
     let approvals = ApprovalGates(database: database, timeToLive: configuration.approvalTimeToLive)
     let proxy = ProxyService(
-        authenticator: authenticator, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
+        authenticator: authenticator, database: database, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
         steps: steps, prices: prices, retries: RetryTracker(redis: backing.redis), policies: policies, governance: governance,
         budgets: budgets, recorder: governanceRecorder, approvals: approvals, drift: DriftWatch(redis: backing.redis),
         maxBodyBytes: configuration.maxBodyBytes)

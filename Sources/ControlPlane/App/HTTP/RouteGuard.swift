@@ -13,6 +13,8 @@ struct RouteGuard: Sendable {
     let database: Database
 
     func admit(_ route: APIRoute, request: Request, context: inout ControlRequestContext) async throws {
+        // Every route needs the database (sessions, tokens, memberships, its own work): say at once when it is away.
+        try database.requireReachable()
         switch route.access {
         case .anonymous:
             // A credential is optional here; an invalid one is ignored rather than refused.

@@ -44,7 +44,9 @@ public struct AgentAuthenticator: Sendable {
             let found: AgentPrincipal?
             AuthMetrics.databaseLookups.increment()
             do {
-                found = try await repository.principal(tokenHash: token.hash)
+                // A token not in the cache needs the database; a dead one is said within seconds.
+                let repository = self.repository, hash = token.hash
+                found = try await withDeadline(.seconds(5)) { try await repository.principal(tokenHash: hash) }
             } catch {
                 throw RungateError.dependencyUnavailable("database")
             }

@@ -13,6 +13,7 @@ import NIOHTTP1
 /// chunk), read the usage, price it, and record the step off the request path.
 struct ProxyService: Sendable {
     let authenticator: AgentAuthenticator
+    let database: Database
     let runs: any RunRepository
     let providerKeys: ProviderKeyResolver
     let dataKeys: DataKeyCache
@@ -353,8 +354,11 @@ struct ProxyService: Sendable {
     }
 
     func resolveRun(_ runID: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?) async throws -> RunHandle {
+        try database.requireReachable()
         do {
-            return try await runs.resolve(id: runID, principal: principal, policy: policy, metadata: [:])
+            // The pool waits while it cannot connect; a call is told within seconds instead.
+            let runs = self.runs
+            return try await withDeadline(.seconds(5)) { try await runs.resolve(id: runID, principal: principal, policy: policy, metadata: [:]) }
         } catch let error as RungateError {
             throw error
         } catch {

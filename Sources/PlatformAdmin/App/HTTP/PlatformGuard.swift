@@ -16,6 +16,7 @@ struct PlatformGuard: Sendable {
                                    recovery: "Call from an address in RUNGATE_PLATFORM_ALLOWED_NETWORKS.")
             }
         }
+        try database.requireReachable()
         guard let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") else {
             throw RungateError.unauthenticated("The platform API needs `Authorization: Bearer rg_platform_…`.")
         }

@@ -1,0 +1,38 @@
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Whether PostgreSQL answers, checked once a second with a short deadline. The connection pool
+/// queues queries while it cannot connect, so without this a request would wait for a dead
+/// database instead of being told at once (503 `database_unavailable`). Until its first check, and
+/// when it does not run (tests), the database counts as reachable.
+public final class DatabaseHealth: Service, Sendable {
+    private let client: PostgresClient
+    private let logger: Logger
+    private let reachable = Atomic<Bool>(true)
+    private let interval: Duration
+    private let timeout: Duration
+
+    public init(client: PostgresClient, logger: Logger, interval: Duration = .seconds(1), timeout: Duration = .seconds(1)) {
+        self.client = client
+        self.logger = logger
+        self.interval = interval
+        self.timeout = timeout
+    }
+
+    public var isReachable: Bool { reachable.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            let client = self.client, logger = self.logger
+            let answered = (try? await withDeadline(timeout) {
+                try await client.query("SELECT 1", logger: logger).first(decoding: Int.self) == 1
+            }) ?? false
+            if reachable.exchange(answered, ordering: .relaxed) != answered {
+                if answered { logger.notice("PostgreSQL answers again") } else { logger.error("PostgreSQL does not answer: refusing calls that need it with 503") }
+            }
+            await sleepUnlessShuttingDown(for: interval)
+        }
+    }
+}
