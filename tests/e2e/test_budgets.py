@@ -73,14 +73,20 @@ def test_sixty_four_concurrent_calls_on_two_replicas_never_overspend_a_run_cap()
     assert spent <= cap + one_call, f"{len(ok)} calls spent {spent} µ$ against a cap of {cap}"
 
 
-def test_crossing_the_alert_threshold_and_the_cap_emit_events_once():
-    receiver = Receiver().start()
-    subscribe(receiver.url, events=["budget.threshold", "budget.exceeded"])
+def agent_with_daily_cap(cap_micros, **extra):
+    """A new agent's token and id, and a daily budget of `cap_micros` on it."""
     token = agent()
     agent_id = sql(f"SELECT agent_id FROM agent_tokens WHERE token_hash = encode(sha256('{token}'::bytea), 'hex')")
     status, _, budget = call("POST", f"/api/orgs/{ORG}/budgets", token=ADMIN_TOKEN,
-                             body={"scope": "agent", "scope_id": agent_id, "period": "day", "cap_micros": 300, "alert_threshold_percent": 50})
-    assert status == 201
+                             body={"scope": "agent", "scope_id": agent_id, "period": "day", "cap_micros": cap_micros, **extra})
+    assert status == 201, budget
+    return token, agent_id, budget
+
+
+def test_crossing_the_alert_threshold_and_the_cap_emit_events_once():
+    receiver = Receiver().start()
+    subscribe(receiver.url, events=["budget.threshold", "budget.exceeded"])
+    token, _, budget = agent_with_daily_cap(300, alert_threshold_percent=50)
     client = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=token, max_retries=0)
     for _ in range(8):
         try:
@@ -138,12 +144,8 @@ def test_a_killed_data_plane_releases_its_reservations_when_their_lease_runs_out
     import subprocess
     import threading
 
-    token = agent()
-    agent_id = sql(f"SELECT agent_id FROM agent_tokens WHERE token_hash = encode(sha256('{token}'::bytea), 'hex')")
     # One call reserves about 600 µ$ (1000 output tokens of gpt-4o-mini); two do not fit under 1000.
-    status, _, budget = call("POST", f"/api/orgs/{ORG}/budgets", token=ADMIN_TOKEN,
-                             body={"scope": "agent", "scope_id": agent_id, "period": "day", "cap_micros": 1000})
-    assert status == 201
+    token, _, budget = agent_with_daily_cap(1000)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -10,7 +10,7 @@ import openai
 
 from conftest import AGENT_TOKEN, DATA2_URL, DATA_URL, sql, steps_of
 from test_control_plane import ADMIN_TOKEN, ORG, call
-from test_governance import agent
+from test_budgets import agent_with_daily_cap
 
 REDIS_PORT = str(urllib.parse.urlsplit(os.environ["RUNGATE_TEST_REDIS_URL"]).port)
 REDIS_DIR = os.environ["RUNGATE_TEST_REDIS_SERVER_DIR"]
@@ -41,11 +41,7 @@ def start_redis():
 
 
 def test_redis_down_for_ten_seconds_under_load_refuses_clearly_loses_nothing_and_recovers():
-    token = agent()
-    agent_id = sql(f"SELECT agent_id FROM agent_tokens WHERE token_hash = encode(sha256('{token}'::bytea), 'hex')")
-    status, _, budget = call("POST", f"/api/orgs/{ORG}/budgets", token=ADMIN_TOKEN,
-                             body={"scope": "agent", "scope_id": agent_id, "period": "day", "cap_micros": 5_000_000})
-    assert status == 201
+    token, agent_id, budget = agent_with_daily_cap(5_000_000)
     ask = dict(model="gpt-4o-mini", max_tokens=20, messages=[{"role": "user", "content": "hello [[words:5]]"}])
     for _ in range(5):  # some spend before the outage, which the counter must not forget
         openai.OpenAI(base_url=DATA_URL + "/v1", api_key=token, max_retries=0).chat.completions.create(**ask)

@@ -26,14 +26,8 @@ public struct TraceExporter: Service {
 
     public func run() async throws {
         let client = OutboundHTTPClient(readTimeout: .seconds(settings.requestTimeout.components.seconds), retryingConnections: false)
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            var busy = false
-            do {
-                busy = try await runOnce(client: client.client) >= settings.batchRuns
-            } catch {
-                logger.error("trace export failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
-            }
-            if !busy { await sleepUnlessShuttingDown(for: settings.pollInterval) }
+        await repeatUntilShutdown(every: settings.pollInterval, logger: logger, failure: "trace export failed") {
+            try await runOnce(client: client.client) >= settings.batchRuns
         }
         try await client.client.shutdown()
     }

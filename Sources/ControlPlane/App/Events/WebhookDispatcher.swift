@@ -59,15 +59,9 @@ public struct WebhookDispatcher: Service {
 
     public func run() async throws {
         let client = OutboundHTTPClient(readTimeout: .seconds(settings.requestTimeout.components.seconds), retryingConnections: false)
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            var busy = false
-            do {
-                busy = try await runOnce(client: client.client) > 0
-            } catch {
-                logger.error("webhook delivery pass failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
-            }
-            // A full batch means more may be due: go on at once.
-            if !busy { await sleepUnlessShuttingDown(for: settings.pollInterval) }
+        // After a pass that attempted deliveries, more may be due: go on at once.
+        await repeatUntilShutdown(every: settings.pollInterval, logger: logger, failure: "webhook delivery pass failed") {
+            try await runOnce(client: client.client) > 0
         }
         try await client.client.shutdown()
     }

@@ -21,13 +21,9 @@ public struct OrgDeletionJob: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            do {
-                _ = try await runOnce()
-            } catch {
-                logger.error("org deletion sweep failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
-            }
-            await sleepUnlessShuttingDown(for: interval)
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "org deletion sweep failed") {
+            _ = try await runOnce()
+            return false
         }
     }
 
