@@ -5,19 +5,20 @@ public struct DeadlineExceeded: Error, Sendable {
     public let after: Duration
 }
 
-/// Runs `body`, or gives up after `duration` — returning at once even when the work does not stop
-/// on cancellation (a query waiting in the connection pool's queue can wait for as long as the
-/// database is away). The work is cancelled and left to finish on its own.
+/// Runs `body`, or gives up after `duration` — returning at once even though the work goes on (a
+/// query waiting in the connection pool's queue waits for as long as the database is away). The
+/// work is not cancelled: it is left to finish on its own, so a pool never sees a lease abandoned
+/// half-way.
 public func withDeadline<T: Sendable>(_ duration: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let once = ResumeOnce<T>()
     return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
         once.set(continuation)
-        let work = Task {
+        Task {
             do { once.resume(with: .success(try await body())) } catch { once.resume(with: .failure(error)) }
         }
         Task {
             try? await Task.sleep(for: duration)
-            if once.resume(with: .failure(DeadlineExceeded(after: duration))) { work.cancel() }
+            once.resume(with: .failure(DeadlineExceeded(after: duration)))
         }
     }
 }

@@ -72,7 +72,10 @@ public final class StepRecorder: Service, Sendable {
             CallMetrics.queued.record(pending)
             guard !steps.isEmpty || !events.isEmpty else { return true }
             do {
-                try await repository.insert(steps, events: events)
+                // A write stuck on a connection the database dropped is abandoned and retried:
+                // batches are idempotent (a step already written is skipped, its run counted once).
+                let repository = self.repository
+                try await withDeadline(.seconds(15)) { try await repository.insert(steps, events: events) }
             } catch {
                 queue.withLock { queue in
                     queue.steps.insert(contentsOf: steps, at: 0)

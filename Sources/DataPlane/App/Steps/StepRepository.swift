@@ -42,8 +42,11 @@ public struct PostgresStepRepository: StepRepository {
         try await database.transaction { connection in
             if !outbox.isEmpty { try await Self.insert(outbox, on: connection, logger: logger) }
             guard !steps.isEmpty else { return }
+            // One statement: the runs' totals grow by the steps this batch actually inserted, so a
+            // batch written twice (a retried write whose first attempt committed late) counts once.
             try await connection.query(
                 """
+                WITH inserted AS (
                 INSERT INTO steps (id, org_id, run_id, created_at, kind, endpoint, provider, model, status, http_status,
                                    input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms, ttft_ms, rule,
                                    policy_version, error_code, request_fingerprint)
@@ -59,16 +62,14 @@ public struct PostgresStepRepository: StepRepository {
                        output_tokens, cached_tokens, cost_micros, latency_ms, ttft_ms, rule, policy_version, error_code,
                        request_fingerprint)
                 ON CONFLICT DO NOTHING
-                """, logger: logger)
-            try await connection.query(
-                """
+                RETURNING run_id, input_tokens, output_tokens, cost_micros, created_at
+                )
                 UPDATE runs r SET step_count = r.step_count + t.steps, input_tokens = r.input_tokens + t.input,
                        output_tokens = r.output_tokens + t.output, cost_micros = r.cost_micros + t.cost,
                        last_step_at = GREATEST(r.last_step_at, t.last)
-                FROM (SELECT run_id, count(*) AS steps, sum(input) AS input, sum(output) AS output, sum(cost) AS cost, max(at) AS last
-                      FROM unnest(\(runs)::uuid[], \(inputs)::int[], \(outputs)::int[], \(costs)::bigint[], \(times)::timestamptz[])
-                        AS s(run_id, input, output, cost, at)
-                      GROUP BY run_id) t
+                FROM (SELECT run_id, count(*) AS steps, sum(input_tokens) AS input, sum(output_tokens) AS output, sum(cost_micros) AS cost,
+                             max(created_at) AS last
+                      FROM inserted GROUP BY run_id) t
                 WHERE r.id = t.run_id
                 """, logger: logger)
             for step in steps {
