@@ -8,13 +8,15 @@ public func sleepUnlessShuttingDown(for duration: Duration) async {
 }
 
 /// The loop of a background job: runs `pass` until shutdown — again at once when it says more work
-/// is waiting, else after `interval`; a pass that fails is logged (`failure`) and retried after
-/// the interval, never ending the job.
-public func repeatUntilShutdown(every interval: Duration, logger: Logger, failure: String, _ pass: () async throws -> Bool) async {
+/// is waiting, else after `interval`; a pass that fails, or is not done within `deadline` (a query
+/// stuck on a connection the database dropped), is logged (`failure`) and the job goes on.
+public func repeatUntilShutdown(
+    every interval: Duration, deadline: Duration, logger: Logger, failure: String, _ pass: @escaping @Sendable () async throws -> Bool
+) async {
     while !Task.isShuttingDownGracefully, !Task.isCancelled {
         var more = false
         do {
-            more = try await pass()
+            more = try await withDeadline(deadline, pass)
         } catch {
             logger.error("\(failure); will retry", metadata: ["error": "\(String(reflecting: error))"])
         }

@@ -26,7 +26,7 @@ public struct TraceExporter: Service {
 
     public func run() async throws {
         let client = OutboundHTTPClient(readTimeout: .seconds(settings.requestTimeout.components.seconds), retryingConnections: false)
-        await repeatUntilShutdown(every: settings.pollInterval, logger: logger, failure: "trace export failed") {
+        await repeatUntilShutdown(every: settings.pollInterval, deadline: settings.requestTimeout + .seconds(20), logger: logger, failure: "trace export failed") {
             try await runOnce(client: client.client) >= settings.batchRuns
         }
         try await client.client.shutdown()

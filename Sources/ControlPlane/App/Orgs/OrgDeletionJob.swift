@@ -21,7 +21,7 @@ public struct OrgDeletionJob: Service {
     }
 
     public func run() async throws {
-        await repeatUntilShutdown(every: interval, logger: logger, failure: "org deletion sweep failed") {
+        await repeatUntilShutdown(every: interval, deadline: .seconds(600), logger: logger, failure: "org deletion sweep failed") {
             _ = try await runOnce()
             return false
         }
