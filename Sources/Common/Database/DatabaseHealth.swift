@@ -18,7 +18,7 @@ public final class DatabaseHealth: Service, Sendable {
     private let interval: Duration
     private let timeout: Duration
 
-    public init(client: PostgresClient, logger: Logger, interval: Duration = .seconds(1), timeout: Duration = .seconds(1)) {
+    public init(client: PostgresClient, logger: Logger, interval: Duration = .seconds(1), timeout: Duration = .seconds(2)) {
         self.client = client
         self.logger = logger
         self.interval = interval

@@ -60,7 +60,7 @@ public struct WebhookDispatcher: Service {
     public func run() async throws {
         let client = OutboundHTTPClient(readTimeout: .seconds(settings.requestTimeout.components.seconds), retryingConnections: false)
         // After a pass that attempted deliveries, more may be due: go on at once.
-        await repeatUntilShutdown(every: settings.pollInterval, deadline: settings.requestTimeout * 3 + .seconds(30), logger: logger, failure: "webhook delivery pass failed") {
+        await repeatUntilShutdown(every: settings.pollInterval, deadline: settings.requestTimeout + .seconds(10), logger: logger, failure: "webhook delivery pass failed") {
             try await runOnce(client: client.client) > 0
         }
         try await client.client.shutdown()

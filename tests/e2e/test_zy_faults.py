@@ -1,5 +1,7 @@
 """Faults with the real servers, stopped and restarted inside the test: Redis down for ten seconds
-under load (clear refusals, no overspend, no step lost, recovery without a restart of Rungate)."""
+under load (clear refusals, no overspend, no step lost, recovery without a restart of Rungate), and
+PostgreSQL down. Named to run after the other feature tests: an outage may hold the background jobs
+(webhook deliveries, trace export) back for one pass deadline, which would perturb their timing."""
 import os
 import subprocess
 import threading
