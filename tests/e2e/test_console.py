@@ -13,6 +13,8 @@ import uuid
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import remember
 from test_approvals import GATE, PROD
@@ -70,6 +72,14 @@ def sign_in(driver, email, password=PASSWORD):
         assert time.monotonic() < deadline, driver.find_element(By.TAG_NAME, "main").text[:300]
         time.sleep(0.05)
     assert "/orgs/" in driver.current_url or driver.current_url.rstrip("/") == CONTROL_URL
+
+
+def follow(driver, element, timeout=5):
+    """Clicks `element` and waits until the browser has left the page it was on: the next page may hold
+    the same elements (a nav, forms), so waiting for one of them could still find the old page's."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(old))
 
 
 def wait_css(driver, selector, timeout=5):
@@ -147,7 +157,7 @@ def test_an_approver_approves_a_pending_gate_and_the_agent_retry_succeeds(browse
     row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#pending tbody tr") if run[:8] in r.text)
     approve = next(f for f in row.find_elements(By.TAG_NAME, "form") if "Approve" in f.text)
     approve.find_element(By.NAME, "reason").send_keys("checked with the on-call")
-    approve.find_element(By.TAG_NAME, "button").click()
+    follow(browser, approve.find_element(By.TAG_NAME, "button"))
     assert "Approve" in wait_css(browser, ".flash")[0].text
     status, _, decided = call("GET", f"/api/orgs/{ORG}/approvals/{approval}", token=ADMIN_TOKEN)
     assert decided["status"] == "approved" and decided["reason"] == "checked with the on-call"
@@ -170,18 +180,16 @@ def test_an_admin_creates_an_agent_and_sees_its_token_exactly_once(browser, acco
     name = f"console-{uuid.uuid4().hex[:6]}"
     create = next(f for f in browser.find_elements(By.TAG_NAME, "form") if "Create agent" in f.text)
     create.find_element(By.NAME, "name").send_keys(name)
-    create.find_element(By.TAG_NAME, "button").click()
+    follow(browser, create.find_element(By.TAG_NAME, "button"))
     wait_css(browser, ".flash")
-    browser.find_element(By.LINK_TEXT, name).click()
-    wait_css(browser, "form")
+    follow(browser, browser.find_element(By.LINK_TEXT, name))
     issue = next(f for f in browser.find_elements(By.TAG_NAME, "form") if "Issue token" in f.text)
     issue.find_element(By.NAME, "name").send_keys("ci")
-    issue.find_element(By.TAG_NAME, "button").click()
+    follow(browser, issue.find_element(By.TAG_NAME, "button"))
     token = wait_css(browser, "#secret")[0].text
     remember(token)
     assert token.startswith("rg_agt_") and "only this once" in browser.find_element(By.TAG_NAME, "main").text
-    browser.find_element(By.LINK_TEXT, "Done").click()
-    wait_css(browser, "nav")
+    follow(browser, browser.find_element(By.LINK_TEXT, "Done"))
     assert token not in browser.page_source, "the agent page never shows the token again"
     assert token[:12] in browser.page_source or "rg_agt_" in browser.page_source  # its display prefix
     audit = call("GET", f"/api/orgs/{ORG}/audit-log?action=tokens.create", token=ADMIN_TOKEN)[2]["data"]
@@ -200,11 +208,10 @@ def test_the_org_switcher_and_signing_out(browser):
     open_page(browser, "approvals")
     switcher = browser.find_element(By.CSS_SELECTOR, "form.switch")
     switcher.find_element(By.CSS_SELECTOR, f"option[value='{own['id']}']").click()
-    switcher.find_element(By.TAG_NAME, "button").click()
-    wait_css(browser, "nav")
+    follow(browser, switcher.find_element(By.TAG_NAME, "button"))
     assert f"/orgs/{own['id']}/" in browser.current_url
     assert "owner" in browser.find_element(By.CSS_SELECTOR, "header .who").text
-    browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button"))
     wait_css(browser, "input[name=password]")
     browser.get(f"{CONTROL_URL}/orgs/{ORG}/approvals")
     assert browser.current_url.endswith("/login"), "signed out: pages send you to sign in"
