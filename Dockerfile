@@ -11,12 +11,13 @@ RUN swift build -c release --static-swift-stdlib \
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libhiredis0.14 ca-certificates postgresql-client curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home /app rungate
+ && useradd --system --uid 10001 --home /app rungate \
+ && mkdir -p /var/lib/rungate/spool && chown -R rungate /var/lib/rungate
 WORKDIR /app
 COPY --from=build /out/ /usr/local/bin/
 COPY migrations ./migrations
 COPY scripts/compose-migrate.sh ./compose-migrate.sh
 USER rungate
-ENV RUNGATE_HOST=0.0.0.0 RUNGATE_MIGRATIONS_DIR=/app/migrations
+ENV RUNGATE_HOST=0.0.0.0 RUNGATE_MIGRATIONS_DIR=/app/migrations RUNGATE_SPOOL_DIR=/var/lib/rungate/spool
 EXPOSE 8080 8081 8082 9090
 CMD ["rungate-data"]

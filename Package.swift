@@ -145,7 +145,7 @@ let package = Package(
         .testTarget(
             name: "CommonTests",
             dependencies: [
-                "Common",
+                "Common", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -52,4 +52,24 @@ import Testing
         #expect(!(await redis.ping()))
         try await redis.shutdown()
     }
+
+    @Test func pipelinedRepliesAnswerTheirOwnCommands() async throws {
+        try await withRedisClient(poolSize: 1) { (redis: RedisClient) async throws in
+            try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for index in 0..<500 { group.addTask { (index, try await redis.send("ECHO", "message-\(index)").string) } }
+                for try await (index, echoed) in group { #expect(echoed == "message-\(index)") }
+            }
+        }
+    }
+
+    @Test func aKilledConnectionIsReplacedOnTheNextCall() async throws {
+        try await withRedisClient(poolSize: 1) { (redis: RedisClient) async throws in
+            // Redis closes the client's one connection (killing itself: SKIPME no).
+            let id = try #require(try await redis.send("CLIENT", "ID").int)
+            _ = try? await redis.send("CLIENT", "KILL", "ID", String(id), "SKIPME", "no")
+            var answered = false
+            for _ in 0..<3 where !answered { answered = await redis.ping() }
+            #expect(answered, "the client reconnects by itself")
+        }
+    }
 }

@@ -46,8 +46,9 @@ trap stop_all EXIT
 "$BIN/rungate-mock-provider" --port "$MOCK_PORT" --log-level warning >"$WORK/logs/mock.log" 2>&1 &
 PIDS+=($!)
 for port in "$DATA_PORT" "$DATA2_PORT"; do
+  # A small step buffer, so the PostgreSQL outage test sees steps go through the disk spool.
   RUNGATE_DATABASE_URL="$DATA_DB_URL" RUNGATE_REDIS_URL="$RUNGATE_TEST_REDIS_URL" RUNGATE_MAX_BODY_BYTES=262144 \
-    RUNGATE_UPSTREAM_READ_TIMEOUT_SECONDS=2 RUNGATE_TOKEN_USAGE_FLUSH_SECONDS=1 "$BIN/rungate-data" --port "$port" >"$WORK/logs/data-$port.log" 2>&1 &
+    RUNGATE_SPOOL_DIR="$WORK/spool-$port" RUNGATE_STEP_BUFFER_BYTES=32768 RUNGATE_UPSTREAM_READ_TIMEOUT_SECONDS=2 RUNGATE_TOKEN_USAGE_FLUSH_SECONDS=1 "$BIN/rungate-data" --port "$port" >"$WORK/logs/data-$port.log" 2>&1 &
   PIDS+=($!)
 done
 # An OTLP/HTTP collector stand-in that records what it gets (tests decode it).
@@ -65,7 +66,7 @@ env -u RUNGATE_MASTER_KEY RUNGATE_DATABASE_URL="$PLATFORM_DB_URL" RUNGATE_REDIS_
 PIDS+=($!)
 # Two data planes whose Redis is unreachable: one fails closed (the default), one lets rate limits pass.
 for spec in "$NOREDIS_PORT:false" "$FAILOPEN_PORT:true"; do
-  RUNGATE_DATABASE_URL="$DATA_DB_URL" RUNGATE_REDIS_URL="redis://127.0.0.1:1/0" RUNGATE_RATE_LIMITS_FAIL_OPEN="${spec#*:}" \
+  RUNGATE_DATABASE_URL="$DATA_DB_URL" RUNGATE_REDIS_URL="redis://127.0.0.1:1/0" RUNGATE_RATE_LIMITS_FAIL_OPEN="${spec#*:}" RUNGATE_SPOOL_DIR=none \
     "$BIN/rungate-data" --port "${spec%%:*}" >"$WORK/logs/data-${spec%%:*}.log" 2>&1 &
   PIDS+=($!)
 done
@@ -82,6 +83,7 @@ CREDENTIALS=$(RUNGATE_DATABASE_URL="$CONTROL_DB_URL" RUNGATE_OWNER_PASSWORD="e2e
 eval "export $(echo "$CREDENTIALS" | tr '\n' ' ')"
 
 export E2E_OTLP_FILE="$WORK/otlp.jsonl" E2E_WORK="$WORK" E2E_BIN="$BIN" E2E_DATA_DB_URL="$DATA_DB_URL"
+export E2E_SPOOL_DIRS="$WORK/spool-$DATA_PORT:$WORK/spool-$DATA2_PORT"
 export E2E_DATA_URL="http://127.0.0.1:$DATA_PORT" E2E_DATA2_URL="http://127.0.0.1:$DATA2_PORT" E2E_CONTROL_URL="http://127.0.0.1:$CONTROL_PORT"
 PLATFORM_TOKEN=$(RUNGATE_DATABASE_URL="$PLATFORM_DB_URL" "$BIN/rungate-platform" create-token --name e2e --log-format text --log-level warning \
   | sed -n 's/^RUNGATE_PLATFORM_TOKEN=//p')

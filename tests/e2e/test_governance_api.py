@@ -46,11 +46,27 @@ def test_disabling_an_agent_and_cancelling_a_run_stop_its_calls():
     client = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=issued["token"], max_retries=0)
     first = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     run_id = first.headers["x-rungate-run-id"]
-    status, _, run = call("POST", f"/api/orgs/{ORG}/runs/{run_id}/cancel", token=ADMIN_TOKEN)
+    # A run started by a call is written with its first step batch: the control plane sees it
+    # within the batch interval (about 50 ms), not necessarily before the call's answer arrives.
+    deadline = time.monotonic() + 5
+    while (answer := call("POST", f"/api/orgs/{ORG}/runs/{run_id}/cancel", token=ADMIN_TOKEN))[0] == 404:
+        assert time.monotonic() < deadline, "the run never reached the control plane"
+        time.sleep(0.02)
+    status, _, run = answer
     assert status == 200 and run["status"] == "cancelled"
-    with pytest.raises(openai.ConflictError):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "again"}],
-                                       extra_headers={"x-rungate-run-id": run_id})
+
+    # The cancellation reaches every data plane by notification (milliseconds); on both, the run takes no more calls.
+    def run_refused(base):
+        def attempt():
+            try:
+                openai.OpenAI(base_url=base + "/v1", api_key=issued["token"], max_retries=0).chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "again"}], extra_headers={"x-rungate-run-id": run_id})
+                return False
+            except openai.ConflictError as error:
+                return error.body["code"] == "run_cancelled"
+        return attempt
+    wait_for(run_refused(DATA_URL), 1.0, "a cancelled run still takes calls after 1 s")
+    wait_for(run_refused(DATA2_URL), 1.0, "a cancelled run still takes calls on another replica after 1 s")
     status, _, _ = call("PATCH", f"/api/orgs/{ORG}/agents/{agent['id']}", token=ADMIN_TOKEN, body={"status": "disabled"})
     assert status == 200
 

@@ -9,7 +9,10 @@ public enum Invalidation: Sendable, Equatable {
     case token(hash: String)
     case agent(UUID)
     case org(UUID)
-    /// Everything: sent by a listener to itself after reconnecting, since messages may have been missed.
+    /// A run's state changed (ended, cancelled): sent by a trigger on `runs`.
+    case run(UUID)
+    /// Everything may have changed: sent by a listener to itself after reconnecting, since messages may
+    /// have been missed. Caches mark every entry out of date (reloaded on next use).
     case all
 
     public static let channel = "rungate_invalidate"
@@ -19,6 +22,7 @@ public enum Invalidation: Sendable, Equatable {
         case .token(let hash): "token:\(hash)"
         case .agent(let id): "agent:\(id.uuidString.lowercased())"
         case .org(let id): "org:\(id.uuidString.lowercased())"
+        case .run(let id): "run:\(id.uuidString.lowercased())"
         case .all: "all"
         }
     }
@@ -34,6 +38,7 @@ public enum Invalidation: Sendable, Equatable {
         case "token": self = .token(hash: parts[1])
         case "agent": guard let id = UUID(uuidString: parts[1]) else { return nil }; self = .agent(id)
         case "org": guard let id = UUID(uuidString: parts[1]) else { return nil }; self = .org(id)
+        case "run": guard let id = UUID(uuidString: parts[1]) else { return nil }; self = .run(id)
         default: return nil
         }
     }

@@ -5,7 +5,8 @@ import ServiceLifecycle
 /// Listens for `Invalidation`s on a dedicated Postgres connection and hands each to `handler`.
 ///
 /// After every (re)connect it first delivers `.all`, because notifications sent while it was
-/// disconnected are lost; caches then refill from the database.
+/// disconnected are lost; caches then refill from the database. While it is disconnected, entries
+/// are trusted for their TTL only (or, while PostgreSQL does not answer at all, until it does).
 public struct InvalidationListener: Service {
     let configuration: PostgresConnection.Configuration
     let logger: Logger
@@ -40,9 +41,10 @@ public struct InvalidationListener: Service {
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }
                 attempt += 1
+                // Caches are kept meanwhile: while PostgreSQL is away they are what lets calls go on,
+                // and past their TTL they reload whenever it answers; on reconnect they are cleared.
                 logger.warning("invalidation listener disconnected; caches are cleared on reconnect",
                                metadata: ["attempt": "\(attempt)", "error.type": "\(type(of: error))"])
-                handler(.all)
             }
             await sleepUnlessShuttingDown(for: .milliseconds(min(200 * (1 << min(attempt, 5)), 5_000)))
         }

@@ -82,6 +82,6 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 extension JSONValue {
     /// `text` parsed as JSON (stored `jsonb` read back as text, a tool call's argument string), or nil.
     public static func parse(_ text: String) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        try? JSONParser.parse(text.utf8)
     }
 }

@@ -4,30 +4,23 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// A pool of hiredis connections behind an async API.
+/// A few pipelined Redis connections behind an async API.
 ///
-/// hiredis is blocking, so every call runs on a thread pool owned by this client (one thread per
-/// connection), never on an event loop. A connection that failed is dropped, not reused; the next
-/// call opens a fresh one, so the client recovers by itself when Redis comes back.
+/// Commands go out on event-loop connections (RESP out, hiredis's reader for the replies), spread
+/// round-robin over `poolSize` connections; no thread blocks on Redis. A connection that failed is
+/// dropped; the next call on its slot opens a fresh one, so the client recovers by itself when
+/// Redis comes back (and fails fast while it is away: the connection is refused).
 public final class RedisClient: Sendable, Service {
     public let configuration: RedisConfiguration
-    private let threads: NIOThreadPool
+    private let group: any EventLoopGroup
     private let logger: Logger
-    private let state: Mutex<PoolState>
+    private let slots: Mutex<(connections: [Task<RedisConnection, any Error>?], next: Int, isShutDown: Bool)>
 
-    private struct PoolState {
-        var idle: [RedisConnection] = []
-        var open = 0
-        var waiters: [CheckedContinuation<RedisConnection?, any Error>] = []
-        var isShutDown = false
-    }
-
-    public init(configuration: RedisConfiguration, logger: Logger) {
+    public init(configuration: RedisConfiguration, logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.configuration = configuration
         self.logger = logger
-        self.threads = NIOThreadPool(numberOfThreads: configuration.poolSize)
-        self.threads.start()
-        self.state = Mutex(PoolState())
+        self.group = group
+        self.slots = Mutex((Array(repeating: nil, count: max(configuration.poolSize, 1)), 0, false))
     }
 
     /// Sends one command, e.g. `send("INCRBY", key, "1")`.
@@ -38,13 +31,19 @@ public final class RedisClient: Sendable, Service {
 
     /// Sends one command with binary-safe arguments.
     public func send(_ arguments: [[UInt8]]) async throws -> RedisValue {
-        let connection = try await acquire()
+        let (slot, connecting) = try connection()
+        let connection: RedisConnection
         do {
-            let reply = try await threads.runIfActive { try connection.command(arguments) }
-            release(connection)
-            return reply
+            connection = try await connecting.value
         } catch {
-            release(connection)
+            drop(slot, connecting)
+            throw error
+        }
+        do {
+            return try await connection.send(arguments)
+        } catch {
+            // An error reply leaves the connection open; a transport failure or timeout closes it.
+            if !connection.isActive { drop(slot, connecting) }
             throw error
         }
     }
@@ -61,88 +60,36 @@ public final class RedisClient: Sendable, Service {
         try await shutdown()
     }
 
-    /// Closes every connection and stops the threads. Calls after this fail with `shutDown`.
+    /// Closes every connection. Calls after this fail with `shutDown`.
     public func shutdown() async throws {
-        let (idle, waiters) = state.withLock { state -> ([RedisConnection], [CheckedContinuation<RedisConnection?, any Error>]) in
-            state.isShutDown = true
-            defer {
-                state.idle = []
-                state.waiters = []
-            }
-            return (state.idle, state.waiters)
+        let open = slots.withLock { slots -> [Task<RedisConnection, any Error>] in
+            slots.isShutDown = true
+            defer { slots.connections = slots.connections.map { _ in nil } }
+            return slots.connections.compactMap { $0 }
         }
-        waiters.forEach { $0.resume(throwing: RedisError.shutDown) }
-        _ = idle  // dropping the last reference frees each hiredis context
-        try await threads.shutdownGracefully()
+        for connecting in open { (try? await connecting.value)?.close() }
     }
 
-    // MARK: Pool
+    // MARK: Slots
 
-    private func acquire() async throws -> RedisConnection {
-        enum Next { case use(RedisConnection), create, wait }
-        let next: Next = try state.withLock { state in
-            if state.isShutDown { throw RedisError.shutDown }
-            if let connection = state.idle.popLast() { return .use(connection) }
-            if state.open < configuration.poolSize {
-                state.open += 1
-                return .create
-            }
-            return .wait
-        }
-        switch next {
-        case .use(let connection):
-            return connection
-        case .create:
-            return try await connect()
-        case .wait:
-            // A released connection, or nil: a slot was freed and this waiter may open one.
-            let handed = try await withCheckedThrowingContinuation { continuation in
-                let shutDown = state.withLock { state in
-                    if state.isShutDown { return true }
-                    state.waiters.append(continuation)
-                    return false
-                }
-                if shutDown { continuation.resume(throwing: RedisError.shutDown) }
-            }
-            if let handed { return handed }
-            return try await connect()
+    /// The next slot's connection, opening it when the slot is empty or its connection died.
+    private func connection() throws -> (Int, Task<RedisConnection, any Error>) {
+        let configuration = self.configuration, group = self.group
+        return try slots.withLock { slots in
+            if slots.isShutDown { throw RedisError.shutDown }
+            let slot = slots.next
+            slots.next = (slots.next + 1) % slots.connections.count
+            if let existing = slots.connections[slot] { return (slot, existing) }
+            let connecting = Task { try await RedisConnection.connect(configuration: configuration, group: group) }
+            slots.connections[slot] = connecting
+            return (slot, connecting)
         }
     }
 
-    /// Opens a connection for a slot already counted in `open`; gives the slot back on failure.
-    private func connect() async throws -> RedisConnection {
-        do {
-            let configuration = self.configuration
-            return try await threads.runIfActive { try RedisConnection(configuration: configuration) }
-        } catch {
-            freeSlot()
-            throw error
+    /// Empties a slot whose connection failed (unless another call already replaced it).
+    private func drop(_ slot: Int, _ connecting: Task<RedisConnection, any Error>) {
+        slots.withLock { slots in
+            if let current = slots.connections[slot], current == connecting { slots.connections[slot] = nil }
         }
-    }
-
-    private func release(_ connection: RedisConnection) {
-        guard !connection.isBroken else {
-            freeSlot()
-            return
-        }
-        let waiter = state.withLock { state -> CheckedContinuation<RedisConnection?, any Error>? in
-            if state.isShutDown {
-                state.open -= 1
-                return nil
-            }
-            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
-            state.idle.append(connection)
-            return nil
-        }
-        waiter?.resume(returning: connection)
-    }
-
-    private func freeSlot() {
-        let waiter = state.withLock { state -> CheckedContinuation<RedisConnection?, any Error>? in
-            if !state.waiters.isEmpty { return state.waiters.removeFirst() }  // the slot passes to the waiter
-            state.open -= 1
-            return nil
-        }
-        waiter?.resume(returning: nil)
     }
 }

@@ -4,13 +4,13 @@ public struct RedisConfiguration: Sendable {
     public var port: Int
     public var password: String?
     public var database: Int
-    /// Connections (and threads: each blocking hiredis call owns one) at most.
+    /// Connections, each pipelining any number of commands.
     public var poolSize: Int
     public var connectTimeout: Duration
     /// A command that takes longer fails rather than holding a request forever.
     public var commandTimeout: Duration
 
-    public init(host: String, port: Int = 6379, password: String? = nil, database: Int = 0, poolSize: Int = 16,
+    public init(host: String, port: Int = 6379, password: String? = nil, database: Int = 0, poolSize: Int = 4,
                 connectTimeout: Duration = .seconds(1), commandTimeout: Duration = .seconds(2)) {
         self.host = host
         self.port = port

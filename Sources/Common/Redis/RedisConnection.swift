@@ -1,118 +1,174 @@
 import CHiredis
-import Foundation
+import NIOCore
+import NIOPosix
 
-/// One blocking hiredis connection. Used by one thread at a time: the pool hands it out
-/// exclusively and every call runs on the client's own thread pool, never an event loop.
-final class RedisConnection: @unchecked Sendable {
-    private let context: UnsafeMutablePointer<redisContext>
-    private(set) var isBroken = false
+/// One Redis connection on an event loop. Commands are written as RESP and pipelined — any number
+/// may be in flight — and the replies, parsed by hiredis's reader, complete them in order. No thread
+/// waits on Redis. A command that outlives the timeout fails and closes the connection (its reply
+/// would otherwise answer the next command); so does any transport error.
+final class RedisConnection: Sendable {
+    private let channel: any Channel
+    private let commandTimeout: Duration
 
-    init(configuration: RedisConfiguration) throws(RedisError) {
-        guard let context = redisConnectWithTimeout(configuration.host, Int32(configuration.port), configuration.connectTimeout.timeval)
-        else { throw .connection("could not allocate a connection") }
-        if context.pointee.err != 0 {
-            let message = Self.errorString(context)
-            redisFree(context)
-            throw .connection("\(configuration.host):\(configuration.port): \(message)")
-        }
-        self.context = context
-        _ = redisSetTimeout(context, configuration.commandTimeout.timeval)
-        if let password = configuration.password {
-            _ = try command(["AUTH", password].map { Array($0.utf8) })
-        }
-        if configuration.database != 0 {
-            _ = try command(["SELECT", String(configuration.database)].map { Array($0.utf8) })
-        }
+    var isActive: Bool { channel.isActive }
+
+    private init(channel: any Channel, commandTimeout: Duration) {
+        self.channel = channel
+        self.commandTimeout = commandTimeout
     }
 
-    deinit { redisFree(context) }
-
-    /// Sends one command and waits for its reply. After a transport failure the connection is
-    /// marked broken and must be discarded (hiredis leaves it unusable).
-    func command(_ arguments: [[UInt8]]) throws(RedisError) -> RedisValue {
-        let count = arguments.count
-        let pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: count)
-        let lengths = UnsafeMutablePointer<Int>.allocate(capacity: count)
-        var buffers: [UnsafeMutablePointer<CChar>] = []
-        buffers.reserveCapacity(count)
-        defer {
-            buffers.forEach { $0.deallocate() }
-            pointers.deallocate()
-            lengths.deallocate()
-        }
-        for (index, argument) in arguments.enumerated() {
-            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(argument.count, 1))
-            argument.withUnsafeBufferPointer { source in
-                source.withMemoryRebound(to: CChar.self) { chars in
-                    if let base = chars.baseAddress { buffer.initialize(from: base, count: argument.count) }
+    static func connect(configuration: RedisConfiguration, group: any EventLoopGroup) async throws -> RedisConnection {
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.milliseconds(configuration.connectTimeout.milliseconds))
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisReplyHandler()) }
                 }
-            }
-            buffers.append(buffer)
-            pointers[index] = UnsafePointer(buffer)
-            lengths[index] = argument.count
+                .connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw RedisError.connection("\(configuration.host):\(configuration.port): \(error)")
         }
-        guard let raw = redisCommandArgv(context, Int32(count), pointers, lengths) else {
-            isBroken = true
-            throw .connection(Self.errorString(context))
+        let connection = RedisConnection(channel: channel, commandTimeout: configuration.commandTimeout)
+        do {
+            if let password = configuration.password { _ = try await connection.send(["AUTH", password].map { Array($0.utf8) }) }
+            if configuration.database != 0 { _ = try await connection.send(["SELECT", String(configuration.database)].map { Array($0.utf8) }) }
+        } catch {
+            connection.close()
+            throw error
         }
-        let reply = raw.assumingMemoryBound(to: redisReply.self)
-        defer { freeReplyObject(raw) }
-        return try Self.convert(reply)
+        return connection
     }
 
-    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) throws(RedisError) -> RedisValue {
+    /// Sends one command and waits for its reply.
+    func send(_ arguments: [[UInt8]]) async throws -> RedisValue {
+        var buffer = channel.allocator.buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
+        buffer.writeString("*\(arguments.count)\r\n")
+        for argument in arguments {
+            buffer.writeString("$\(argument.count)\r\n")
+            buffer.writeBytes(argument)
+            buffer.writeStaticString("\r\n")
+        }
+        let promise = channel.eventLoop.makePromise(of: RedisValue.self)
+        let channel = self.channel, limit = commandTimeout
+        let timeout = channel.eventLoop.scheduleTask(in: .milliseconds(limit.milliseconds)) {
+            promise.fail(RedisError.connection("no reply within \(limit)"))
+            channel.close(promise: nil)
+        }
+        promise.futureResult.whenComplete { _ in timeout.cancel() }
+        channel.writeAndFlush(RedisRequest(bytes: buffer, reply: promise)).whenFailure { error in
+            promise.fail(RedisError.connection("\(error)"))
+        }
+        return try await promise.futureResult.get()
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// A command on its way out, and where its reply goes.
+struct RedisRequest {
+    let bytes: ByteBuffer
+    let reply: EventLoopPromise<RedisValue>
+}
+
+/// Pairs replies with requests, first in first out; lives on its channel's event loop.
+final class RedisReplyHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = RedisRequest
+    typealias OutboundOut = ByteBuffer
+
+    private let reader: UnsafeMutablePointer<redisReader>
+    private var waiting = CircularBuffer<EventLoopPromise<RedisValue>>()
+
+    init() {
+        reader = redisReaderCreate()
+    }
+
+    deinit { redisReaderFree(reader) }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        waiting.append(request.reply)
+        context.write(wrapOutboundOut(request.bytes), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        let fed = bytes.withUnsafeReadableBytes { raw in
+            redisReaderFeed(reader, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
+        }
+        guard fed == REDIS_OK else { return fail(context: context, "unreadable reply") }
+        while true {
+            var raw: UnsafeMutableRawPointer?
+            guard redisReaderGetReply(reader, &raw) == REDIS_OK else { return fail(context: context, "unreadable reply") }
+            guard let raw else { return }  // the rest of the reply is still on its way
+            defer { freeReplyObject(raw) }
+            guard let promise = waiting.popFirst() else { return fail(context: context, "a reply nobody asked for") }
+            do {
+                promise.succeed(try RedisValue(reply: raw.assumingMemoryBound(to: redisReply.self)))
+            } catch {
+                promise.fail(error)
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(RedisError.connection("connection closed"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(context: context, "\(error)")
+    }
+
+    private func fail(context: ChannelHandlerContext, _ why: String) {
+        failAll(RedisError.connection(why))
+        context.close(promise: nil)
+    }
+
+    private func failAll(_ error: RedisError) {
+        while let promise = waiting.popFirst() { promise.fail(error) }
+    }
+}
+
+extension RedisValue {
+    /// A hiredis reply as a value; a top-level error reply throws, a nested one (inside EXEC) stays
+    /// a value so the rest survives.
+    init(reply: UnsafeMutablePointer<redisReply>) throws(RedisError) {
         let value = reply.pointee
+        func bytes() -> [UInt8] {
+            guard let pointer = value.str else { return [] }
+            return pointer.withMemoryRebound(to: UInt8.self, capacity: Int(value.len)) { Array(UnsafeBufferPointer(start: $0, count: Int(value.len))) }
+        }
         switch value.type {
-        case REDIS_REPLY_NIL:
-            return .null
-        case REDIS_REPLY_INTEGER:
-            return .integer(Int(value.integer))
-        case REDIS_REPLY_STATUS:
-            return .status(string(value))
-        case REDIS_REPLY_ERROR:
-            throw .server(string(value))
-        case REDIS_REPLY_STRING:
-            return .bulk(bytes(value))
+        case REDIS_REPLY_NIL: self = .null
+        case REDIS_REPLY_INTEGER: self = .integer(Int(value.integer))
+        case REDIS_REPLY_STATUS: self = .status(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_ERROR: throw .server(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_STRING: self = .bulk(bytes())
         case REDIS_REPLY_ARRAY:
             var elements: [RedisValue] = []
             elements.reserveCapacity(Int(value.elements))
             for index in 0..<Int(value.elements) {
                 guard let element = value.element[index] else { elements.append(.null); continue }
-                // A nested error reply (e.g. inside EXEC) becomes a value so the rest survives.
                 do {
-                    elements.append(try convert(element))
+                    elements.append(try RedisValue(reply: element))
                 } catch {
                     if case .server(let message) = error { elements.append(.error(message)) }
                 }
             }
-            return .array(elements)
-        default:
-            return .null
-        }
-    }
-
-    private static func bytes(_ reply: redisReply) -> [UInt8] {
-        guard let pointer = reply.str else { return [] }
-        return pointer.withMemoryRebound(to: UInt8.self, capacity: Int(reply.len)) {
-            Array(UnsafeBufferPointer(start: $0, count: Int(reply.len)))
-        }
-    }
-
-    private static func string(_ reply: redisReply) -> String {
-        String(decoding: bytes(reply), as: UTF8.self)
-    }
-
-    private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: context.pointee.errstr) { raw in
-            let bytes = raw.prefix { $0 != 0 }
-            return bytes.isEmpty ? "connection lost" : String(decoding: bytes, as: UTF8.self)
+            self = .array(elements)
+        default: self = .null
         }
     }
 }
 
 extension Duration {
-    var timeval: timeval {
+    var milliseconds: Int64 {
         let (seconds, attoseconds) = components
-        return Foundation.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

@@ -12,16 +12,17 @@ public func buildDataPlane(
         logger.warning("RUNGATE_REDIS_URL is not set: counters are in-process, so this data plane is correct only as a SINGLE node; do not run replicas")
     }
     let database = backing.database
-    let tokenCache = AgentTokenCache(timeToLive: configuration.tokenCacheTimeToLive)
+    let tokenCache = AgentTokenCache(timeToLive: configuration.tokenCacheTimeToLive, health: database.health)
     let agents = PostgresAgentRepository(database: database)
     let tokenUsage = TokenUsageRecorder(repository: agents, logger: logger, interval: configuration.tokenUsageFlushInterval)
     let authenticator = AgentAuthenticator(repository: agents, cache: tokenCache, usage: tokenUsage)
     let runs = PostgresRunRepository(database: database)
     let stepRepository = PostgresStepRepository(database: database)
-    let dataKeys = DataKeyCache(repository: PostgresDataKeyRepository(database: database, keyring: configuration.keyring))
+    let dataKeys = DataKeyCache(repository: PostgresDataKeyRepository(database: database, keyring: configuration.keyring), health: database.health)
     let providerKeys = ProviderKeyResolver(database: database, dataKeys: dataKeys)
-    let upstream = OutboundHTTPClient(readTimeout: configuration.upstreamReadTimeout, requestTimeout: configuration.upstreamRequestTimeout)
-    let steps = StepRecorder(repository: stepRepository, logger: logger)
+    let steps = try StepRecorder(repository: stepRepository, logger: logger, spoolDirectory: configuration.spoolDirectory,
+                                 memoryLimitBytes: configuration.stepBufferBytes, health: database.health)
+    let directory = RunDirectory(repository: runs, recorder: steps, health: database.health)
     let prices = PriceBook(database: database)
     let policies = PolicyStore(database: database)
     let budgets = BudgetGuard(database: database, redis: backing.redis, logger: logger)
@@ -32,21 +33,25 @@ public func buildDataPlane(
                                     failOpenRateLimits: configuration.failOpenRateLimits, reservationLease: configuration.reservationLease)
     let governanceRecorder = GovernanceRecorder(steps: steps, budgets: budgets, spend: budgetSpend)
     let approvals = ApprovalGates(database: database, timeToLive: configuration.approvalTimeToLive)
+    let invalidations = try backing.databaseURL.map { url in
+        try InvalidationListener(databaseURL: url, logger: logger) { invalidation in
+            tokenCache.apply(invalidation)
+            providerKeys.apply(invalidation)
+            dataKeys.apply(invalidation)
+            budgets.apply(invalidation)
+            directory.apply(invalidation)
+        }
+    }
+    // Created after everything that may throw: an HTTP client must be shut down before it is released.
+    let upstream = OutboundHTTPClient(readTimeout: configuration.upstreamReadTimeout, requestTimeout: configuration.upstreamRequestTimeout)
     let proxy = ProxyService(
-        authenticator: authenticator, database: database, runs: runs, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
+        authenticator: authenticator, runs: directory, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
         steps: steps, prices: prices, retries: RetryTracker(redis: backing.redis), policies: policies, governance: governance,
         budgets: budgets, recorder: governanceRecorder, approvals: approvals, drift: DriftWatch(redis: backing.redis),
         maxBodyBytes: configuration.maxBodyBytes)
 
     var services: [any Service] = [steps, tokenUsage, budgetSpend, prices, upstream]
-    if let url = backing.databaseURL {
-        services.append(try InvalidationListener(databaseURL: url, logger: logger) { invalidation in
-            tokenCache.apply(invalidation)
-            providerKeys.apply(invalidation)
-            dataKeys.apply(invalidation)
-            budgets.apply(invalidation)
-        })
-    }
+    if let invalidations { services.append(invalidations) }
 
     let router = Router(context: RungateRequestContext.self)
     RungateServer.prepare(router, service: "rungate-data", shape: { ErrorShape.dataPlane(path: $0.uri.path) },
@@ -55,9 +60,9 @@ public func buildDataPlane(
         router.post(RouterPath(endpoint.rawValue)) { request, context in try await proxy.forward(endpoint, request: request, context: context) }
     }
     router.get("/v1/models") { request, _ in try await proxy.models(request: request) }
-    RunRoutes(authenticator: authenticator, runs: runs, steps: stepRepository, policies: policies, maxBodyBytes: configuration.maxBodyBytes)
+    RunRoutes(authenticator: authenticator, runs: runs, directory: directory, steps: stepRepository, policies: policies, maxBodyBytes: configuration.maxBodyBytes)
         .add(to: router)
-    ToolCallRoutes(authenticator: authenticator, runs: runs, policies: policies, approvals: approvals,
+    ToolCallRoutes(authenticator: authenticator, runs: runs, directory: directory, policies: policies, approvals: approvals,
                    maxBodyBytes: configuration.maxBodyBytes).add(to: router)
 
     var app = RungateServer.application(router: router, service: "rungate-data", host: configuration.host,

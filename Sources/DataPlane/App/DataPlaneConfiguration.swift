@@ -24,12 +24,17 @@ public struct DataPlaneConfiguration: Sendable {
     /// How long a budget reservation holds if its call never settles (this process died mid-call);
     /// by default a minute longer than any call may take, so a live call's reservation never lapses.
     public var reservationLease: Duration
+    /// Where unwritten steps go past `stepBufferBytes` while PostgreSQL is away (nil: memory only).
+    public var spoolDirectory: String?
+    /// Bytes of unwritten steps held in memory before they are spooled on disk.
+    public var stepBufferBytes: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, keyring: MasterKeyring, maxBodyBytes: Int = 8 * 1024 * 1024,
         upstreamReadTimeout: TimeAmount = .seconds(120), upstreamRequestTimeout: TimeAmount = .seconds(600),
         tokenCacheTimeToLive: Duration = .seconds(30), tokenUsageFlushInterval: Duration = .seconds(5), failOpenRateLimits: Bool = false,
-        approvalTimeToLive: Duration = .seconds(3600), reservationLease: Duration? = nil
+        approvalTimeToLive: Duration = .seconds(3600), reservationLease: Duration? = nil, spoolDirectory: String? = nil,
+        stepBufferBytes: Int = 64 << 20
     ) {
         self.host = host
         self.port = port
@@ -42,5 +47,7 @@ public struct DataPlaneConfiguration: Sendable {
         self.failOpenRateLimits = failOpenRateLimits
         self.approvalTimeToLive = approvalTimeToLive
         self.reservationLease = reservationLease ?? .nanoseconds(upstreamRequestTimeout.nanoseconds) + .seconds(60)
+        self.spoolDirectory = spoolDirectory
+        self.stepBufferBytes = stepBufferBytes
     }
 }

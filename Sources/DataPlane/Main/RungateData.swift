@@ -37,6 +37,12 @@ struct RungateData: AsyncParsableCommand {
     @Option(help: "Seconds a budget reservation holds if its call never settles (a killed process); default the request timeout plus 60 (env RUNGATE_RESERVATION_LEASE_SECONDS).")
     var reservationLeaseSeconds: Int = Env.int("RUNGATE_RESERVATION_LEASE_SECONDS") ?? 0
 
+    @Option(help: "Folder where steps go past the memory buffer while PostgreSQL is away, and survive a crash; `none` keeps them in memory only (env RUNGATE_SPOOL_DIR).")
+    var spoolDir: String = Env.get("RUNGATE_SPOOL_DIR") ?? "rungate-spool"
+
+    @Option(help: "Bytes of unwritten steps held in memory before they are spooled on disk (env RUNGATE_STEP_BUFFER_BYTES).")
+    var stepBufferBytes: Int = Env.int("RUNGATE_STEP_BUFFER_BYTES") ?? 64 << 20
+
     func run() async throws {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
@@ -47,7 +53,8 @@ struct RungateData: AsyncParsableCommand {
             upstreamReadTimeout: .seconds(Int64(upstreamReadTimeoutSeconds)), upstreamRequestTimeout: .seconds(Int64(upstreamRequestTimeoutSeconds)),
             tokenUsageFlushInterval: .seconds(max(tokenUsageFlushSeconds, 1)), failOpenRateLimits: rateLimitsFailOpen,
             approvalTimeToLive: .seconds(max(approvalTTLSeconds, 1)),
-            reservationLease: reservationLeaseSeconds > 0 ? .seconds(reservationLeaseSeconds) : nil)
+            reservationLease: reservationLeaseSeconds > 0 ? .seconds(reservationLeaseSeconds) : nil,
+            spoolDirectory: spoolDir == "none" ? nil : spoolDir, stepBufferBytes: stepBufferBytes)
         try await buildDataPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
     }
 }

@@ -2,6 +2,7 @@ import Common
 @testable import DataPlane
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 /// Property tests of what reads untrusted bytes on every call: the stream usage scanner, the tool-
@@ -9,17 +10,7 @@ import Testing
 /// its seed), thousands per run: whatever the input, nothing crashes, and what is read does not
 /// depend on how the bytes were split into chunks.
 @Suite struct ParserPropertyTests {
-    /// SplitMix64: small, fast, reproducible.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Generator = SeededGenerator
 
     static let chatStream = Array("""
         data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}
@@ -56,13 +47,13 @@ import Testing
     }
 
     @Test func streamReadingDoesNotDependOnChunkBoundaries() {
-        var generator = Generator(state: 0x5EED)
+        var generator = Generator(seed: 0x5EED)
         let (wholeOut, wholeUsage, wholeCalls) = Self.scan(Self.chatStream, strip: true, using: &generator)
         #expect(wholeUsage == TokenUsage(input: 12, output: 7))
         #expect(wholeCalls == [ProposedToolCall(name: "delete_database", arguments: ["env": "prod"])])
         #expect(!String(decoding: wholeOut, as: UTF8.self).contains("prompt_tokens"), "the usage chunk Rungate asked for is stripped")
         for seed in 1...600 as ClosedRange<UInt64> {
-            var generator = Generator(state: seed)
+            var generator = Generator(seed: seed)
             let (passed, usage, calls) = Self.scan(Self.chatStream, strip: false, using: &generator)
             #expect(passed == Self.chatStream, "seed \(seed): bytes pass through unchanged")
             #expect(usage == wholeUsage && calls == wholeCalls, "seed \(seed)")
@@ -73,7 +64,7 @@ import Testing
 
     @Test func arbitraryBytesNeverCrashTheScanners() {
         for seed in 1...1_000 as ClosedRange<UInt64> {
-            var generator = Generator(state: seed)
+            var generator = Generator(seed: seed)
             // Random mixes of stream syntax and noise, including invalid UTF-8 and huge numbers.
             let pieces: [[UInt8]] = [Array("data: ".utf8), Array("\n\n".utf8), Array("{\"usage\":{\"prompt_tokens\":".utf8),
                                      Array("1e400".utf8), Array("-9999999999999999999}".utf8), [0xFF, 0xFE, 0x00], Array("[DONE]".utf8),
@@ -128,7 +119,7 @@ import Testing
         let evaluator = PolicyEvaluator(policy: policy)
         var redacted = 0
         for seed in 1...3_000 as ClosedRange<UInt64> {
-            var generator = Generator(state: seed)
+            var generator = Generator(seed: seed)
             let request = Self.json(depth: 0, using: &generator)
             _ = evaluator.check(request: request, model: request["model"]?.stringValue, runSteps: Int.random(in: 0...20, using: &generator),
                                 runTokens: Int.random(in: 0...2000, using: &generator))

@@ -37,25 +37,20 @@ public struct AgentAuthenticator: Sendable {
             AuthMetrics.rejected(reason: "malformed")
             throw RungateError.unauthenticated("The agent token is not valid: \(error.description).")
         }
-        let principal: AgentPrincipal
-        if let cached = cache.get(token.hash) {
-            principal = cached
-        } else {
-            let found: AgentPrincipal?
-            AuthMetrics.databaseLookups.increment()
-            do {
-                // A token not in the cache needs the database; a dead one is said within seconds.
-                let repository = self.repository, hash = token.hash
-                found = try await withDeadline(.seconds(5)) { try await repository.principal(tokenHash: hash) }
-            } catch {
-                throw RungateError.dependencyUnavailable("database")
+        let found: AgentPrincipal?
+        do {
+            let repository = self.repository, hash = token.hash
+            found = try await cache.principal(tokenHash: hash) {
+                AuthMetrics.databaseLookups.increment()
+                return try await repository.principal(tokenHash: hash)
             }
-            guard let found else {
-                AuthMetrics.rejected(reason: "unknown")
-                throw RungateError.unauthenticated("The agent token is unknown, expired or revoked.")
-            }
-            cache.put(found)
-            principal = found
+        } catch {
+            // A token this replica has never seen needs the database; a dead one is said within seconds.
+            throw RungateError.dependencyUnavailable("database")
+        }
+        guard let principal = found else {
+            AuthMetrics.rejected(reason: "unknown")
+            throw RungateError.unauthenticated("The agent token is unknown, expired or revoked.")
         }
         guard principal.orgActive else {
             throw RungateError(

@@ -37,7 +37,7 @@ final class BudgetGuard: Sendable {
     private let database: Database
     private let redis: RedisClient?
     private let logger: Logger
-    private let cache = Mutex<[UUID: (rows: [BudgetRow], loaded: ContinuousClock.Instant)]>([:])
+    private let cache: ReadThroughCache<UUID, [BudgetRow]>
     private let local = Mutex<[String: LocalCounter]>([:])
 
     /// A budget counter without Redis: the same fields, and the leases of the reservations it holds.
@@ -66,6 +66,7 @@ final class BudgetGuard: Sendable {
     }
 
     init(database: Database, redis: RedisClient?, logger: Logger) {
+        self.cache = ReadThroughCache(name: "budgets", timeToLive: .seconds(5), capacity: 10_000, reachable: { database.health.isReachable })
         self.database = database
         self.redis = redis
         self.logger = logger
@@ -73,22 +74,24 @@ final class BudgetGuard: Sendable {
 
     func apply(_ invalidation: Invalidation) {
         switch invalidation {
-        case .org(let id): _ = cache.withLock { $0.removeValue(forKey: id) }
-        case .all: cache.withLock { $0.removeAll() }
+        case .org(let id): cache.remove(id)
+        case .all: cache.expireAll()
         default: break
         }
     }
 
-    /// The org's budgets, cached for a few seconds (and dropped on a budget change notice).
+    /// The org's budgets, cached for a few seconds (dropped on a budget change notice; the last
+    /// known ones kept while PostgreSQL does not answer).
     private func budgets(orgID: UUID) async throws -> [BudgetRow] {
-        if let cached = cache.withLock({ $0[orgID] }), ContinuousClock.now - cached.loaded < .seconds(5) { return cached.rows }
-        let rows = try await database.client.query(
-            "SELECT id, scope, scope_id, period, cap_micros, alert_threshold_percent FROM budgets WHERE org_id = \(orgID)", logger: database.logger
-        ).allRows(decoding: (UUID, String, UUID?, String, Int64, Int).self).map { row in
-            BudgetRow(id: row.0, scope: row.1, scopeID: row.2, period: BudgetPeriod(rawValue: row.3) ?? .run, capMicros: row.4, alertThresholdPercent: row.5)
-        }
-        cache.withLock { $0[orgID] = (rows, .now) }
-        return rows
+        let database = self.database
+        return try await cache.value(for: orgID) {
+            try await database.client.query(
+                "SELECT id, scope, scope_id, period, cap_micros, alert_threshold_percent FROM budgets WHERE org_id = \(orgID)", logger: database.logger
+            ).allRows(decoding: (UUID, String, UUID?, String, Int64, Int).self).map { row in
+                BudgetRow(id: row.0, scope: row.1, scopeID: row.2, period: BudgetPeriod(rawValue: row.3) ?? .run, capMicros: row.4,
+                          alertThresholdPercent: row.5)
+            }
+        } ?? []
     }
 
     /// The budgets a call of `principal` in `runID` draws on.

@@ -5,9 +5,12 @@ import Synchronization
 /// `policy.drift`: the first time an agent uses a model or a tool under a policy version, an event
 /// says so (a new capability in use, worth a look even when the policy allows it). What has been
 /// seen is a set per agent and policy version, in Redis when configured; checked off the request path.
+/// What this process already knows to be seen is not asked again, so a steady agent costs nothing.
 final class DriftWatch: Sendable {
     private let redis: RedisClient?
     private let local = Mutex<Set<String>>([])
+    /// Items Redis has answered for (bounded: emptied when full, then relearned).
+    private let known = Mutex<Set<String>>([])
 
     init(redis: RedisClient?) {
         self.redis = redis
@@ -24,17 +27,22 @@ final class DriftWatch: Sendable {
 
     /// Notes the model and tools of an admitted call; emits `policy.drift` for each first use.
     func observe(model: String?, tools: [String], principal: AgentPrincipal, policy: ActivePolicy, recorder: GovernanceRecorder) {
-        let items = (model.map { ["model:\($0)"] } ?? []) + Set(tools).sorted().map { "tool:\($0)" }
-        guard !items.isEmpty else { return }
         let key = GovernanceCounters.key(org: principal.orgID, "drift", principal.agentID.uuidString.lowercased(),
                                          policy.policyID.uuidString.lowercased(), String(policy.version))
+        let items = ((model.map { ["model:\($0)"] } ?? []) + Set(tools).sorted().map { "tool:\($0)" })
+            .filter { item in !known.withLock { $0.contains("\(key)|\(item)") } }
+        guard !items.isEmpty else { return }
         Task {
             let fresh: [String]
             if let redis {
                 guard let reply = try? await redis.eval(Self.script, keys: [key], arguments: items) else { return }
                 fresh = reply.array?.compactMap(\.string) ?? []
+                self.known.withLock { known in
+                    if known.count >= 100_000 { known.removeAll(keepingCapacity: true) }
+                    for item in items { known.insert("\(key)|\(item)") }
+                }
             } else {
-                fresh = local.withLock { seen in items.filter { seen.insert("\(key)|\($0)").inserted } }
+                fresh = self.local.withLock { seen in items.filter { seen.insert("\(key)|\($0)").inserted } }
             }
             for item in fresh {
                 let parts = item.split(separator: ":", maxSplits: 1).map(String.init)

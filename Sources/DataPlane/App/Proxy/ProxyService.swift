@@ -13,8 +13,7 @@ import NIOHTTP1
 /// chunk), read the usage, price it, and record the step off the request path.
 struct ProxyService: Sendable {
     let authenticator: AgentAuthenticator
-    let database: Database
-    let runs: any RunRepository
+    let runs: RunDirectory
     let providerKeys: ProviderKeyResolver
     let dataKeys: DataKeyCache
     let upstream: OutboundHTTPClient
@@ -41,21 +40,18 @@ struct ProxyService: Sendable {
         let body = try await collectBody(request)
         let json: JSONValue
         do {
-            json = try JSONDecoder().decode(JSONValue.self, from: body)
+            json = try JSONParser.parse(body.readableBytesView)
         } catch {
-            throw RungateError.badRequest("The request body is not valid JSON.", recovery: "Send a JSON object as documented for \(endpoint.rawValue).")
+            throw RungateError.badRequest("The request body is not valid JSON: \(error.reason).",
+                                          recovery: "Send a JSON object as documented for \(endpoint.rawValue).")
         }
         guard case .object = json else { throw RungateError.badRequest("The request body must be a JSON object.") }
-        guard !StrictJSON.hasTrailingComma(body.readableBytesView) else {
-            throw RungateError.badRequest("The request body is not valid JSON: a comma stands before a closing } or ].",
-                                          recovery: "Remove the trailing comma.")
-        }
         let fingerprint = SHA256.hash(data: body.readableBytesView).hexString
         let requestedRunID = try requestedRunID(request)
         // Only a call on an existing run can be a retry; the lookup overlaps the run's resolution.
         async let isRetry = retries.isRetry(runID: requestedRunID, fingerprint: fingerprint)
         let requestedPolicy = try await policies.requested(by: request, principal: principal)
-        let run = try await resolveRun(requestedRunID, principal: principal, policy: requestedPolicy)
+        let run = try await runs.resolve(id: requestedRunID, principal: principal, policy: requestedPolicy)
         let runHeader: HTTPFields = [.rungateRunID: run.id.uuidString.lowercased()]
         // Stored with the step: control characters (NUL above all) would make the row unwritable.
         let model = json["model"]?.stringValue.map { String($0.unicodeScalars.filter { $0.value >= 0x20 }.prefix(200)) }
@@ -238,7 +234,7 @@ struct ProxyService: Sendable {
             var holding: (rule: String, call: ProposedToolCall)?
             if succeeded, gated, let policy {
                 let proposed = isStream ? scanner.toolCalls?.calls ?? []
-                    : (try? JSONDecoder().decode(JSONValue.self, from: answer)).map(ApprovalGates.proposedCalls(in:)) ?? []
+                    : (try? JSONParser.parse(answer.readableBytesView)).map(ApprovalGates.proposedCalls(in:)) ?? []
                 holding = ApprovalGates.match(proposed, policy: policy)
                 if holding != nil { step.status = "held_for_approval" }
             }
@@ -343,7 +339,6 @@ struct ProxyService: Sendable {
         }
     }
 
-    /// The run named by `x-rungate-run-id`, or a new one.
     /// The run named by `x-rungate-run-id`, or nil when the call starts a new run.
     func requestedRunID(_ request: Request) throws -> UUID? {
         guard let header = request.headers[.rungateRunID] else { return nil }
@@ -351,19 +346,6 @@ struct ProxyService: Sendable {
             throw RungateError.badRequest("x-rungate-run-id must be a UUID.", recovery: "Omit the header to start a new run, or send the id Rungate returned.")
         }
         return id
-    }
-
-    func resolveRun(_ runID: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?) async throws -> RunHandle {
-        try database.requireReachable()
-        do {
-            // The pool waits while it cannot connect; a call is told within seconds instead.
-            let runs = self.runs
-            return try await withDeadline(.seconds(5)) { try await runs.resolve(id: runID, principal: principal, policy: policy, metadata: [:]) }
-        } catch let error as RungateError {
-            throw error
-        } catch {
-            throw RungateError.dependencyUnavailable("database")
-        }
     }
 
     private func providerTarget(principal: AgentPrincipal, family: ProviderFamily) async throws -> ProviderTarget? {
@@ -454,6 +436,7 @@ struct ProxyService: Sendable {
                                recovery: "Report this to your operator.")
         }
         let sealed = try key.seal(Array(buffer: answer), purpose: .payload)
+        try await runs.ensureWritten(run.id)  // the approval refers to it
         let request = try await approvals.request(principal: principal, runID: run.id, policy: policy, rule: rule, digest: fingerprint,
                                                   call: call, endpoint: endpoint.rawValue, held: (key.id, sealed))
         return ApprovalGates.pendingResponse(id: request.id, rule: rule, policy: policy, proposed: call.json, orgID: principal.orgID, runHeader: runHeader)

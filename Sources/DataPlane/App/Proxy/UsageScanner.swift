@@ -28,7 +28,7 @@ struct UsageScanner {
 
     /// Usage from a complete JSON answer.
     mutating func scan(body: ByteBuffer) {
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: body), let usage = json["usage"] else { return }
+        guard let json = try? JSONParser.parse(body.readableBytesView), let usage = json["usage"] else { return }
         apply(usage: usage)
     }
 
@@ -71,7 +71,7 @@ struct UsageScanner {
             let line = line.hasSuffix("\r") ? line.dropLast() : line
             if line.hasPrefix("data:") { data += line.dropFirst(5).drop(while: { $0 == " " }) }
         }
-        guard !data.isEmpty, data != "[DONE]", let json = try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8)) else {
+        guard !data.isEmpty, data != "[DONE]", let json = try? JSONParser.parse(data.utf8) else {
             return false
         }
         toolCalls?.feed(json, endpoint: endpoint)

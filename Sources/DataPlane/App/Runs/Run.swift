@@ -5,7 +5,7 @@ import Foundation
 public struct RunHandle: Sendable, Equatable {
     public let id: UUID
     public let status: Run.Status
-    public let created: Bool
+    public var created: Bool
     /// The policy version fixed at the run's start.
     public var policyID: UUID? = nil
     public var policyVersion: Int? = nil

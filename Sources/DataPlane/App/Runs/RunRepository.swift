@@ -9,6 +9,8 @@ public protocol RunRepository: Sendable {
     /// a new id when `id` is nil.
     func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue) async throws -> RunHandle
     func get(id: UUID, principal: AgentPrincipal) async throws -> Run?
+    /// Writes a run started by a call on this replica, unless it exists already.
+    func create(_ run: NewRun) async throws
     /// Ends a running run; returns the run as it is afterwards (nil when not found).
     func end(id: UUID, principal: AgentPrincipal) async throws -> Run?
 }
@@ -59,6 +61,39 @@ public struct PostgresRunRepository: RunRepository {
                              policyVersion: policyVersion, stepCount: steps, tokens: tokens)
         }
         return nil
+    }
+
+    public func create(_ run: NewRun) async throws {
+        try await database.client.withConnection { connection in
+            try await Self.insert([run], on: connection, logger: database.logger)
+        }
+    }
+
+    /// Runs started by calls, each announced by `run.started` when it is new and an org webhook listens.
+    /// A run another replica (or an explicit start) created first is left as it is.
+    public static func insert(_ runs: [NewRun], on connection: PostgresConnection, logger: Logger) async throws {
+        let ids = runs.map(\.id), orgs = runs.map(\.orgID), agents = runs.map(\.agentID), started = runs.map(\.startedAt)
+        // No NULL elements in postgres-nio arrays: no policy travels as the nil UUID and version -1.
+        let policies = runs.map { $0.policyID ?? NewRun.noPolicy }, versions = runs.map { $0.policyVersion ?? -1 }
+        try await connection.query(
+            """
+            WITH inserted AS (
+                INSERT INTO runs (id, org_id, agent_id, policy_id, policy_version, started_at)
+                SELECT n.id, n.org_id, n.agent_id, NULLIF(n.policy_id, '00000000-0000-0000-0000-000000000000'::uuid),
+                       NULLIF(n.policy_version, -1), n.started_at
+                FROM unnest(\(ids)::uuid[], \(orgs)::uuid[], \(agents)::uuid[], \(policies)::uuid[], \(versions)::int[],
+                            \(started)::timestamptz[]) AS n(id, org_id, agent_id, policy_id, policy_version, started_at)
+                -- An agent deleted meanwhile: its run (and so its steps) is not written.
+                WHERE EXISTS (SELECT 1 FROM agents a WHERE a.org_id = n.org_id AND a.id = n.agent_id)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id, org_id, agent_id, policy_version
+            )
+            INSERT INTO events (org_id, type, payload)
+            SELECT i.org_id, 'run.started', jsonb_build_object('run_id', i.id, 'agent_id', i.agent_id, 'policy_version', i.policy_version,
+                                                              'metadata', '{}'::jsonb)
+            FROM inserted i
+            WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.org_id = i.org_id AND w.active AND 'run.started' = ANY (w.events))
+            """, logger: logger)
     }
 
     public func get(id: UUID, principal: AgentPrincipal) async throws -> Run? {

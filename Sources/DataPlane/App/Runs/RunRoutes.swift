@@ -6,6 +6,7 @@ import Hummingbird
 struct RunRoutes: Sendable {
     let authenticator: AgentAuthenticator
     let runs: any RunRepository
+    let directory: RunDirectory
     let steps: any StepRepository
     let policies: PolicyStore
     let maxBodyBytes: Int
@@ -14,14 +15,19 @@ struct RunRoutes: Sendable {
         router.post("/v1/runs") { request, _ in try await start(request) }
         router.get("/v1/runs/:id") { request, context in
             let (principal, id) = try await authorize(request, context)
+            try await directory.ensureWritten(id)
             return try await respond(with: runs.get(id: id, principal: principal), id: id)
         }
         router.post("/v1/runs/:id/end") { request, context in
             let (principal, id) = try await authorize(request, context)
-            return try await respond(with: runs.end(id: id, principal: principal), id: id)
+            try await directory.ensureWritten(id)
+            let ended = try await runs.end(id: id, principal: principal)
+            directory.forget(id)  // the next call on it, here, is refused at once (other replicas: by notification)
+            return try respond(with: ended, id: id)
         }
         router.get("/v1/runs/:id/steps") { request, context in
             let (principal, id) = try await authorize(request, context)
+            try await directory.ensureWritten(id)
             guard try await runs.get(id: id, principal: principal) != nil else { throw RungateError.notFound("Run \(id.uuidString.lowercased())") }
             let list = try await steps.steps(runID: id, orgID: principal.orgID)
             return jsonResponse(.ok, ["object": "list", "data": .array(list)], headers: [.rungateRunID: id.uuidString.lowercased()])

@@ -9,6 +9,7 @@ import Hummingbird
 struct ToolCallRoutes: Sendable {
     let authenticator: AgentAuthenticator
     let runs: any RunRepository
+    let directory: RunDirectory
     let policies: PolicyStore
     let approvals: ApprovalGates
     let maxBodyBytes: Int
@@ -19,9 +20,9 @@ struct ToolCallRoutes: Sendable {
 
     private func ask(_ request: Request, _ context: RungateRequestContext) async throws -> Response {
         let principal = try await authenticator.authenticate(request)
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)), let run = try await runs.get(id: id, principal: principal) else {
-            throw RungateError.notFound("Run")
-        }
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw RungateError.notFound("Run") }
+        try await directory.ensureWritten(id)  // a run this replica started moments ago may not be written yet
+        guard let run = try await runs.get(id: id, principal: principal) else { throw RungateError.notFound("Run") }
         let runHeader: HTTPFields = [.rungateRunID: id.uuidString.lowercased()]
         guard run.status == .running else {
             throw RungateError(.conflict, code: "run_\(run.status.rawValue)", message: "The run is \(run.status.rawValue).",

@@ -4,6 +4,8 @@ import Metrics
 /// fired; spend by provider; call latency; and how many steps wait to be written.
 enum CallMetrics {
     static let queued = Gauge(label: "rungate_steps_queued")
+    /// Steps moved to the disk spool while PostgreSQL was away.
+    static let spooled = Counter(label: "rungate_steps_spooled_total")
 
     static func observe(_ step: StepRecord) {
         Counter(label: "rungate_calls_total", dimensions: [("endpoint", step.endpoint), ("kind", step.kind.rawValue), ("status", step.status)])

@@ -2,8 +2,8 @@ import Common
 import Foundation
 
 /// One step of a run: a model call, a retry, a block, ... as it is written to `steps`.
-public struct StepRecord: Sendable {
-    public enum Kind: String, Sendable { case modelCall = "model_call", toolCall = "tool_call", retry, approval, block }
+public struct StepRecord: Sendable, Codable {
+    public enum Kind: String, Sendable, Codable { case modelCall = "model_call", toolCall = "tool_call", retry, approval, block }
 
     public var id = UUID()
     public var orgID: UUID
@@ -31,7 +31,7 @@ public struct StepRecord: Sendable {
 }
 
 /// Token counts of one call. `cachedInput` is part of `input`.
-public struct TokenUsage: Sendable, Equatable {
+public struct TokenUsage: Sendable, Equatable, Codable {
     public var input = 0
     public var output = 0
     public var cachedInput = 0
@@ -51,4 +51,23 @@ public struct SealedPayload: Sendable {
     public var dataKeyID: UUID
     public var request: [UInt8]
     public var response: [UInt8]?
+}
+
+/// Spooled to disk as base64 (`Data`), not as arrays of numbers.
+extension SealedPayload: Codable {
+    enum CodingKeys: String, CodingKey { case dataKeyID, request, response }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        dataKeyID = try container.decode(UUID.self, forKey: .dataKeyID)
+        request = Array(try container.decode(Data.self, forKey: .request))
+        response = try container.decodeIfPresent(Data.self, forKey: .response).map(Array.init)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(dataKeyID, forKey: .dataKeyID)
+        try container.encode(Data(request), forKey: .request)
+        try container.encodeIfPresent(response.map { Data($0) }, forKey: .response)
+    }
 }

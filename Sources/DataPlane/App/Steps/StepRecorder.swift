@@ -3,29 +3,61 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Takes steps (and the outbox events of the data plane) from the request path and writes them in
-/// batches, off it.
+/// Takes steps (with the runs they start and the outbox events of the data plane) from the request
+/// path and writes them in batches, off it.
 ///
-/// `record` and `emit` only append to a buffer. A loop flushes every `interval` (or sooner when a batch is
-/// full); a batch whose write fails stays queued and is retried with backoff, never dropped. On
-/// graceful shutdown (after the HTTP server has drained) everything still queued is written.
+/// `start`, `record` and `emit` only append to a buffer. A loop flushes every `interval` (or sooner when a batch is
+/// full); a batch whose write fails stays queued and is retried with backoff, never dropped. While
+/// PostgreSQL is away the buffer is bounded (`memoryLimitBytes`): past it, what is queued is spilled
+/// to the disk spool, and written from there once PostgreSQL is back (or at the next start after a
+/// crash). On graceful shutdown (after the HTTP server has drained) everything still queued is
+/// written — or, if PostgreSQL is still away, spooled.
 public final class StepRecorder: Service, Sendable {
     private let repository: any StepRepository
     private let logger: Logger
     private let interval: Duration
     private let batchSize: Int
-    private let queue = Mutex<(steps: [StepRecord], events: [OutboxEvent])>(([], []))
+    private let spool: StepSpool?
+    private let memoryLimitBytes: Int
+    /// While it says PostgreSQL does not answer, no write is attempted (it would wait in the pool).
+    private let health: DatabaseHealth?
+    private let writesFailing = Atomic<Bool>(false)
+    private let queue = Mutex<(runs: [NewRun], steps: [StepRecord], events: [OutboxEvent], bytes: Int)>(([], [], [], 0))
+    private let observers = Mutex<[@Sendable (StepRecord) -> Void]>([])
 
-    public init(repository: any StepRepository, logger: Logger, interval: Duration = .milliseconds(50), batchSize: Int = 500) {
+    /// `spoolDirectory`: where steps go past `memoryLimitBytes` while they cannot be written (nil:
+    /// they stay in memory, unbounded).
+    public init(repository: any StepRepository, logger: Logger, interval: Duration = .milliseconds(50), batchSize: Int = 500,
+                spoolDirectory: String? = nil, memoryLimitBytes: Int = 64 << 20, health: DatabaseHealth? = nil) throws {
         self.repository = repository
         self.logger = logger
         self.interval = interval
         self.batchSize = batchSize
+        self.spool = try spoolDirectory.map(StepSpool.init(directory:))
+        self.memoryLimitBytes = memoryLimitBytes
+        self.health = health
+    }
+
+    /// Roughly what a queued step holds in memory.
+    private static func footprint(_ step: StepRecord) -> Int {
+        512 + (step.payload.map { $0.request.count + ($0.response?.count ?? 0) } ?? 0)
+    }
+
+    /// Queues a run started by a call; it is written before any step of the same batch.
+    public func start(_ run: NewRun) {
+        queue.withLock { $0.runs.append(run) }
+    }
+
+    /// Calls `observer` with every step recorded from now on (on the caller's thread: keep it short).
+    public func observe(_ observer: @escaping @Sendable (StepRecord) -> Void) {
+        observers.withLock { $0.append(observer) }
     }
 
     public func record(_ step: StepRecord) {
+        for observer in observers.withLock({ $0 }) { observer(step) }
         let depth = queue.withLock { queue in
             queue.steps.append(step)
+            queue.bytes += Self.footprint(step)
             return queue.steps.count
         }
         CallMetrics.observe(step)
@@ -38,13 +70,26 @@ public final class StepRecorder: Service, Sendable {
     }
 
     /// Steps and events waiting to be written.
-    public var pending: Int { queue.withLock { $0.steps.count + $0.events.count } }
+    public var pending: Int { queue.withLock { $0.runs.count + $0.steps.count + $0.events.count } }
 
     public func run() async throws {
-        var failures = 0
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            await sleepUnlessShuttingDown(for: failures == 0 ? interval : .milliseconds(min(100 << min(failures, 6), 5_000)))
-            failures = await flush() ? 0 : failures + 1
+        await withTaskGroup(of: Void.self) { group in
+            // The buffer's bound is kept apart from the writes: a write can wait on the pool for
+            // seconds when PostgreSQL goes away, and calls go on queueing steps meanwhile.
+            group.addTask {
+                while !Task.isShuttingDownGracefully, !Task.isCancelled {
+                    await sleepUnlessShuttingDown(for: .milliseconds(250))
+                    if !(self.health?.isReachable ?? true) || self.writesFailing.load(ordering: .relaxed) { self.spillIfOverLimit() }
+                }
+            }
+            var failures = 0
+            while !Task.isShuttingDownGracefully, !Task.isCancelled {
+                await sleepUnlessShuttingDown(for: failures == 0 ? interval : .milliseconds(min(100 << min(failures, 6), 5_000)))
+                // No write is attempted while PostgreSQL does not answer: it would only wait in the pool.
+                if health?.isReachable ?? true { failures = await flush() ? 0 : failures + 1 }
+                writesFailing.store(failures > 0, ordering: .relaxed)
+            }
+            await group.waitForAll()
         }
         // Drain: the server has stopped taking requests; write what is left, retrying for a while.
         var attempts = 0
@@ -54,34 +99,99 @@ public final class StepRecorder: Service, Sendable {
                 try? await Task.sleep(for: .milliseconds(200))
             }
         }
-        if pending > 0 {
+        if pending > 0, spill() {
+            logger.warning("PostgreSQL is away: steps not written before shutdown are spooled on disk, written at the next start")
+        } else if pending > 0 {
             logger.critical("steps could not be written before shutdown", metadata: ["count": "\(pending)"])
         }
+    }
+
+    /// Moves what is queued to the disk spool when it holds more than the memory limit.
+    private func spillIfOverLimit() {
+        guard spool != nil, queue.withLock({ $0.bytes }) > memoryLimitBytes else { return }
+        _ = spill()
+    }
+
+    /// Moves every queued step and event to the disk spool (with every queued run, which also stays
+    /// queued: a step in memory may belong to one). False when there is no spool or writing failed.
+    private func spill() -> Bool {
+        guard let spool else { return false }
+        let chunk = queue.withLock { queue in
+            defer {
+                queue.steps.removeAll()
+                queue.events.removeAll()
+                queue.bytes = 0
+            }
+            return StepSpool.Chunk(runs: queue.runs, steps: queue.steps, events: queue.events)
+        }
+        do {
+            try spool.spill(chunk)
+            CallMetrics.spooled.increment(by: chunk.steps.count)
+            logger.warning("steps spooled on disk until PostgreSQL answers", metadata: ["count": "\(chunk.steps.count)", "folder": "\(spool.directory.path)"])
+            return true
+        } catch {
+            queue.withLock { queue in
+                queue.steps.insert(contentsOf: chunk.steps, at: 0)
+                queue.events.insert(contentsOf: chunk.events, at: 0)
+                queue.bytes += chunk.steps.reduce(0) { $0 + Self.footprint($1) }
+            }
+            logger.error("spooling steps on disk failed; they stay in memory", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Writes the spooled chunks, oldest first; false when a write failed (the chunk stays on disk).
+    private func writeSpooled() async -> Bool {
+        guard let spool else { return true }
+        while let (url, chunk) = spool.oldest() {
+            var start = 0
+            repeat {
+                let steps = Array(chunk.steps[start..<min(start + batchSize, chunk.steps.count)])
+                let events = start == 0 ? chunk.events : []
+                do {
+                    let repository = self.repository
+                    try await withDeadline(.seconds(30)) { try await repository.insert(steps, runs: chunk.runs, events: events) }
+                } catch {
+                    logger.error("writing spooled steps failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
+                    return false
+                }
+                start += batchSize
+            } while start < chunk.steps.count
+            spool.remove(url)
+            logger.notice("spooled steps written", metadata: ["count": "\(chunk.steps.count)"])
+        }
+        return true
     }
 
     /// Writes everything queued, batch by batch; false when a write failed (the batch stays queued).
     @discardableResult
     public func flush() async -> Bool {
         while true {
-            let (steps, events) = queue.withLock { queue -> ([StepRecord], [OutboxEvent]) in
-                let steps = Array(queue.steps.prefix(batchSize)), events = Array(queue.events.prefix(batchSize))
+            // Every queued run goes with the batch: a step of this batch may belong to any of them.
+            let (runs, steps, events) = queue.withLock { queue -> ([NewRun], [StepRecord], [OutboxEvent]) in
+                let runs = queue.runs, steps = Array(queue.steps.prefix(batchSize)), events = Array(queue.events.prefix(batchSize))
+                queue.runs.removeAll()
                 queue.steps.removeFirst(steps.count)
                 queue.events.removeFirst(events.count)
-                return (steps, events)
+                queue.bytes -= steps.reduce(0) { $0 + Self.footprint($1) }
+                return (runs, steps, events)
             }
             CallMetrics.queued.record(pending)
-            guard !steps.isEmpty || !events.isEmpty else { return true }
+            // Memory first (the newest steps, and the runs they need), then what waited on disk.
+            guard !runs.isEmpty || !steps.isEmpty || !events.isEmpty else { return await writeSpooled() }
             do {
                 // A write stuck on a connection the database dropped is abandoned and retried:
-                // batches are idempotent (a step already written is skipped, its run counted once).
+                // batches are idempotent (a run or step already written is skipped, counted once).
                 let repository = self.repository
-                try await withDeadline(.seconds(15)) { try await repository.insert(steps, events: events) }
+                try await withDeadline(.seconds(15)) { try await repository.insert(steps, runs: runs, events: events) }
             } catch {
                 queue.withLock { queue in
+                    queue.runs.insert(contentsOf: runs, at: 0)
                     queue.steps.insert(contentsOf: steps, at: 0)
                     queue.events.insert(contentsOf: events, at: 0)
+                    queue.bytes += steps.reduce(0) { $0 + Self.footprint($1) }
                 }
-                logger.error("writing steps failed; will retry", metadata: ["count": "\(steps.count + events.count)", "error": "\(String(reflecting: error))"])
+                logger.error("writing steps failed; will retry", metadata: ["count": "\(runs.count + steps.count + events.count)", "error": "\(String(reflecting: error))"])
                 return false
             }
         }

@@ -3,9 +3,10 @@ import Foundation
 import NIOCore
 import PostgresNIO
 
-/// Writes steps (and their payloads and events) and folds them into their runs' totals, one batch a transaction.
+/// Writes steps (with the runs they start, their payloads and events) and folds them into their
+/// runs' totals, one batch a transaction.
 public protocol StepRepository: Sendable {
-    func insert(_ steps: [StepRecord], events: [OutboxEvent]) async throws
+    func insert(_ steps: [StepRecord], runs: [NewRun], events: [OutboxEvent]) async throws
     /// A run's steps in order, for the agent that owns the run.
     func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue]
 }
@@ -17,8 +18,8 @@ public struct PostgresStepRepository: StepRepository {
         self.database = database
     }
 
-    public func insert(_ steps: [StepRecord], events: [OutboxEvent]) async throws {
-        guard !steps.isEmpty || !events.isEmpty else { return }
+    public func insert(_ steps: [StepRecord], runs newRuns: [NewRun], events: [OutboxEvent]) async throws {
+        guard !newRuns.isEmpty || !steps.isEmpty || !events.isEmpty else { return }
         // Each block is also a `step.blocked` event; with the events the steps carry and the
         // standalone ones, they go to the outbox in the same transaction.
         let outbox = events + steps.flatMap { step in
@@ -40,6 +41,7 @@ public struct PostgresStepRepository: StepRepository {
         let fingerprints = steps.map { $0.requestFingerprint ?? "" }
         let logger = database.logger
         try await database.transaction { connection in
+            if !newRuns.isEmpty { try await PostgresRunRepository.insert(newRuns, on: connection, logger: logger) }
             if !outbox.isEmpty { try await Self.insert(outbox, on: connection, logger: logger) }
             guard !steps.isEmpty else { return }
             // One statement: the runs' totals grow by the steps this batch actually inserted, so a
@@ -61,6 +63,9 @@ public struct PostgresStepRepository: StepRepository {
                   AS s(id, org_id, run_id, created_at, kind, endpoint, provider, model, status, http_status, input_tokens,
                        output_tokens, cached_tokens, cost_micros, latency_ms, ttft_ms, rule, policy_version, error_code,
                        request_fingerprint)
+                -- A run deleted meanwhile (its org purged) takes its late steps with it rather than
+                -- failing every batch after it.
+                WHERE EXISTS (SELECT 1 FROM runs r WHERE r.id = s.run_id)
                 ON CONFLICT DO NOTHING
                 RETURNING run_id, input_tokens, output_tokens, cost_micros, created_at
                 )
@@ -72,16 +77,22 @@ public struct PostgresStepRepository: StepRepository {
                       FROM inserted GROUP BY run_id) t
                 WHERE r.id = t.run_id
                 """, logger: logger)
-            for step in steps {
-                guard let payload = step.payload else { continue }
-                try await connection.query(
-                    """
-                    INSERT INTO payloads (step_id, org_id, run_id, created_at, data_key_id, request_ciphertext, response_ciphertext)
-                    VALUES (\(step.id), \(step.orgID), \(step.runID), \(step.createdAt), \(payload.dataKeyID),
-                            \(ByteBuffer(bytes: payload.request)), \(payload.response.map { ByteBuffer(bytes: $0) }))
-                    ON CONFLICT DO NOTHING
-                    """, logger: logger)
-            }
+            let sealed = steps.compactMap { step in step.payload.map { (step, $0) } }
+            guard !sealed.isEmpty else { return }
+            // Payloads in one statement too; a missing response travels as an empty array.
+            let payloadSteps = sealed.map(\.0.id), payloadOrgs = sealed.map(\.0.orgID), payloadRuns = sealed.map(\.0.runID)
+            let payloadTimes = sealed.map(\.0.createdAt), payloadKeys = sealed.map(\.1.dataKeyID)
+            let requests = sealed.map { ByteBuffer(bytes: $0.1.request) }, responses = sealed.map { ByteBuffer(bytes: $0.1.response ?? []) }
+            try await connection.query(
+                """
+                INSERT INTO payloads (step_id, org_id, run_id, created_at, data_key_id, request_ciphertext, response_ciphertext)
+                SELECT p.step_id, p.org_id, p.run_id, p.created_at, p.data_key_id, p.request, NULLIF(p.response, ''::bytea)
+                FROM unnest(\(payloadSteps)::uuid[], \(payloadOrgs)::uuid[], \(payloadRuns)::uuid[], \(payloadTimes)::timestamptz[],
+                            \(payloadKeys)::uuid[], \(requests)::bytea[], \(responses)::bytea[])
+                  AS p(step_id, org_id, run_id, created_at, data_key_id, request, response)
+                WHERE EXISTS (SELECT 1 FROM steps s WHERE s.id = p.step_id)
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
         }
     }
 

@@ -1,0 +1,123 @@
+import Metrics
+import Synchronization
+
+/// What a cache answers for a value it never had while the database does not answer.
+public struct DatabaseUnreachable: Error, Sendable {}
+
+/// Values read from the database and kept in memory: fresh for `timeToLive`, reloaded after it — and
+/// past it still served while the database does not answer, so an outage does not stop calls whose
+/// state is already known (a change made before the outage arrived by notification and dropped the
+/// entry; none can be made during it). Bounded twice: an entry not asked for during `retention` is
+/// swept away, and a full cache is emptied and refills.
+public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private struct Entry {
+        let value: Value
+        let loaded: ContinuousClock.Instant
+        /// The last time it was asked for: what is still in use is never swept, outage or not.
+        var used: ContinuousClock.Instant
+    }
+
+    private let entries = Mutex<(values: [Key: Entry], putsSinceSweep: Int)>(([:], 0))
+    private let timeToLive: Duration
+    private let retention: Duration
+    private let capacity: Int
+    private let loadDeadline: Duration
+    /// Whether the database answers now (its health monitor): while it does not, nothing is loaded.
+    private let reachable: @Sendable () -> Bool
+    private let staleServes: Counter
+
+    /// `name` labels the `rungate_cache_stale_serves_total` counter.
+    public init(name: String, timeToLive: Duration, retention: Duration = .seconds(3600), capacity: Int = 100_000,
+                loadDeadline: Duration = .seconds(5), reachable: @escaping @Sendable () -> Bool = { true }) {
+        self.reachable = reachable
+        self.timeToLive = timeToLive
+        self.retention = max(retention, timeToLive)
+        self.capacity = capacity
+        self.loadDeadline = loadDeadline
+        self.staleServes = Counter(label: "rungate_cache_stale_serves_total", dimensions: [("cache", name)])
+    }
+
+    /// The value of `key`: fresh from memory, else loaded (nil: there is none, nothing cached); when
+    /// the load fails, or the database is away, the last known value if any.
+    public func value(for key: Key, load: @escaping @Sendable () async throws -> Value?) async throws -> Value? {
+        let now = ContinuousClock.now
+        let entry = entries.withLock { entries in
+            entries.values[key]?.used = now
+            return entries.values[key]
+        }
+        if let entry, now - entry.loaded < timeToLive { return entry.value }
+        if !reachable() {
+            guard let entry else { throw DatabaseUnreachable() }
+            staleServes.increment()
+            return entry.value
+        }
+        do {
+            // The pool waits while it cannot connect; a caller is answered within the deadline.
+            guard let value = try await withDeadline(loadDeadline, load) else {
+                remove(key)
+                return nil
+            }
+            put(value, for: key)
+            return value
+        } catch {
+            guard let entry else { throw error }
+            staleServes.increment()
+            return entry.value
+        }
+    }
+
+    /// How many entries are held.
+    public var count: Int { entries.withLock { $0.values.count } }
+
+    /// The value of `key` whatever its age.
+    public func cached(_ key: Key) -> Value? {
+        entries.withLock { $0.values[key]?.value }
+    }
+
+    public func put(_ value: Value, for key: Key) {
+        let now = ContinuousClock.now, retention = self.retention
+        entries.withLock { entries in
+            // Now and then (a pass costs one look at each entry) what nobody asked for during the
+            // retention goes: most entries of a busy cache (runs) are never asked for again.
+            entries.putsSinceSweep += 1
+            if entries.putsSinceSweep >= 1024 {
+                entries.putsSinceSweep = 0
+                // Removed in place: the table keeps its capacity, so memory holds steady instead of
+                // a copy of the table being made (and released) on every pass.
+                let unused = entries.values.compactMap { now - $0.value.used >= retention ? $0.key : nil }
+                for key in unused { entries.values.removeValue(forKey: key) }
+            }
+            if entries.values.count >= capacity, entries.values[key] == nil { entries.values.removeAll(keepingCapacity: true) }
+            entries.values[key] = Entry(value: value, loaded: now, used: now)
+        }
+    }
+
+    /// Changes the value of `key` in place, if it is cached (its age is kept).
+    public func update(_ key: Key, _ change: (inout Value) -> Void) {
+        entries.withLock { entries in
+            guard let entry = entries.values[key] else { return }
+            var value = entry.value
+            change(&value)
+            entries.values[key] = Entry(value: value, loaded: entry.loaded, used: entry.used)
+        }
+    }
+
+    public func remove(_ key: Key) {
+        _ = entries.withLock { $0.values.removeValue(forKey: key) }
+    }
+
+    public func removeAll(where shouldRemove: (Key, Value) -> Bool) {
+        entries.withLock { entries in entries.values = entries.values.filter { !shouldRemove($0.key, $0.value.value) } }
+    }
+
+    /// Marks every entry out of date: each is reloaded on its next use, or served as it is while the
+    /// database does not answer. What a missed notification calls for (anything may have changed).
+    public func expireAll() {
+        let past = ContinuousClock.now - timeToLive
+        entries.withLock { entries in
+            for (key, entry) in entries.values {
+                entries.values[key] = Entry(value: entry.value, loaded: min(entry.loaded, past), used: entry.used)
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Common
+import Foundation
+
+/// The runs calls attach to, resolved without a database round trip on the request path.
+///
+/// A call without `x-rungate-run-id` starts a run here: its id is made up, and the run is written
+/// with the next step batch, before its steps. A call naming a run this replica knows is answered
+/// from memory; an unknown one is resolved in PostgreSQL (created there on first use, as before)
+/// and remembered. A run's state changing anywhere reaches every replica by notification (the
+/// `runs` trigger), and entries are refreshed after `timeToLive` — from then on the steps and
+/// tokens other replicas recorded count too. While PostgreSQL does not answer, known runs and new
+/// ones keep working; only an unknown run id is refused.
+public final class RunDirectory: Sendable {
+    struct Entry: Sendable {
+        var handle: RunHandle
+        let orgID: UUID
+        let agentID: UUID
+        /// Started here and perhaps not written yet: written on demand before anything refers to it.
+        var unwritten: NewRun?
+    }
+
+    private let repository: any RunRepository
+    private let recorder: StepRecorder
+    private let entries: ReadThroughCache<UUID, Entry>
+
+    public init(repository: any RunRepository, recorder: StepRecorder, health: DatabaseHealth?, timeToLive: Duration = .seconds(30)) {
+        self.repository = repository
+        self.recorder = recorder
+        // Most runs are short: one not asked for in two minutes is let go (asked again, it is reloaded).
+        self.entries = ReadThroughCache(name: "runs", timeToLive: timeToLive, retention: .seconds(120),
+                                        reachable: { health?.isReachable ?? true })
+        // Run ceilings (steps, tokens) see this replica's steps as they are recorded.
+        recorder.observe { [entries] step in
+            entries.update(step.runID) { entry in
+                entry.handle.stepCount += 1
+                entry.handle.tokens += step.usage.input + step.usage.output
+            }
+        }
+    }
+
+    /// The run `id` of this agent (created on first use under `policy`, else the agent's pin), or a
+    /// new run when `id` is nil.
+    public func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?) async throws -> RunHandle {
+        guard let id else {
+            let run = NewRun(id: UUID(), orgID: principal.orgID, agentID: principal.agentID,
+                             policyID: policy?.id ?? principal.policyID, policyVersion: policy?.version ?? principal.policyVersion)
+            let handle = RunHandle(id: run.id, status: .running, created: true, policyID: run.policyID, policyVersion: run.policyVersion)
+            entries.put(Entry(handle: handle, orgID: principal.orgID, agentID: principal.agentID, unwritten: run), for: run.id)
+            recorder.start(run)
+            return handle
+        }
+        let repository = self.repository
+        let entry: Entry?
+        do {
+            entry = try await entries.value(for: id) {
+                let handle = try await repository.resolve(id: id, principal: principal, policy: policy, metadata: [:])
+                return Entry(handle: handle, orgID: principal.orgID, agentID: principal.agentID, unwritten: nil)
+            }
+        } catch let error as RungateError {
+            throw error
+        } catch {
+            throw RungateError.dependencyUnavailable("database")
+        }
+        // Another agent's run behaves exactly like one that does not exist.
+        guard var entry, entry.orgID == principal.orgID, entry.agentID == principal.agentID else {
+            throw RungateError.notFound("Run \(id.uuidString.lowercased())")
+        }
+        entry.handle.created = false
+        return entry.handle
+    }
+
+    /// Writes the run now if this replica started it and may not have written it yet — before a
+    /// row that refers to it (an approval) or a read of it (the agent asking for its run).
+    public func ensureWritten(_ id: UUID) async throws {
+        guard let run = entries.cached(id)?.unwritten else { return }
+        try await repository.create(run)
+        entries.update(id) { $0.unwritten = nil }
+    }
+
+    /// The run's state as this replica last knew it changed by the agent itself (ended).
+    public func forget(_ id: UUID) {
+        entries.remove(id)
+    }
+
+    public func apply(_ invalidation: Invalidation) {
+        switch invalidation {
+        case .run(let id): entries.remove(id)
+        case .agent(let id): entries.removeAll { $1.agentID == id }
+        case .org(let id): entries.removeAll { $1.orgID == id }
+        case .all: entries.expireAll()
+        case .token: break
+        }
+    }
+}

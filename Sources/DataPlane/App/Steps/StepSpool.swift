@@ -1,0 +1,53 @@
+import Common
+import Foundation
+import Logging
+
+/// Steps that could not be written (PostgreSQL away) past the memory buffer, kept on disk until
+/// they are: one file per spilled chunk, written whole under a temporary name and then renamed, so a
+/// file is either complete or absent. Files are read back oldest first, and again at start-up
+/// (a crash loses nothing spilled). Writing a chunk twice is harmless — step batches are idempotent
+/// — so replicas may share the folder.
+struct StepSpool: Sendable {
+    struct Chunk: Codable, Sendable {
+        var runs: [NewRun]
+        var steps: [StepRecord]
+        var events: [OutboxEvent]
+    }
+
+    let directory: URL
+
+    init(directory: String) throws {
+        self.directory = URL(fileURLWithPath: directory, isDirectory: true)
+        do {
+            try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            guard FileManager.default.isWritableFile(atPath: self.directory.path) else { throw CocoaError(.fileWriteNoPermission) }
+        } catch {
+            throw ConfigurationError("RUNGATE_SPOOL_DIR: cannot use \(self.directory.path) for the step spool (\(error.localizedDescription)); "
+                                     + "point it at a writable folder, or set it to `none` to keep unwritten steps in memory only")
+        }
+    }
+
+    func spill(_ chunk: Chunk) throws {
+        let name = String(format: "steps-%020llu-%@.json", UInt64(Date().timeIntervalSince1970 * 1_000_000), UUID().uuidString.lowercased())
+        let temporary = directory.appendingPathComponent(name + ".partial")
+        try JSONEncoder().encode(chunk).write(to: temporary)
+        try FileManager.default.moveItem(at: temporary, to: directory.appendingPathComponent(name))
+    }
+
+    /// The oldest complete chunk on disk, if any.
+    func oldest() -> (url: URL, chunk: Chunk)? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for name in names.filter({ $0.hasPrefix("steps-") && $0.hasSuffix(".json") }).sorted() {
+            let url = directory.appendingPathComponent(name)
+            // Another replica sharing the folder may have written and removed it meanwhile.
+            guard let data = try? Data(contentsOf: url), let chunk = try? JSONDecoder().decode(Chunk.self, from: data) else { continue }
+            return (url, chunk)
+        }
+        return nil
+    }
+
+    func remove(_ url: URL) {
+        try? FileManager.default.removeItem(at: url)
+    }
+}

@@ -1,0 +1,70 @@
+import Common
+import Foundation
+import TestSupport
+import Testing
+
+/// The data plane's JSON parser against Foundation's decoder: the same value for every document
+/// Foundation reads (generated, seeded), and a refusal for what RFC 8259 refuses.
+@Suite struct JSONParserTests {
+    typealias Generator = SeededGenerator
+
+    static func string(_ random: inout Generator) -> String {
+        let alphabet: [Character] = ["a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{01}", "é", "中", "😀", "\u{2028}", "{", "]", ","]
+        return String((0..<Int.random(in: 0...12, using: &random)).map { _ in alphabet.randomElement(using: &random)! })
+    }
+
+    static func value(_ random: inout Generator, depth: Int = 0) -> JSONValue {
+        switch Int.random(in: 0...(depth > 4 ? 3 : 5), using: &random) {
+        case 0: return .null
+        case 1: return .bool(Bool.random(using: &random))
+        case 2:
+            switch Int.random(in: 0...3, using: &random) {
+            case 0: return .number(Double(Int.random(in: -1_000_000...1_000_000, using: &random)))
+            case 1: return .number(Double.random(in: -1e6...1e6, using: &random))
+            case 2: return .number(Double(Int64.random(in: -(1 << 53)...(1 << 53), using: &random)))
+            default: return .number(Double.random(in: -1e300...1e300, using: &random))
+            }
+        case 3: return .string(string(&random))
+        case 4: return .array((0..<Int.random(in: 0...5, using: &random)).map { _ in value(&random, depth: depth + 1) })
+        default:
+            var object: [String: JSONValue] = [:]
+            for _ in 0..<Int.random(in: 0...5, using: &random) { object[string(&random)] = value(&random, depth: depth + 1) }
+            return .object(object)
+        }
+    }
+
+    @Test func readsWhatFoundationReadsTheSameWay() throws {
+        var random = Generator(seed: 20261123)
+        let pretty = JSONEncoder()
+        pretty.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        for index in 0..<3_000 {
+            let original = Self.value(&random)
+            let data = try (index.isMultiple(of: 2) ? JSONEncoder() : pretty).encode(original)
+            let expected = try JSONDecoder().decode(JSONValue.self, from: data)
+            let parsed = try JSONParser.parse(data)
+            #expect(parsed == expected, "document \(index): \(String(decoding: data, as: UTF8.self))")
+        }
+    }
+
+    @Test func escapesAndNumbersAreRead() throws {
+        #expect(try JSONParser.parse(Array(#"{"a":"\u00e9\ud83d\ude00\n\/","b":[-0.5,1e3,12345678901234567890,0]}"#.utf8)) ==
+            ["a": "é😀\n/", "b": [-0.5, 1000, 12345678901234567890.0, 0]])
+        #expect(try JSONParser.parse(Array(" \n{\"k\" : true , \"k\" : null } \t".utf8)) == ["k": nil])
+    }
+
+    @Test(arguments: [
+        "", " ", "{", "}", "[1,]", "{\"a\":1,}", "[,1]", "{,}", "{\"a\" 1}", "{a:1}", "[1 2]", "01", "-", "1.", ".5", "1e", "+1",
+        "tru", "nul", "\"abc", "\"\u{01}\"", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "1e400",
+        "[1]x", "{} {}", "NaN", "Infinity",
+    ])
+    func refusesWhatJSONRefuses(_ text: String) {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(Array(text.utf8)) }
+    }
+
+    @Test func refusesInvalidUTF8AndDeepNesting() {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse([0x22, 0xFF, 0xFE, 0x22]) }
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(Array(repeating: UInt8(ascii: "["), count: 100_000)) }
+        let deepest = String(repeating: "[", count: JSONParser.maxDepth) + String(repeating: "]", count: JSONParser.maxDepth)
+        #expect((try? JSONParser.parse(Array(deepest.utf8))) != nil)
+    }
+}

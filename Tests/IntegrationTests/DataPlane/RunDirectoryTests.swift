@@ -1,0 +1,134 @@
+import Common
+@testable import DataPlane
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import TestSupport
+import Testing
+
+/// Runs resolved off the request path, against the real database as the data plane's role: a new
+/// run is written with the step batch (before its steps, announced once), a known run is answered
+/// from memory, and state changes reach the directory by the `runs` trigger's notification.
+@Suite struct RunDirectoryTests {
+    /// A repository that counts its round trips, so a test can tell which calls needed the database.
+    final class CountingRuns: RunRepository {
+        let base: PostgresRunRepository
+        let resolves = Atomic<Int>(0)
+        init(_ base: PostgresRunRepository) { self.base = base }
+        func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue) async throws -> RunHandle {
+            resolves.add(1, ordering: .relaxed)
+            return try await base.resolve(id: id, principal: principal, policy: policy, metadata: metadata)
+        }
+        func create(_ run: NewRun) async throws { try await base.create(run) }
+        func get(id: UUID, principal: AgentPrincipal) async throws -> Run? { try await base.get(id: id, principal: principal) }
+        func end(id: UUID, principal: AgentPrincipal) async throws -> Run? { try await base.end(id: id, principal: principal) }
+    }
+
+    static func principal(_ fixture: OrgFixture, agentID: UUID? = nil) -> AgentPrincipal {
+        AgentPrincipal(tokenID: fixture.resources.agentTokenID, tokenHash: "test", agentID: agentID ?? fixture.resources.agentID,
+                       orgID: fixture.orgID, teamID: fixture.teamID, policyID: nil, policyVersion: nil, agentActive: true, orgActive: true,
+                       storePayloads: false)
+    }
+
+    static func with(_ body: @escaping @Sendable (RunDirectory, StepRecorder, CountingRuns, OrgFixture, PostgresClient, String) async throws -> Void) async throws {
+        try await TestDatabase.with { database in
+            try await withPostgresClient(url: database.ownerURL) { owner in
+                let fixture = try await OrgFixture.create(on: owner)
+                // Every org event is kept, so `run.started` can be counted.
+                try await owner.query("UPDATE webhooks SET active = true, events = ARRAY['run.started'] WHERE org_id = \(fixture.orgID)",
+                                      logger: TestServers.logger)
+                try await withPostgresClient(url: try database.url(role: "rungate_data")) { data in
+                    let db = Database(client: data, logger: TestServers.logger)
+                    let runs = CountingRuns(PostgresRunRepository(database: db))
+                    let recorder = try StepRecorder(repository: PostgresStepRepository(database: db), logger: TestServers.logger)
+                    let directory = RunDirectory(repository: runs, recorder: recorder, health: nil)
+                    try await body(directory, recorder, runs, fixture, owner, database.ownerURL)
+                }
+            }
+        }
+    }
+
+    static func count(_ sql: PostgresQuery, on client: PostgresClient) async throws -> Int {
+        try await client.query(sql, logger: TestServers.logger).first(decoding: Int.self) ?? -1
+    }
+
+    static func step(_ run: RunHandle, _ fixture: OrgFixture, tokens: Int = 0) -> StepRecord {
+        var step = StepRecord(orgID: fixture.orgID, runID: run.id, kind: .modelCall, endpoint: "/v1/chat/completions", status: "ok")
+        step.usage = TokenUsage(input: tokens, output: 0)
+        return step
+    }
+
+    @Test func newRunIsWrittenWithItsFirstStepBatchAndAnnouncedOnce() async throws {
+        try await Self.with { directory, recorder, runs, fixture, owner, _ in
+            let principal = Self.principal(fixture)
+            let run = try await directory.resolve(id: nil, principal: principal, policy: nil)
+            #expect(run.created && run.status == .running)
+            #expect(runs.resolves.load(ordering: .relaxed) == 0, "a new run needs no database round trip")
+            #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE id = \(run.id)", on: owner) == 0)
+
+            recorder.record(Self.step(run, fixture, tokens: 7))
+            #expect(await recorder.flush())
+            #expect(try await Self.count("SELECT step_count FROM runs WHERE id = \(run.id) AND agent_id = \(fixture.resources.agentID)", on: owner) == 1)
+            #expect(try await Self.count("SELECT count(*)::int FROM events WHERE type = 'run.started' AND payload->>'run_id' = \(run.id.uuidString.lowercased())",
+                                         on: owner) == 1)
+
+            // The agent names it on its next call: answered from memory, with this replica's counts.
+            let again = try await directory.resolve(id: run.id, principal: principal, policy: nil)
+            #expect(!again.created && again.stepCount == 1 && again.tokens == 7)
+            #expect(runs.resolves.load(ordering: .relaxed) == 0)
+            // Written again on demand (an approval refers to it): idempotent, still announced once.
+            try await directory.ensureWritten(run.id)
+            #expect(try await Self.count("SELECT count(*)::int FROM events WHERE type = 'run.started' AND payload->>'run_id' = \(run.id.uuidString.lowercased())",
+                                         on: owner) == 1)
+        }
+    }
+
+    @Test func ensureWrittenWritesARunBeforeItsBatch() async throws {
+        try await Self.with { directory, _, _, fixture, owner, _ in
+            let run = try await directory.resolve(id: nil, principal: Self.principal(fixture), policy: nil)
+            try await directory.ensureWritten(run.id)
+            #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE id = \(run.id) AND status = 'running'", on: owner) == 1)
+        }
+    }
+
+    @Test func anotherAgentsRunBehavesLikeNone() async throws {
+        try await Self.with { directory, _, _, fixture, owner, _ in
+            let run = try await directory.resolve(id: nil, principal: Self.principal(fixture), policy: nil)
+            let otherAgent = try await owner.query("INSERT INTO agents (org_id, name) VALUES (\(fixture.orgID), 'other') RETURNING id",
+                                                   logger: TestServers.logger).first(decoding: UUID.self)!
+            await #expect(throws: RungateError.self) {
+                _ = try await directory.resolve(id: run.id, principal: Self.principal(fixture, agentID: otherAgent), policy: nil)
+            }
+        }
+    }
+
+    @Test func aStateChangeNotifiesAndTheNextCallSeesIt() async throws {
+        try await Self.with { directory, _, runs, fixture, owner, ownerURL in
+            let principal = Self.principal(fixture)
+            let run = try await directory.resolve(id: nil, principal: principal, policy: nil)
+            try await directory.ensureWritten(run.id)
+            // The trigger's notification, heard on a connection of its own.
+            let heard = try await Self.notification(afterCancelling: run.id, owner: owner, url: ownerURL)
+            #expect(heard == Invalidation.run(run.id).payload)
+            // Until the notification is applied the directory answers from memory; then from the database.
+            #expect(try await directory.resolve(id: run.id, principal: principal, policy: nil).status == .running)
+            directory.apply(Invalidation(payload: heard ?? "")!)
+            let after = try await directory.resolve(id: run.id, principal: principal, policy: nil)
+            #expect(after.status == .cancelled)
+            #expect(runs.resolves.load(ordering: .relaxed) == 1)
+        }
+    }
+
+    /// Cancels the run (as the control plane does) while listening on the invalidation channel.
+    static func notification(afterCancelling runID: UUID, owner: PostgresClient, url: String) async throws -> String? {
+        let configuration = try PostgresConnection.Configuration(url: url, applicationName: "run-directory-test")
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: TestServers.logger)
+        defer { Task { try? await connection.close() } }
+        return try await connection.listen(on: Invalidation.channel) { notifications in
+            try await owner.query("UPDATE runs SET status = 'cancelled', ended_at = now() WHERE id = \(runID)", logger: TestServers.logger)
+            for try await notification in notifications { return notification.payload }
+            return nil
+        }
+    }
+}

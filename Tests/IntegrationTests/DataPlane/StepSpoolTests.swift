@@ -1,0 +1,84 @@
+import Common
+@testable import DataPlane
+import Foundation
+import PostgresNIO
+import Synchronization
+import TestSupport
+import Testing
+
+/// Steps that cannot be written (PostgreSQL away) go to the disk spool past the memory buffer, and a
+/// data plane started afterwards — as after a crash — writes every one of them to the real database.
+@Suite struct StepSpoolTests {
+    /// The real repository behind a switch standing for "PostgreSQL does not answer".
+    final class Switchable: StepRepository {
+        let base: PostgresStepRepository
+        let down = Atomic<Bool>(true)
+        init(_ base: PostgresStepRepository) { self.base = base }
+        func insert(_ steps: [StepRecord], runs: [NewRun], events: [OutboxEvent]) async throws {
+            if down.load(ordering: .relaxed) { throw RungateError.dependencyUnavailable("database") }
+            try await base.insert(steps, runs: runs, events: events)
+        }
+        func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue] { try await base.steps(runID: runID, orgID: orgID) }
+    }
+
+    static func files(in folder: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }
+    }
+
+    static func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await !condition() {
+            guard ContinuousClock.now < deadline else { Issue.record("timed out waiting until \(what)"); return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    @Test func stepsPastTheBufferAreSpooledAndWrittenAfterARestart() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rungate-spool-test-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try await TestDatabase.with { database in
+            try await withPostgresClient(url: database.ownerURL) { owner in
+                let fixture = try await OrgFixture.create(on: owner)
+                try await withPostgresClient(url: try database.url(role: "rungate_data")) { data in
+                    let repository = Switchable(PostgresStepRepository(database: Database(client: data, logger: TestServers.logger)))
+                    let run = NewRun(id: UUID(), orgID: fixture.orgID, agentID: fixture.resources.agentID, policyID: nil, policyVersion: nil)
+                    let keyID = try await owner.query("SELECT id FROM org_data_keys WHERE org_id = \(fixture.orgID) LIMIT 1",
+                                                      logger: TestServers.logger).first(decoding: UUID.self)!
+                    var steps: [StepRecord] = []
+                    for index in 0..<20 {
+                        var step = StepRecord(orgID: fixture.orgID, runID: run.id, kind: .modelCall, endpoint: "/v1/chat/completions", status: "ok")
+                        step.costMicros = Int64(index)
+                        step.payload = SealedPayload(dataKeyID: keyID, request: Array("request \(index)".utf8), response: nil)
+                        steps.append(step)
+                    }
+
+                    // PostgreSQL away, a buffer of a few steps: the queue goes to disk.
+                    let first = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
+                                                 spoolDirectory: folder, memoryLimitBytes: 2_000)
+                    let loop = Task { try await first.run() }
+                    first.start(run)
+                    for step in steps { first.record(step) }
+                    try await Self.eventually("the steps are spooled") { !Self.files(in: folder).isEmpty && first.pending <= 1 }
+                    // The process dies (nothing is drained); PostgreSQL comes back; a new process starts.
+                    loop.cancel()
+                    _ = await loop.result
+                    repository.down.store(false, ordering: .relaxed)
+                    let second = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
+                                                  spoolDirectory: folder)
+                    let restarted = Task { try await second.run() }
+                    defer { restarted.cancel() }
+                    try await Self.eventually("the spool is written") { Self.files(in: folder).isEmpty }
+
+                    let (count, cost, payloads) = try await owner.query(
+                        """
+                        SELECT r.step_count, r.cost_micros, (SELECT count(*)::int FROM payloads p WHERE p.run_id = r.id)
+                        FROM runs r WHERE r.id = \(run.id)
+                        """, logger: TestServers.logger).firstRow(decoding: (Int, Int64, Int).self) ?? (0, Int64(0), 0)
+                    #expect(count == 20 && cost == (0..<20).reduce(0, +) && payloads == 20)
+                    #expect(try await owner.query("SELECT count(*)::int FROM steps WHERE run_id = \(run.id)", logger: TestServers.logger)
+                        .first(decoding: Int.self) == 20)
+                }
+            }
+        }
+    }
+}

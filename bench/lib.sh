@@ -1,0 +1,84 @@
+# Shared by the benchmark scripts: a release build, a throw-away PostgreSQL (migrated, roles with
+# passwords) and Redis in a work folder, a master key, and a fixed-answer upstream (nginx).
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$ROOT"
+
+# The cheapest possible upstream: nginx answering a fixed chat completion.
+BENCH_ANSWER='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"This is a fixed benchmark answer."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}'
+BENCH_BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say something short."}]}'
+
+# bench_setup NAME: sets WORK, PIDS, BIN, OWNER_URL, ROLE_PW, REDIS_PORT; cleans up on exit.
+bench_setup() {
+  ensure_packages
+  command -v nginx >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 || { as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null; }
+  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+  WORK=$(mktemp -d "/tmp/rungate-$1.XXXXXX")
+  chmod 755 "$WORK"
+  PIDS=()
+  trap bench_cleanup EXIT
+
+  say "building (release)"
+  swift build -c release >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; die "build failed"; }
+  BIN="$(swift build -c release --show-bin-path)"
+
+  local pg_port pg_password
+  pg_port=$(free_port); REDIS_PORT=$(free_port); pg_password=$(random_secret)
+  start_postgres "$WORK/postgres" "$pg_port" "$pg_password"
+  start_redis "$WORK/redis" "$REDIS_PORT"
+  psql_super "postgres://postgres:$pg_password@127.0.0.1:$pg_port/postgres?sslmode=disable" -c "CREATE DATABASE rungate"
+  OWNER_URL="postgres://postgres:$pg_password@127.0.0.1:$pg_port/rungate?sslmode=disable"
+  RUNGATE_DATABASE_URL="$OWNER_URL" "$BIN/rungate-control" migrate --migrations-dir "$ROOT/migrations" --log-level warning
+  ROLE_PW=$(random_secret)
+  set_role_passwords "$OWNER_URL" "$ROLE_PW" "$ROLE_PW" "$ROLE_PW"
+  export RUNGATE_MASTER_KEY="k1:$(python3 -c 'import os,base64; print(base64.b64encode(os.urandom(32)).decode())')"
+}
+
+bench_cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  stop_postgres "$WORK/postgres"; stop_redis "$WORK/redis"
+  sleep 0.5; rm -rf "$WORK"
+}
+
+# bench_nginx SERVERS: starts nginx with the given server/upstream blocks (http context).
+bench_nginx() {
+  mkdir -p "$WORK/nginx"
+  cat > "$WORK/nginx.conf" <<CONF
+worker_processes auto;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
+  uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+  keepalive_requests 1000000;
+  $1
+}
+CONF
+  "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx.conf"
+}
+
+# bench_fixed_server PORT: an nginx server block answering BENCH_ANSWER.
+bench_fixed_server() {
+  echo "server { listen 127.0.0.1:$1; location / { default_type application/json; return 200 '$BENCH_ANSWER'; } }"
+}
+
+# bench_bootstrap UPSTREAM_BASE_URL: the first org, its provider key pointing there; sets AGENT_TOKEN.
+bench_bootstrap() {
+  local credentials
+  credentials=$(RUNGATE_DATABASE_URL="$(role_url "$OWNER_URL" rungate_control "$ROLE_PW")" RUNGATE_OWNER_PASSWORD="bench-owner-password" \
+    "$BIN/rungate-control" bootstrap --log-level warning --provider-base-url "$1")
+  AGENT_TOKEN=$(echo "$credentials" | sed -n 's/^RUNGATE_AGENT_TOKEN=//p')
+  BOOTSTRAP_CREDENTIALS=$credentials
+}
+
+# bench_wrk_script FILE TOKEN: a wrk script posting BENCH_BODY with the token.
+bench_wrk_script() {
+  cat > "$1" <<LUA
+wrk.method = "POST"
+wrk.body = '$BENCH_BODY'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $2"
+LUA
+}
