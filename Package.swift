@@ -32,7 +32,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
-        // libhiredis (Debian's libhiredis-dev) for Redis; calls run on NIOThreadPool, never an event loop.
+        // libhiredis (Debian's libhiredis-dev) for Redis: its reader parses replies read from NIO channels.
         .systemLibrary(
             name: "CHiredis",
             path: "Sources/CHiredis",
@@ -67,13 +67,14 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/DataPlane/App",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "RungateDataMain",
-            dependencies: ["DataPlane", "Common"],
+            dependencies: ["DataPlane", "Common", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Sources/DataPlane/Main",
             swiftSettings: swiftSettings
         ),

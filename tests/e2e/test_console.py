@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -82,6 +83,12 @@ def follow(driver, element, timeout=5):
     WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(old))
 
 
+def text_of(driver, element_id):
+    """The text of the element with `element_id`, read in one step: the live inbox replaces its
+    elements as it updates, so a reference found first could be gone when its text is asked for."""
+    return driver.execute_script("const e = document.getElementById(arguments[0]); return e ? e.innerText : ''", element_id)
+
+
 def wait_css(driver, selector, timeout=5):
     """The elements matching `selector` once there are some (after a form post, the next page loads)."""
     deadline = time.monotonic() + timeout
@@ -147,16 +154,21 @@ def test_an_approver_approves_a_pending_gate_and_the_agent_retry_succeeds(browse
     approval = first.http_response.json()["id"]
     run = first.headers["x-rungate-run-id"]
     deadline = time.monotonic() + 10
-    while run[:8] not in browser.find_element(By.ID, "pending").text:
+    while run[:8] not in (pending := text_of(browser, "pending")):
         assert time.monotonic() < deadline, "the pending request never appeared"
         time.sleep(0.3)
-    assert "delete_database" in browser.find_element(By.ID, "pending").text and '"prod"' in browser.find_element(By.ID, "pending").text
+    assert "delete_database" in pending and '"prod"' in pending
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "approvals.png"))
 
-    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#pending tbody tr") if run[:8] in r.text)
-    approve = next(f for f in row.find_elements(By.TAG_NAME, "form") if "Approve" in f.text)
-    approve.find_element(By.NAME, "reason").send_keys("checked with the on-call")
+    for attempt in range(5):  # the inbox may be replaced between finding the field and typing in it
+        try:
+            row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#pending tbody tr") if run[:8] in r.text)
+            approve = next(f for f in row.find_elements(By.TAG_NAME, "form") if "Approve" in f.text)
+            approve.find_element(By.NAME, "reason").send_keys("checked with the on-call")
+            break
+        except StaleElementReferenceException:
+            assert attempt < 4
     follow(browser, approve.find_element(By.TAG_NAME, "button"))
     assert "Approve" in wait_css(browser, ".flash")[0].text
     status, _, decided = call("GET", f"/api/orgs/{ORG}/approvals/{approval}", token=ADMIN_TOKEN)

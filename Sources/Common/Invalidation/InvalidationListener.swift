@@ -42,8 +42,9 @@ public struct InvalidationListener: Service {
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }
                 attempt += 1
                 // Caches are kept meanwhile: while PostgreSQL is away they are what lets calls go on,
-                // and past their TTL they reload whenever it answers; on reconnect they are cleared.
-                logger.warning("invalidation listener disconnected; caches are cleared on reconnect",
+                // and past their TTL they reload whenever it answers; on reconnect every entry is
+                // marked out of date (a notification may have been missed).
+                logger.warning("invalidation listener disconnected; cached entries are reloaded after it reconnects",
                                metadata: ["attempt": "\(attempt)", "error.type": "\(type(of: error))"])
             }
             await sleepUnlessShuttingDown(for: .milliseconds(min(200 * (1 << min(attempt, 5)), 5_000)))

@@ -4,7 +4,6 @@ import DataPlane
 import Hummingbird
 import Logging
 
-@main
 struct RungateData: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rungate-data",

@@ -1,15 +1,18 @@
 /// The console's one script and one stylesheet, served from this origin (the CSP allows nothing else).
 enum ConsoleAssets {
-    /// Live regions: every 3 s, a `data-live` section is replaced by a fresh copy from the server,
-    /// unless the person is typing in it. Destructive buttons ask first.
+    /// Live regions: every 3 s, a `data-live` section is replaced by a fresh copy from the server
+    /// when it changed, unless the person is typing in it. Destructive buttons ask first.
     static let script = """
         "use strict";
+        const shown = new WeakMap();
         function refresh(section) {
           if (section.contains(document.activeElement) && document.activeElement !== document.body) return;
           fetch(section.dataset.live, { credentials: "same-origin", headers: { "Accept": "text/html" } })
             .then(function (response) { return response.ok ? response.text() : null; })
             .then(function (html) {
-              if (html === null || section.contains(document.activeElement) && document.activeElement !== document.body) return;
+              if (html === null || html === shown.get(section)) return;
+              if (section.contains(document.activeElement) && document.activeElement !== document.body) return;
+              shown.set(section, html);
               section.innerHTML = html;
               wire(section);
             })

@@ -7,7 +7,9 @@ import Synchronization
 /// Keeps `budget_spend` (the durable record of day and month windows) without a write per call:
 /// settled costs are summed in memory per budget and window and written every `interval` in one
 /// statement. Redis holds the live counters enforcement reads; this is the record that outlives it.
-/// A failed write keeps the sums for the next round; shutdown writes what is left.
+/// A batch carries an id written with it in the same statement, so a write that outlived its deadline
+/// (a connection dropped by an outage) can be sent again without counting twice; it is sent again
+/// until it is confirmed, before anything newer. Shutdown writes what is left.
 final class BudgetSpendRecorder: Service, Sendable {
     struct Window: Hashable, Sendable {
         let orgID: UUID
@@ -15,17 +17,24 @@ final class BudgetSpendRecorder: Service, Sendable {
         let periodStart: Date
     }
 
+    struct Batch: Sendable {
+        let id = UUID()
+        let sums: [Window: Int64]
+    }
+
     private let database: Database
     private let logger: Logger
     private let interval: Duration
+    private let writeDeadline: Duration
     private let pending = Mutex<[Window: Int64]>([:])
-    /// The batch being written: still counted by `unwritten(for:)` until it is committed.
-    private let inFlight = Mutex<[Window: Int64]>([:])
+    /// The batch being written, until it is confirmed: still counted by `unwritten(for:)`.
+    private let inFlight = Mutex<Batch?>(nil)
 
-    init(database: Database, logger: Logger, interval: Duration = .seconds(1)) {
+    init(database: Database, logger: Logger, interval: Duration = .seconds(1), writeDeadline: Duration = .seconds(10)) {
         self.database = database
         self.logger = logger
         self.interval = interval
+        self.writeDeadline = writeDeadline
     }
 
     func add(_ micros: Int64, to window: Window) {
@@ -35,38 +44,78 @@ final class BudgetSpendRecorder: Service, Sendable {
 
     /// Spend settled in this process but not yet in `budget_spend`.
     func unwritten(for window: Window) -> Int64 {
-        pending.withLock { $0[window] ?? 0 } + inFlight.withLock { $0[window] ?? 0 }
+        pending.withLock { $0[window] ?? 0 } + inFlight.withLock { $0?.sums[window] ?? 0 }
     }
 
     func run() async throws {
+        var lastPruned = ContinuousClock.now
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             await sleepUnlessShuttingDown(for: interval)
             await flush()
+            if ContinuousClock.now - lastPruned > .seconds(600) {
+                lastPruned = ContinuousClock.now
+                await pruneBatchMarkers()
+            }
         }
-        await flush()
+        // Drain: the unconfirmed batch, then what is pending.
+        var attempts = 0
+        while !(await flush()), attempts < 5 { attempts += 1 }
     }
 
-    func flush() async {
-        let batch = pending.withLock { pending -> [Window: Int64] in
-            defer { pending.removeAll(keepingCapacity: true) }
-            return pending
+    /// Writes the unconfirmed batch, or else what is pending; true when nothing is left to send.
+    @discardableResult
+    func flush() async -> Bool {
+        let batch: Batch
+        if let unconfirmed = inFlight.withLock({ $0 }) {
+            batch = unconfirmed
+        } else {
+            let sums = pending.withLock { pending -> [Window: Int64] in
+                defer { pending.removeAll(keepingCapacity: true) }
+                return pending
+            }
+            guard !sums.isEmpty else { return true }
+            batch = Batch(sums: sums)
+            inFlight.withLock { $0 = batch }
         }
-        guard !batch.isEmpty else { return }
-        inFlight.withLock { $0 = batch }
-        defer { inFlight.withLock { $0.removeAll() } }
-        let windows = Array(batch.keys)
         do {
+            try await write(batch)
+            inFlight.withLock { $0 = nil }
+            return pending.withLock { $0.isEmpty }
+        } catch {
+            logger.error("recording budget spend failed; will retry", metadata: ["windows": "\(batch.sums.count)", "error": "\(String(reflecting: error))"])
+            return false
+        }
+    }
+
+    /// Adds a batch's sums to `budget_spend`, once however often the same batch is written.
+    func write(_ batch: Batch) async throws {
+        let windows = Array(batch.sums.keys)
+        let (database, logger) = (self.database, self.logger)
+        _ = try await withDeadline(writeDeadline) {
             try await database.client.query(
                 """
+                WITH batch AS (
+                    INSERT INTO budget_spend_batches (id) VALUES (\(batch.id)) ON CONFLICT (id) DO NOTHING RETURNING id
+                )
                 INSERT INTO budget_spend (org_id, budget_id, period_start, spent_micros)
-                SELECT * FROM unnest(\(windows.map(\.orgID)), \(windows.map(\.budgetID)), \(windows.map(\.periodStart)), \(windows.map { batch[$0]! }))
+                SELECT w.org_id, w.budget_id, w.period_start, w.spent_micros
+                FROM unnest(\(windows.map(\.orgID)), \(windows.map(\.budgetID)), \(windows.map(\.periodStart)), \(windows.map { batch.sums[$0]! }))
+                    AS w(org_id, budget_id, period_start, spent_micros)
+                WHERE EXISTS (SELECT 1 FROM batch)
                 ON CONFLICT (budget_id, period_start) DO UPDATE SET spent_micros = budget_spend.spent_micros + EXCLUDED.spent_micros, updated_at = now()
                 """, logger: logger)
-        } catch {
-            pending.withLock { pending in
-                for (window, micros) in batch { pending[window, default: 0] += micros }
+        }
+    }
+
+    /// Markers older than a day: no batch is retried for that long.
+    private func pruneBatchMarkers() async {
+        let (database, logger) = (self.database, self.logger)
+        do {
+            _ = try await withDeadline(writeDeadline) {
+                try await database.client.query("DELETE FROM budget_spend_batches WHERE written_at < now() - interval '1 day'", logger: logger)
             }
-            logger.error("recording budget spend failed; will retry", metadata: ["windows": "\(batch.count)", "error": "\(String(reflecting: error))"])
+        } catch {
+            logger.warning("pruning budget spend batch markers failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 }

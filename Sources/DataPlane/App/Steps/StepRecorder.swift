@@ -79,7 +79,7 @@ public final class StepRecorder: Service, Sendable {
             group.addTask {
                 while !Task.isShuttingDownGracefully, !Task.isCancelled {
                     await sleepUnlessShuttingDown(for: .milliseconds(250))
-                    if !(self.health?.isReachable ?? true) || self.writesFailing.load(ordering: .relaxed) { self.spillIfOverLimit() }
+                    if !(self.health?.isReachable ?? true) || self.writesFailing.load(ordering: .relaxed) { await self.spillIfOverLimit() }
                 }
             }
             var failures = 0
@@ -99,7 +99,7 @@ public final class StepRecorder: Service, Sendable {
                 try? await Task.sleep(for: .milliseconds(200))
             }
         }
-        if pending > 0, spill() {
+        if pending > 0, await spill() {
             logger.warning("PostgreSQL is away: steps not written before shutdown are spooled on disk, written at the next start")
         } else if pending > 0 {
             logger.critical("steps could not be written before shutdown", metadata: ["count": "\(pending)"])
@@ -107,14 +107,14 @@ public final class StepRecorder: Service, Sendable {
     }
 
     /// Moves what is queued to the disk spool when it holds more than the memory limit.
-    private func spillIfOverLimit() {
+    private func spillIfOverLimit() async {
         guard spool != nil, queue.withLock({ $0.bytes }) > memoryLimitBytes else { return }
-        _ = spill()
+        _ = await spill()
     }
 
     /// Moves every queued step and event to the disk spool (with every queued run, which also stays
     /// queued: a step in memory may belong to one). False when there is no spool or writing failed.
-    private func spill() -> Bool {
+    private func spill() async -> Bool {
         guard let spool else { return false }
         let chunk = queue.withLock { queue in
             defer {
@@ -125,7 +125,7 @@ public final class StepRecorder: Service, Sendable {
             return StepSpool.Chunk(runs: queue.runs, steps: queue.steps, events: queue.events)
         }
         do {
-            try spool.spill(chunk)
+            try await spool.spill(chunk)
             CallMetrics.spooled.increment(by: chunk.steps.count)
             logger.warning("steps spooled on disk until PostgreSQL answers", metadata: ["count": "\(chunk.steps.count)", "folder": "\(spool.directory.path)"])
             return true
@@ -143,7 +143,7 @@ public final class StepRecorder: Service, Sendable {
     /// Writes the spooled chunks, oldest first; false when a write failed (the chunk stays on disk).
     private func writeSpooled() async -> Bool {
         guard let spool else { return true }
-        while let (url, chunk) = spool.oldest() {
+        while let (url, chunk) = await spool.oldest() {
             var start = 0
             repeat {
                 let steps = Array(chunk.steps[start..<min(start + batchSize, chunk.steps.count)])
@@ -157,7 +157,7 @@ public final class StepRecorder: Service, Sendable {
                 }
                 start += batchSize
             } while start < chunk.steps.count
-            spool.remove(url)
+            await spool.remove(url)
             logger.notice("spooled steps written", metadata: ["count": "\(chunk.steps.count)"])
         }
         return true

@@ -1,12 +1,14 @@
 import Common
 import Foundation
 import Logging
+import NIOPosix
 
 /// Steps that could not be written (PostgreSQL away) past the memory buffer, kept on disk until
 /// they are: one file per spilled chunk, written whole under a temporary name and then renamed, so a
 /// file is either complete or absent. Files are read back oldest first, and again at start-up
 /// (a crash loses nothing spilled). Writing a chunk twice is harmless — step batches are idempotent
-/// — so replicas may share the folder.
+/// — so replicas may share the folder. File I/O runs on NIO's blocking-I/O thread pool: Swift
+/// concurrency's jobs run on the event loops, which must not wait on the disk.
 struct StepSpool: Sendable {
     struct Chunk: Codable, Sendable {
         var runs: [NewRun]
@@ -28,7 +30,11 @@ struct StepSpool: Sendable {
         }
     }
 
-    func spill(_ chunk: Chunk) throws {
+    func spill(_ chunk: Chunk) async throws {
+        try await Self.blocking { try self.spillNow(chunk) }
+    }
+
+    private func spillNow(_ chunk: Chunk) throws {
         let name = String(format: "steps-%020llu-%@.json", UInt64(Date().timeIntervalSince1970 * 1_000_000), UUID().uuidString.lowercased())
         let temporary = directory.appendingPathComponent(name + ".partial")
         try JSONEncoder().encode(chunk).write(to: temporary)
@@ -36,7 +42,11 @@ struct StepSpool: Sendable {
     }
 
     /// The oldest complete chunk on disk, if any.
-    func oldest() -> (url: URL, chunk: Chunk)? {
+    func oldest() async -> (url: URL, chunk: Chunk)? {
+        try? await Self.blocking { self.oldestNow() }
+    }
+
+    private func oldestNow() -> (url: URL, chunk: Chunk)? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         for name in names.filter({ $0.hasPrefix("steps-") && $0.hasSuffix(".json") }).sorted() {
             let url = directory.appendingPathComponent(name)
@@ -47,7 +57,13 @@ struct StepSpool: Sendable {
         return nil
     }
 
-    func remove(_ url: URL) {
-        try? FileManager.default.removeItem(at: url)
+    func remove(_ url: URL) async {
+        _ = try? await Self.blocking { try FileManager.default.removeItem(at: url) }
+    }
+
+    /// Runs on the blocking-I/O pool, to its end even when the calling task is cancelled: a spill at
+    /// shutdown must not be dropped.
+    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any(), body).get()
     }
 }

@@ -1,0 +1,20 @@
+import NIOCore
+import NIOPosix
+
+// Swift concurrency's jobs run on NIO's event loops instead of a pool of their own: a request's task
+// and the channels it reads and writes share threads, which saves a thread switch at every await on
+// I/O (measured in bench/RESULTS.md). It must happen before any other task is enqueued, hence this
+// file instead of `@main`. Blocking work (the disk spool) goes to NIOThreadPool.
+NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+await runDataPlane()
+
+/// In an async function, not top-level code: there `run()` would resolve to ParsableCommand's
+/// synchronous default.
+func runDataPlane() async {
+    do {
+        let command = try RungateData.parse()
+        try await command.run()
+    } catch {
+        RungateData.exit(withError: error)
+    }
+}
