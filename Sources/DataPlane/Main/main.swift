@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 
@@ -5,7 +6,10 @@ import NIOPosix
 // and the channels it reads and writes share threads, which saves a thread switch at every await on
 // I/O (measured in bench/RESULTS.md). It must happen before any other task is enqueued, hence this
 // file instead of `@main`. Blocking work (the disk spool) goes to NIOThreadPool.
-NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+// RUNGATE_EXECUTOR=default keeps Swift's own pool (an escape hatch, and the other side of the comparison).
+if ProcessInfo.processInfo.environment["RUNGATE_EXECUTOR"] != "default" {
+    NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+}
 await runDataPlane()
 
 /// In an async function, not top-level code: there `run()` would resolve to ParsableCommand's
