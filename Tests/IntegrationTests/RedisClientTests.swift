@@ -72,4 +72,18 @@ import Testing
             #expect(answered, "the client reconnects by itself")
         }
     }
+
+    @Test func aConnectionClosedWhileIdleIsReplacedBeforeTheNextCommand() async throws {
+        try await withRedisClient(poolSize: 1) { (redis: RedisClient) async throws in
+            let id = try #require(try await redis.send("CLIENT", "ID").int)
+            // Another client has Redis close this one's connection while it sits idle.
+            try await withRedisClient { (other: RedisClient) async throws in
+                #expect(try await other.send("CLIENT", "KILL", "ID", String(id)).int == 1)
+            }
+            try await Task.sleep(for: .milliseconds(200))  // the close reaches the idle connection
+            // The very next command succeeds, on a new connection: none fails to discover the close.
+            let newID = try await redis.send("CLIENT", "ID").int
+            #expect(newID != nil && newID != id)
+        }
+    }
 }

@@ -31,14 +31,7 @@ public final class RedisClient: Sendable, Service {
 
     /// Sends one command with binary-safe arguments.
     public func send(_ arguments: [[UInt8]]) async throws -> RedisValue {
-        let (slot, connecting) = try connection()
-        let connection: RedisConnection
-        do {
-            connection = try await connecting.value
-        } catch {
-            drop(slot, connecting)
-            throw error
-        }
+        let (slot, connecting, connection) = try await liveConnection()
         do {
             return try await connection.send(arguments)
         } catch {
@@ -72,13 +65,35 @@ public final class RedisClient: Sendable, Service {
 
     // MARK: Slots
 
-    /// The next slot's connection, opening it when the slot is empty or its connection died.
-    private func connection() throws -> (Int, Task<RedisConnection, any Error>) {
+    /// The next slot's open connection. One that Redis closed while it sat idle (a restart, Redis's
+    /// idle timeout) is replaced in its slot before use, not found dead by a failing command.
+    private func liveConnection() async throws -> (Int, Task<RedisConnection, any Error>, RedisConnection) {
+        let (slot, connecting) = try connection()
+        let connection = try await opened(slot, connecting)
+        guard !connection.isActive else { return (slot, connecting, connection) }
+        logger.debug("Redis closed an idle connection; reconnecting", metadata: ["slot": "\(slot)"])
+        drop(slot, connecting)
+        let (_, reconnecting) = try self.connection(slot: slot)
+        return (slot, reconnecting, try await opened(slot, reconnecting))
+    }
+
+    /// The connection a slot's task opened; a slot whose connection could not be opened is emptied.
+    private func opened(_ slot: Int, _ connecting: Task<RedisConnection, any Error>) async throws -> RedisConnection {
+        do {
+            return try await connecting.value
+        } catch {
+            drop(slot, connecting)
+            throw error
+        }
+    }
+
+    /// The connection of `slot` (default: the next slot, round-robin), opening it when the slot is empty.
+    private func connection(slot requested: Int? = nil) throws -> (Int, Task<RedisConnection, any Error>) {
         let configuration = self.configuration, group = self.group
         return try slots.withLock { slots in
             if slots.isShutDown { throw RedisError.shutDown }
-            let slot = slots.next
-            slots.next = (slots.next + 1) % slots.connections.count
+            let slot = requested ?? slots.next
+            if requested == nil { slots.next = (slots.next + 1) % slots.connections.count }
             if let existing = slots.connections[slot] { return (slot, existing) }
             let connecting = Task { try await RedisConnection.connect(configuration: configuration, group: group) }
             slots.connections[slot] = connecting
