@@ -100,17 +100,7 @@ public struct JSONParser {
                 index += 1
                 skipWhitespace()
                 members[key] = try value(depth: depth)
-                skipWhitespace()
-                switch current {
-                case UInt8(ascii: ","):
-                    index += 1
-                    skipWhitespace()
-                case UInt8(ascii: "}"):
-                    index += 1
-                    return .object(members)
-                default:
-                    throw error("a comma or } must follow an object member")
-                }
+                if try closes(UInt8(ascii: "}"), after: "an object member") { return .object(members) }
             }
         }
 
@@ -126,17 +116,24 @@ public struct JSONParser {
             while true {
                 if current == UInt8(ascii: "]") { throw error("a comma stands before a closing ]") }
                 elements.append(try value(depth: depth))
+                if try closes(UInt8(ascii: "]"), after: "an array element") { return .array(elements) }
+            }
+        }
+
+        /// After a member or element: true at `closer` (consumed); false after a comma (consumed,
+        /// with the whitespace after it), another item follows.
+        mutating func closes(_ closer: UInt8, after item: String) throws(JSONParseError) -> Bool {
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","):
+                index += 1
                 skipWhitespace()
-                switch current {
-                case UInt8(ascii: ","):
-                    index += 1
-                    skipWhitespace()
-                case UInt8(ascii: "]"):
-                    index += 1
-                    return .array(elements)
-                default:
-                    throw error("a comma or ] must follow an array element")
-                }
+                return false
+            case closer:
+                index += 1
+                return true
+            default:
+                throw error("a comma or \(Character(Unicode.Scalar(closer))) must follow \(item)")
             }
         }
 

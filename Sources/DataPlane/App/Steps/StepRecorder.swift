@@ -43,6 +43,20 @@ public final class StepRecorder: Service, Sendable {
         512 + (step.payload.map { $0.request.count + ($0.response?.count ?? 0) } ?? 0)
     }
 
+    private static func footprint(_ steps: [StepRecord]) -> Int {
+        steps.reduce(0) { $0 + footprint($1) }
+    }
+
+    /// Puts back, ahead of what was queued since, what could not be written or spooled.
+    private func requeue(runs: [NewRun] = [], steps: [StepRecord], events: [OutboxEvent]) {
+        queue.withLock { queue in
+            queue.runs.insert(contentsOf: runs, at: 0)
+            queue.steps.insert(contentsOf: steps, at: 0)
+            queue.events.insert(contentsOf: events, at: 0)
+            queue.bytes += Self.footprint(steps)
+        }
+    }
+
     /// Queues a run started by a call; it is written before any step of the same batch.
     public func start(_ run: NewRun) {
         queue.withLock { $0.runs.append(run) }
@@ -130,11 +144,7 @@ public final class StepRecorder: Service, Sendable {
             logger.warning("steps spooled on disk until PostgreSQL answers", metadata: ["count": "\(chunk.steps.count)", "folder": "\(spool.directory.path)"])
             return true
         } catch {
-            queue.withLock { queue in
-                queue.steps.insert(contentsOf: chunk.steps, at: 0)
-                queue.events.insert(contentsOf: chunk.events, at: 0)
-                queue.bytes += chunk.steps.reduce(0) { $0 + Self.footprint($1) }
-            }
+            requeue(steps: chunk.steps, events: chunk.events)
             logger.error("spooling steps on disk failed; they stay in memory", metadata: ["error": "\(error)"])
             return false
         }
@@ -173,7 +183,7 @@ public final class StepRecorder: Service, Sendable {
                 queue.runs.removeAll()
                 queue.steps.removeFirst(steps.count)
                 queue.events.removeFirst(events.count)
-                queue.bytes -= steps.reduce(0) { $0 + Self.footprint($1) }
+                queue.bytes -= Self.footprint(steps)
                 return (runs, steps, events)
             }
             CallMetrics.queued.record(pending)
@@ -185,12 +195,7 @@ public final class StepRecorder: Service, Sendable {
                 let repository = self.repository
                 try await withDeadline(.seconds(15)) { try await repository.insert(steps, runs: runs, events: events) }
             } catch {
-                queue.withLock { queue in
-                    queue.runs.insert(contentsOf: runs, at: 0)
-                    queue.steps.insert(contentsOf: steps, at: 0)
-                    queue.events.insert(contentsOf: events, at: 0)
-                    queue.bytes += steps.reduce(0) { $0 + Self.footprint($1) }
-                }
+                requeue(runs: runs, steps: steps, events: events)
                 logger.error("writing steps failed; will retry", metadata: ["count": "\(runs.count + steps.count + events.count)", "error": "\(String(reflecting: error))"])
                 return false
             }
