@@ -12,10 +12,8 @@ import uuid
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import remember
 from test_approvals import GATE, PROD
@@ -78,9 +76,19 @@ def sign_in(driver, email, password=PASSWORD):
 def follow(driver, element, timeout=5):
     """Clicks `element` and waits until the browser has left the page it was on: the next page may hold
     the same elements (a nav, forms), so waiting for one of them could still find the old page's."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    # A mark on the old page's window: the next page's window does not have it. (Waiting for the old
+    # page's elements to go stale instead can fail inside chromedriver while the page is replaced.)
+    driver.execute_script("window.rungateLeaving = true")
     element.click()
-    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(old))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if driver.execute_script("return window.rungateLeaving !== true && document.readyState === 'complete'"):
+                return
+        except WebDriverException:  # asked mid-navigation
+            pass
+        assert time.monotonic() < deadline, "the click did not lead to another page"
+        time.sleep(0.05)
 
 
 def text_of(driver, element_id):
