@@ -65,19 +65,23 @@ let package = Package(
                 "Common",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Sources/DataPlane/App",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "RungateDataMain",
-            dependencies: ["DataPlane", "Common", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["DataPlane", "Common", "CConcurrencyHook", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Sources/DataPlane/Main",
             swiftSettings: swiftSettings
         ),
+        // Sets the concurrency runtime's global-executor hook by reference (see its header).
+        .target(name: "CConcurrencyHook", path: "Sources/CConcurrencyHook"),
 
         // MARK: Control plane (org users and admin tokens, port 8081)
         .target(
@@ -162,6 +166,8 @@ let package = Package(
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Tests/IntegrationTests",
             swiftSettings: swiftSettings

@@ -42,8 +42,7 @@ public func buildDataPlane(
             directory.apply(invalidation)
         }
     }
-    // Created after everything that may throw: an HTTP client must be shut down before it is released.
-    let upstream = OutboundHTTPClient(readTimeout: configuration.upstreamReadTimeout, requestTimeout: configuration.upstreamRequestTimeout)
+    let upstream = UpstreamClient(readTimeout: configuration.upstreamReadTimeout, requestTimeout: configuration.upstreamRequestTimeout)
     let proxy = ProxyService(
         authenticator: authenticator, runs: directory, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
         steps: steps, prices: prices, retries: RetryTracker(redis: backing.redis), policies: policies, governance: governance,

@@ -43,9 +43,17 @@ struct RungateData: AsyncParsableCommand {
     var stepBufferBytes: Int = Env.int("RUNGATE_STEP_BUFFER_BYTES") ?? 64 << 20
 
     func run() async throws {
+        try await run(concurrencyOnEventLoops: false, requested: false)
+    }
+
+    func run(concurrencyOnEventLoops: Bool, requested: Bool) async throws {
         options.bootstrapLogging()
         let metrics = RungateMetrics.bootstrap()
         let logger = Logger(label: "rungate.data")
+        if requested && !concurrencyOnEventLoops {
+            // Correct either way, only slower: say so rather than lose the speed silently.
+            logger.warning("Swift concurrency could not be moved onto NIO's event loops (the runtime's hook is not visible); running on Swift's own thread pool")
+        }
         let backing = try options.backingServices(applicationName: "rungate-data", logger: logger)
         let configuration = DataPlaneConfiguration(
             host: options.host, port: port, keyring: try .fromEnvironment(), maxBodyBytes: maxBodyBytes,

@@ -7,9 +7,8 @@ import NIOPosix
 // I/O (measured in bench/RESULTS.md). It must happen before any other task is enqueued, hence this
 // file instead of `@main`. Blocking work (the disk spool) goes to NIOThreadPool.
 // RUNGATE_EXECUTOR=default keeps Swift's own pool (an escape hatch, and the other side of the comparison).
-if ProcessInfo.processInfo.environment["RUNGATE_EXECUTOR"] != "default" {
-    NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-}
+let executorRequested = ProcessInfo.processInfo.environment["RUNGATE_EXECUTOR"] != "default"
+let executorInstalled = executorRequested && EventLoopExecutor.install()
 await runDataPlane()
 
 /// In an async function, not top-level code: there `run()` would resolve to ParsableCommand's
@@ -17,7 +16,7 @@ await runDataPlane()
 func runDataPlane() async {
     do {
         let command = try RungateData.parse()
-        try await command.run()
+        try await command.run(concurrencyOnEventLoops: executorInstalled, requested: executorRequested)
     } catch {
         RungateData.exit(withError: error)
     }

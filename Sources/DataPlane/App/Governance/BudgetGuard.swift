@@ -25,7 +25,7 @@ struct BudgetHold: Sendable {
     let budgets: [ApplicableBudget]
     let reserved: Int64
     /// The reservation's id in each budget's leases.
-    var id = UUID()
+    var id = UUID.random()
     static let none = BudgetHold(budgets: [], reserved: 0)
 }
 

@@ -18,7 +18,7 @@ final class BudgetSpendRecorder: Service, Sendable {
     }
 
     struct Batch: Sendable {
-        let id = UUID()
+        let id = UUID.random()
         let sums: [Window: Int64]
     }
 

@@ -23,12 +23,12 @@ struct Preflight: Sendable {
         var reserve: Int64 = 0
         /// The reservation's id, and how long it holds if its call never settles (a data plane
         /// killed mid-call): longer than any call may take.
-        var reservationID = UUID()
+        var reservationID = UUID.random()
         var lease: Duration = .seconds(660)
         /// The run and org the call belongs to, and what each budget's counter starts from when it
         /// does not exist yet (nil: not known yet; read from Postgres only if the counter is missing).
-        var runID = UUID()
-        var orgID = UUID()
+        var runID = UUID.random()
+        var orgID = UUID.random()
         var seeds: [Int64?] = []
 
         var isEmpty: Bool { loop == nil && limits.isEmpty && budgets.isEmpty }

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Common
 import Crypto
 import Foundation
@@ -16,7 +15,7 @@ struct ProxyService: Sendable {
     let runs: RunDirectory
     let providerKeys: ProviderKeyResolver
     let dataKeys: DataKeyCache
-    let upstream: OutboundHTTPClient
+    let upstream: UpstreamClient
     let steps: StepRecorder
     let prices: PriceBook
     let retries: RetryTracker
@@ -155,19 +154,16 @@ struct ProxyService: Sendable {
         let recordedBody = try admission.rewritten.map { ByteBuffer(bytes: try JSONEncoder().encode($0)) } ?? body
         let forwardedBody = try stripUsage ? outgoing.map { ByteBuffer(bytes: try JSONEncoder().encode($0)) } ?? body : recordedBody
 
-        var upstreamRequest = HTTPClientRequest(url: target.baseURL + endpoint.upstreamPath)
-        upstreamRequest.method = .POST
-        upstreamRequest.headers = HeaderFilter.upstream(request.headers)
-        upstreamRequest.headers.replaceOrAdd(name: "content-type", value: "application/json")
+        var upstreamHeaders = HeaderFilter.upstream(request.headers)
+        upstreamHeaders.replaceOrAdd(name: "content-type", value: "application/json")
         switch target.family {
-        case .openAI: upstreamRequest.headers.replaceOrAdd(name: "authorization", value: "Bearer \(target.apiKey)")
-        case .anthropic: upstreamRequest.headers.replaceOrAdd(name: "x-api-key", value: target.apiKey)
+        case .openAI: upstreamHeaders.replaceOrAdd(name: "authorization", value: "Bearer \(target.apiKey)")
+        case .anthropic: upstreamHeaders.replaceOrAdd(name: "x-api-key", value: target.apiKey)
         }
-        upstreamRequest.body = .bytes(forwardedBody)
 
-        let response: HTTPClientResponse
+        let response: UpstreamResponse
         do {
-            response = try await upstream.client.execute(upstreamRequest, timeout: upstream.requestTimeout)
+            response = try await upstream.execute(.POST, url: target.baseURL + endpoint.upstreamPath, headers: upstreamHeaders, body: forwardedBody)
         } catch {
             recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
             throw await upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
@@ -192,7 +188,7 @@ struct ProxyService: Sendable {
                     for try await chunk in response.body {
                         if step.timeToFirstTokenMilliseconds == nil { step.timeToFirstTokenMilliseconds = milliseconds(since: started) }
                         answer.writeImmutableBuffer(scanner.feed(chunk))
-                        guard answer.readableBytes <= Self.maxAnswerBytes else { throw NIOTooManyBytesError(maxBytes: Self.maxAnswerBytes) }
+                        guard answer.readableBytes <= Self.maxAnswerBytes else { throw UpstreamError.tooLarge }
                     }
                     answer.writeImmutableBuffer(scanner.finish())
                 } else {
@@ -312,11 +308,10 @@ struct ProxyService: Sendable {
                                message: "The organisation has no openai provider key configured.",
                                recovery: "An org admin can add one in the control plane (provider keys).")
         }
-        var upstreamRequest = HTTPClientRequest(url: target.baseURL + "/models")
-        upstreamRequest.headers = HeaderFilter.upstream(request.headers)
-        upstreamRequest.headers.replaceOrAdd(name: "authorization", value: "Bearer \(target.apiKey)")
+        var headers = HeaderFilter.upstream(request.headers)
+        headers.replaceOrAdd(name: "authorization", value: "Bearer \(target.apiKey)")
         do {
-            let response = try await upstream.client.execute(upstreamRequest, timeout: .seconds(30))
+            let response = try await upstream.execute(.GET, url: target.baseURL + "/models", headers: headers, timeout: .seconds(30))
             let answer = try await response.body.collect(upTo: 8 * 1024 * 1024)
             var headers = HeaderFilter.downstream(response.headers)
             headers[.contentLength] = String(answer.readableBytes)
@@ -361,7 +356,7 @@ struct ProxyService: Sendable {
     }
 
     private func upstreamFailure(_ error: any Error, step: StepRecord, started: ContinuousClock.Instant, runHeader: HTTPFields, fingerprint: String) async -> RungateError {
-        let timedOut = (error as? HTTPClientError).map { [.readTimeout, .deadlineExceeded, .connectTimeout].contains($0) } ?? false
+        let timedOut = (error as? UpstreamError)?.isTimeout ?? false
         var step = step
         step.status = timedOut ? "timeout" : "upstream_error"
         step.errorCode = timedOut ? "provider_timeout" : "provider_unreachable"

@@ -42,7 +42,7 @@ public final class RunDirectory: Sendable {
     /// new run when `id` is nil.
     public func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?) async throws -> RunHandle {
         guard let id else {
-            let run = NewRun(id: UUID(), orgID: principal.orgID, agentID: principal.agentID,
+            let run = NewRun(id: UUID.random(), orgID: principal.orgID, agentID: principal.agentID,
                              policyID: policy?.id ?? principal.policyID, policyVersion: policy?.version ?? principal.policyVersion)
             let handle = RunHandle(id: run.id, status: .running, created: true, policyID: run.policyID, policyVersion: run.policyVersion)
             entries.put(Entry(handle: handle, orgID: principal.orgID, agentID: principal.agentID, unwritten: run), for: run.id)

@@ -5,7 +5,7 @@ import Foundation
 public struct StepRecord: Sendable, Codable {
     public enum Kind: String, Sendable, Codable { case modelCall = "model_call", toolCall = "tool_call", retry, approval, block }
 
-    public var id = UUID()
+    public var id = UUID.random()
     public var orgID: UUID
     public var runID: UUID
     public var createdAt = Date()

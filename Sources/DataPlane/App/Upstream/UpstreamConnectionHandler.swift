@@ -1,0 +1,230 @@
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// One keep-alive HTTP/1.1 connection to a provider, one exchange at a time: writes the request in
+/// one flush, completes the head's promise when the answer's head arrives and streams its body into
+/// an `UpstreamBody`, reading from the socket only while the body's reader keeps up. Enforces the
+/// read timeout (silence mid-answer) and the call's deadline. Lives on its channel's event loop.
+final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private enum Phase { case idle, awaitingHead, streamingBody, closed }
+
+    /// Called on the event loop when an exchange ends and the connection can take another.
+    var onReusable: (() -> Void)?
+    /// Called on the event loop once, when the connection closes.
+    var onClose: (() -> Void)?
+    let idleTimeout: TimeAmount
+
+    private var context: ChannelHandlerContext?
+    private var phase = Phase.idle
+    /// Counts exchanges, so a late signal from an earlier answer's body is ignored.
+    private var exchange = 0
+    private var headPromise: EventLoopPromise<UpstreamResponse>?
+    private var source: UpstreamBody.Producer.Source?
+    private var keepAlive = true
+    private var receivedAnswerBytes = false
+    private var readTimeout = TimeAmount.seconds(120)
+    private var lastRead = NIODeadline.now()
+    private var readTimer: Scheduled<Void>?
+    private var deadlineTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    /// The body's reader has enough buffered: socket reads wait (`heldRead`) until it asks for more.
+    private var readsPaused = false
+    private var heldRead = false
+
+    init(idleTimeout: TimeAmount) {
+        self.idleTimeout = idleTimeout
+    }
+
+    var isIdle: Bool { phase == .idle && context?.channel.isActive == true }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Exchanges
+
+    /// Sends a request; `promise` gets the answer's head, or `UpstreamError` (`.closedBeforeAnswer`
+    /// when the connection closed before a byte of the answer: a reused connection the provider had
+    /// already closed).
+    func start(_ head: HTTPRequestHead, body: ByteBuffer?, readTimeout: TimeAmount, deadline: NIODeadline, promise: EventLoopPromise<UpstreamResponse>) {
+        guard phase == .idle, let context, context.channel.isActive else {
+            promise.fail(UpstreamError.closedBeforeAnswer)
+            return
+        }
+        idleTimer?.cancel()
+        idleTimer = nil
+        exchange += 1
+        phase = .awaitingHead
+        headPromise = promise
+        receivedAnswerBytes = false
+        self.readTimeout = readTimeout
+        lastRead = .now()
+        let current = exchange
+        readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: readTimeout) { [self] in readTimerFired(exchange: current) }
+        deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            guard exchange == current else { return }
+            fail(UpstreamError.deadlineExceeded)
+        }
+        // Head, body and end leave in one flush: one system call for a small request.
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if let body, body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenFailure { [self] _ in
+            guard exchange == current, phase == .awaitingHead else { return }
+            fail(receivedAnswerBytes ? UpstreamError.connectionClosed : UpstreamError.closedBeforeAnswer)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = .now()
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            guard phase == .awaitingHead, let promise = headPromise else { return }
+            receivedAnswerBytes = true
+            // Informational answers (100 Continue and kin) precede the real one.
+            if head.status.code < 200 && head.status != .switchingProtocols { return }
+            let current = exchange, loop = context.eventLoop
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            let body = UpstreamBody.Producer.makeSequence(
+                elementType: ByteBuffer.self, failureType: (any Error).self,
+                backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8), finishOnDeinit: true,
+                delegate: UpstreamBodyDelegate(
+                    produceMoreCallback: { loop.execute { bound.value.resumeReading(exchange: current) } },
+                    didTerminateCallback: { loop.execute { bound.value.readerGone(exchange: current) } }))
+            source = body.source
+            keepAlive = head.isKeepAlive
+            phase = .streamingBody
+            headPromise = nil
+            promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(chunks: body.sequence)))
+        case .body(let chunk):
+            guard phase == .streamingBody, let source else { return }
+            if source.yield(chunk) == .stopProducing { readsPaused = true }
+        case .end:
+            guard phase == .streamingBody, let source else { return }
+            source.finish()
+            finishExchange(reusable: keepAlive)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readsPaused {
+            heldRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch phase {
+        case .awaitingHead: fail(receivedAnswerBytes ? UpstreamError.connectionClosed : UpstreamError.closedBeforeAnswer)
+        case .streamingBody: fail(UpstreamError.connectionClosed)
+        case .idle, .closed: break
+        }
+        phase = .closed
+        cancelTimers()
+        let onClose = self.onClose
+        self.onClose = nil
+        self.onReusable = nil
+        onClose?()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case is HTTPParserError: fail(UpstreamError.protocolError)
+        case is NIOSSLError: fail(UpstreamError.connectFailed)
+        default: fail(receivedAnswerBytes || phase != .awaitingHead ? UpstreamError.connectionClosed : UpstreamError.closedBeforeAnswer)
+        }
+    }
+
+    // MARK: Internals
+
+    private func resumeReading(exchange: Int) {
+        guard exchange == self.exchange, phase == .streamingBody else { return }
+        readsPaused = false
+        if heldRead, let context {
+            heldRead = false
+            context.read()
+        }
+    }
+
+    /// The body's reader stopped before the end (the agent went away): the rest of the answer
+    /// would arrive on this connection, so it cannot be reused.
+    private func readerGone(exchange: Int) {
+        guard exchange == self.exchange, phase == .streamingBody else { return }
+        phase = .closed
+        cancelTimers()
+        context?.close(promise: nil)
+    }
+
+    private func readTimerFired(exchange: Int) {
+        guard exchange == self.exchange, phase == .awaitingHead || phase == .streamingBody, let context else { return }
+        let silence = NIODeadline.now() - lastRead
+        // While the reader is behind, the provider is not the one being slow.
+        if readsPaused || silence < readTimeout {
+            let remaining = readsPaused ? readTimeout : readTimeout - silence
+            readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: remaining) { [self] in readTimerFired(exchange: exchange) }
+            return
+        }
+        fail(UpstreamError.readTimeout)
+    }
+
+    private func finishExchange(reusable: Bool) {
+        cancelTimers()
+        source = nil
+        readsPaused = false
+        phase = .idle
+        if heldRead, let context {
+            heldRead = false
+            context.read()  // an idle connection keeps reading, to notice when the provider closes it
+        }
+        guard reusable, let context else {
+            phase = .closed
+            context?.close(promise: nil)
+            return
+        }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { [self] in
+            guard phase == .idle else { return }
+            phase = .closed
+            self.context?.close(promise: nil)
+        }
+        onReusable?()
+    }
+
+    /// Ends the exchange with `error` and closes the connection (what is left of the answer is unusable).
+    private func fail(_ error: UpstreamError) {
+        switch phase {
+        case .awaitingHead:
+            let promise = headPromise
+            headPromise = nil
+            promise?.fail(error)
+        case .streamingBody:
+            source?.finish(error)
+            source = nil
+        case .idle, .closed:
+            break
+        }
+        phase = .closed
+        cancelTimers()
+        context?.close(promise: nil)
+    }
+
+    private func cancelTimers() {
+        readTimer?.cancel()
+        readTimer = nil
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import DataPlane
+
+/// The data plane's provider client against a real HTTP/1.1 server on loopback: keep-alive reuse,
+/// a pooled connection the provider closed, timeouts, streamed bodies read with backpressure.
+@Suite struct UpstreamClientTests {
+    @Test func sequentialCallsShareOneKeepAliveConnection() async throws {
+        try await withProvider { provider, client in
+            for index in 0..<5 {
+                let response = try await client.execute(.POST, url: provider.url("/hello?n=\(index)"), headers: ["x-test": "yes"], body: ByteBuffer(string: "ping"))
+                #expect(response.status == .ok)
+                #expect(String(buffer: try await response.body.collect(upTo: 1 << 20)) == "hello /hello?n=\(index) ping")
+                // What the provider saw: its own host and port, the body's length, the caller's header.
+                #expect(response.headers["x-seen-host"] == ["127.0.0.1:\(provider.port)"])
+                #expect(response.headers["x-seen-content-length"] == ["4"])
+                #expect(response.headers["x-seen-test"] == ["yes"])
+            }
+            #expect(provider.accepted == 1)
+        }
+    }
+
+    @Test func aConnectionTheProviderClosedWhileIdleIsReplacedWithoutFailingTheCall() async throws {
+        try await withProvider { provider, client in
+            let first = try await client.execute(.GET, url: provider.url("/close-soon"), headers: [:])
+            _ = try await first.body.collect(upTo: 1024)
+            try await Task.sleep(for: .milliseconds(300))  // the provider has closed it by now
+            let second = try await client.execute(.GET, url: provider.url("/hello"), headers: [:])
+            #expect(String(buffer: try await second.body.collect(upTo: 1024)) == "hello /hello ")
+            #expect(provider.accepted == 2)
+        }
+    }
+
+    @Test func silenceBeyondTheReadTimeoutFailsTheCall() async throws {
+        try await withProvider(readTimeout: .milliseconds(300)) { provider, client in
+            await #expect(throws: UpstreamError.readTimeout) {
+                _ = try await client.execute(.GET, url: provider.url("/silent"), headers: [:])
+            }
+            // A stream that stops mid-way fails its reader the same way.
+            let response = try await client.execute(.GET, url: provider.url("/stream-then-silent"), headers: [:])
+            await #expect(throws: UpstreamError.readTimeout) { _ = try await response.body.collect(upTo: 1 << 20) }
+        }
+    }
+
+    @Test func theWholeCallHasADeadline() async throws {
+        try await withProvider { provider, client in
+            await #expect(throws: UpstreamError.deadlineExceeded) {
+                _ = try await client.execute(.GET, url: provider.url("/silent"), headers: [:], timeout: .milliseconds(300))
+            }
+        }
+    }
+
+    @Test func aLongStreamArrivesWholeAndInOrderToASlowReader() async throws {
+        try await withProvider { provider, client in
+            let response = try await client.execute(.GET, url: provider.url("/stream"), headers: [:])
+            var received = ByteBuffer()
+            var chunks = 0
+            for try await var chunk in response.body {
+                chunks += 1
+                received.writeBuffer(&chunk)
+                // Slower than the provider: the client stops reading and resumes (backpressure).
+                if chunks % 25 == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            #expect(String(buffer: received) == provider.streamed)
+            // The connection was returned and serves the next call.
+            _ = try await client.execute(.GET, url: provider.url("/hello"), headers: [:]).body.collect(upTo: 1024)
+            #expect(provider.accepted == 1)
+        }
+    }
+
+    @Test func aReaderThatStopsEarlyClosesTheConnectionAndTheNextCallOpensAnother() async throws {
+        try await withProvider { provider, client in
+            do {
+                // An answer still under way (its end never comes): the agent went away mid-stream.
+                let response = try await client.execute(.GET, url: provider.url("/stream-then-silent"), headers: [:])
+                let iterator = response.body.makeAsyncIterator()
+                _ = try await iterator.next()
+            }
+            let next = try await client.execute(.GET, url: provider.url("/hello"), headers: [:])
+            #expect(String(buffer: try await next.body.collect(upTo: 1024)) == "hello /hello ")
+            #expect(provider.accepted == 2)
+        }
+    }
+
+    @Test func aRefusedConnectionAndABadURLAreReportedAsSuch() async throws {
+        let client = UpstreamClient(readTimeout: .seconds(5))
+        let port = try await closedPort()
+        await #expect(throws: UpstreamError.connectFailed) {
+            _ = try await client.execute(.GET, url: "http://127.0.0.1:\(port)/v1/models", headers: [:])
+        }
+        await #expect(throws: UpstreamError.invalidURL) { _ = try await client.execute(.GET, url: "ftp://example.com/x", headers: [:]) }
+    }
+
+    @Test func urlsAreSplitIntoEndpointAndTarget() {
+        #expect(UpstreamURL("https://api.openai.com/v1/chat/completions") == .init(endpoint: .init(tls: true, host: "api.openai.com", port: 443), target: "/v1/chat/completions"))
+        #expect(UpstreamURL("http://127.0.0.1:9090/v1/models?x=1#frag") == .init(endpoint: .init(tls: false, host: "127.0.0.1", port: 9090), target: "/v1/models?x=1"))
+        #expect(UpstreamURL("http://[::1]:8080") == .init(endpoint: .init(tls: false, host: "::1", port: 8080), target: "/"))
+        #expect(UpstreamURL("http://[::1]:8080")?.endpoint.hostHeader == "[::1]:8080")
+        #expect(UpstreamURL("https://example.com:443/a")?.endpoint.hostHeader == "example.com")
+        #expect(UpstreamURL("http://example.com?q")?.target == "/?q")
+        for bad in ["example.com/v1", "http://", "http://user:pw@example.com/", "http://example.com:0/", "http://example.com:99999/", "http://[::1/"] {
+            #expect(UpstreamURL(bad) == nil, "\(bad)")
+        }
+    }
+}
+
+extension UpstreamURL {
+    init(endpoint: UpstreamEndpoint, target: String) {
+        self.init("\(endpoint.tls ? "https" : "http")://\(endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host):\(endpoint.port)\(target)")!
+    }
+}
+
+// MARK: A provider on loopback
+
+/// An HTTP/1.1 server whose paths behave as the tests need; it counts the connections it accepts.
+final class LoopbackProvider: Sendable {
+    let channel: any Channel
+    let connections = Counter()
+    let streamed = (0..<400).map { "data: chunk \($0) " + String(repeating: "x", count: 200) + "\n\n" }.joined()
+
+    var port: Int { channel.localAddress!.port! }
+    var accepted: Int { connections.value.withLock { $0 } }
+    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    init() async throws {
+        let connections = self.connections, streamed = self.streamed
+        channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                connections.value.withLock { $0 += 1 }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(Responder(streamed: streamed))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
+    final class Counter: Sendable {
+        let value = Mutex(0)
+    }
+
+    final class Responder: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        let streamed: String
+        var head: HTTPRequestHead?
+        var body = ByteBuffer()
+
+        init(streamed: String) { self.streamed = streamed }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let head): self.head = head; body.clear()
+            case .body(var chunk): body.writeBuffer(&chunk)
+            case .end: if let head { respond(to: head, context: context) }
+            }
+        }
+
+        private func respond(to request: HTTPRequestHead, context: ChannelHandlerContext) {
+            let path = String(request.uri.prefix { $0 != "?" })
+            var headers: HTTPHeaders = ["x-seen-host": request.headers["host"].joined(), "x-seen-content-length": request.headers["content-length"].joined(),
+                                        "x-seen-test": request.headers["x-test"].joined()]
+            switch path {
+            case "/silent":
+                return
+            case "/stream", "/stream-then-silent":
+                headers.add(name: "content-type", value: "text/event-stream")
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                let parts = path == "/stream" ? streamed.split(separator: "\n\n").map { $0 + "\n\n" } : ["data: first\n\n"]
+                for part in parts { context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: String(part))))), promise: nil) }
+                if path == "/stream" { context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
+            default:
+                let answer = ByteBuffer(string: "hello \(request.uri) \(String(buffer: body))")
+                headers.add(name: "content-length", value: String(answer.readableBytes))
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                context.write(wrapOutboundOut(.body(.byteBuffer(answer))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                if path == "/close-soon" {
+                    // Keep-alive as far as the client knows, closed a moment later: an idle timeout.
+                    let channel = context.channel
+                    context.eventLoop.scheduleTask(in: .milliseconds(50)) { channel.close(promise: nil) }
+                }
+            }
+        }
+    }
+}
+
+private func withProvider(readTimeout: TimeAmount = .seconds(5), _ body: (LoopbackProvider, UpstreamClient) async throws -> Void) async throws {
+    let provider = try await LoopbackProvider()
+    let client = UpstreamClient(readTimeout: readTimeout)
+    do {
+        try await body(provider, client)
+    } catch {
+        try? await provider.channel.close()
+        throw error
+    }
+    try await provider.channel.close()
+}
+
+/// A loopback port nothing listens on.
+private func closedPort() async throws -> Int {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress!.port!
+    try await channel.close()
+    return port
+}
