@@ -83,3 +83,18 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $2"
 LUA
 }
+
+# bench_govern: governance on for the bench org: a policy (model allow-list, tool blocklist, a
+# content rule, loop detection, a per-agent rate limit) its agents are pinned to, and an org budget.
+bench_govern() {
+  psql_super "$OWNER_URL" -q <<'SQL'
+INSERT INTO policies (org_id, name) SELECT id, 'bench' FROM orgs;
+INSERT INTO policy_versions (org_id, policy_id, version, rules)
+SELECT org_id, id, 1, '{"models": {"allow": ["gpt-4o*"]}, "tools": {"deny": ["shell*"]},
+  "content": [{"name": "aws", "pattern": "AKIA[0-9A-Z]{16}", "action": "block"}],
+  "loop_detection": {"max_repeats": 1000000, "window_seconds": 60},
+  "rate_limits": [{"scope": "agent", "requests_per_minute": 100000000}]}'::jsonb FROM policies WHERE name = 'bench';
+UPDATE agents a SET policy_id = p.id, policy_version = 1 FROM policies p WHERE p.name = 'bench' AND p.org_id = a.org_id;
+INSERT INTO budgets (org_id, scope, period, cap_micros) SELECT id, 'org', 'month', 1000000000000000 FROM orgs;
+SQL
+}
