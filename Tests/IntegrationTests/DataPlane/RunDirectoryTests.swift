@@ -84,6 +84,54 @@ import Testing
         }
     }
 
+    @Test func aNewRunStartsWithItsBatchsTotalsAndABatchWrittenTwiceCountsOnce() async throws {
+        try await Self.with { _, _, _, fixture, owner, _ in
+            let repository = PostgresStepRepository(database: Database(client: owner, logger: TestServers.logger))
+            let run = NewRun(id: UUID.random(), orgID: fixture.orgID, agentID: fixture.resources.agentID, policyID: nil, policyVersion: nil)
+            let handle = RunHandle(id: run.id, status: .running, created: true, policyID: nil, policyVersion: nil, stepCount: 0, tokens: 0)
+            var first = Self.step(handle, fixture, tokens: 5), second = Self.step(handle, fixture, tokens: 6)
+            first.costMicros = 100
+            second.costMicros = 20
+            second.createdAt = first.createdAt.addingTimeInterval(2)
+            func totals() async throws -> String {
+                try await owner.query("""
+                    SELECT step_count || '/' || input_tokens || '/' || cost_micros || '/' || (last_step_at = \(second.createdAt))
+                    FROM runs WHERE id = \(run.id)
+                    """, logger: TestServers.logger).first(decoding: String.self) ?? "none"
+            }
+            try await repository.insert([first, second], runs: [run], events: [])
+            #expect(try await totals() == "2/11/120/true")
+            // The same batch again (a retried write that had committed): nothing counts twice.
+            try await repository.insert([first, second], runs: [run], events: [])
+            #expect(try await totals() == "2/11/120/true")
+            // A later batch on the existing run adds to it.
+            var third = Self.step(handle, fixture, tokens: 1)
+            third.createdAt = second.createdAt.addingTimeInterval(1)
+            try await repository.insert([third], runs: [], events: [])
+            #expect(try await totals() == "3/12/120/false")
+        }
+    }
+
+    @Test func theBackgroundFlushHoldsAFreshRunForItsFirstStepButNotLongerThanASecond() async throws {
+        try await Self.with { directory, recorder, _, fixture, owner, _ in
+            let principal = Self.principal(fixture)
+            let run = try await directory.resolve(id: nil, principal: principal, policy: nil)
+            #expect(await recorder.flush(holdingFreshRuns: true))
+            #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE id = \(run.id)", on: owner) == 0, "held for its first step")
+            recorder.record(Self.step(run, fixture, tokens: 3))
+            #expect(await recorder.flush(holdingFreshRuns: true))
+            #expect(try await Self.count("SELECT step_count FROM runs WHERE id = \(run.id)", on: owner) == 1)
+
+            // A run whose call takes long still appears within about a second.
+            let slow = try await directory.resolve(id: nil, principal: principal, policy: nil)
+            #expect(await recorder.flush(holdingFreshRuns: true))
+            #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE id = \(slow.id)", on: owner) == 0)
+            try await Task.sleep(for: .milliseconds(1100))
+            #expect(await recorder.flush(holdingFreshRuns: true))
+            #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE id = \(slow.id) AND step_count = 0", on: owner) == 1)
+        }
+    }
+
     @Test func ensureWrittenWritesARunBeforeItsBatch() async throws {
         try await Self.with { directory, _, _, fixture, owner, _ in
             let run = try await directory.resolve(id: nil, principal: Self.principal(fixture), policy: nil)

@@ -14,3 +14,29 @@ extension NewRun {
     /// Stands for "no policy" in bound arrays, which cannot hold NULL.
     static let noPolicy = UUID(uuidString: "00000000-0000-0000-0000-000000000000")!
 }
+
+/// What a run's totals start from when it is written with steps of its own batch.
+public struct RunTotals: Sendable, Equatable {
+    public var steps = 0
+    public var input = 0
+    public var output = 0
+    public var cost: Int64 = 0
+    public var last: Date?
+
+    public init() {}
+
+    /// The totals of each run among `steps`.
+    static func of(_ steps: [StepRecord]) -> [UUID: RunTotals] {
+        steps.reduce(into: [:]) { totals, step in
+            totals[step.runID, default: RunTotals()].add(step)
+        }
+    }
+
+    mutating func add(_ step: StepRecord) {
+        steps += 1
+        input += step.usage.input
+        output += step.usage.output
+        cost += step.costMicros
+        last = max(last ?? step.createdAt, step.createdAt)
+    }
+}

@@ -70,30 +70,46 @@ public struct PostgresRunRepository: RunRepository {
     }
 
     /// Runs started by calls, each announced by `run.started` when it is new and an org webhook listens.
-    /// A run another replica (or an explicit start) created first is left as it is.
-    public static func insert(_ runs: [NewRun], on connection: PostgresConnection, logger: Logger) async throws {
+    /// A run another replica (or an explicit start) created first is left as it is. A new run starts
+    /// with `totals` (its steps in the same batch), so it is not updated again right after; the ids
+    /// of the runs this inserted are returned (the others get their steps' totals by update).
+    @discardableResult
+    public static func insert(_ runs: [NewRun], totals: [UUID: RunTotals] = [:], on connection: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
         let ids = runs.map(\.id), orgs = runs.map(\.orgID), agents = runs.map(\.agentID), started = runs.map(\.startedAt)
         // No NULL elements in postgres-nio arrays: no policy travels as the nil UUID and version -1.
         let policies = runs.map { $0.policyID ?? NewRun.noPolicy }, versions = runs.map { $0.policyVersion ?? -1 }
-        try await connection.query(
+        let starting = runs.map { totals[$0.id] ?? RunTotals() }
+        let stepCounts = starting.map(\.steps), inputs = starting.map(\.input), outputs = starting.map(\.output)
+        let costs = starting.map(\.cost), lastSteps = zip(starting, started).map { $0.last ?? $1 }
+        let rows = try await connection.query(
             """
             WITH inserted AS (
-                INSERT INTO runs (id, org_id, agent_id, policy_id, policy_version, started_at)
+                INSERT INTO runs (id, org_id, agent_id, policy_id, policy_version, started_at, step_count, input_tokens, output_tokens,
+                                  cost_micros, last_step_at)
                 SELECT n.id, n.org_id, n.agent_id, NULLIF(n.policy_id, '00000000-0000-0000-0000-000000000000'::uuid),
-                       NULLIF(n.policy_version, -1), n.started_at
+                       NULLIF(n.policy_version, -1), n.started_at, n.step_count, n.input_tokens, n.output_tokens, n.cost_micros,
+                       CASE WHEN n.step_count > 0 THEN n.last_step_at END
                 FROM unnest(\(ids)::uuid[], \(orgs)::uuid[], \(agents)::uuid[], \(policies)::uuid[], \(versions)::int[],
-                            \(started)::timestamptz[]) AS n(id, org_id, agent_id, policy_id, policy_version, started_at)
+                            \(started)::timestamptz[], \(stepCounts)::int[], \(inputs)::bigint[], \(outputs)::bigint[], \(costs)::bigint[],
+                            \(lastSteps)::timestamptz[])
+                  AS n(id, org_id, agent_id, policy_id, policy_version, started_at, step_count, input_tokens, output_tokens, cost_micros,
+                       last_step_at)
                 -- An agent deleted meanwhile: its run (and so its steps) is not written.
                 WHERE EXISTS (SELECT 1 FROM agents a WHERE a.org_id = n.org_id AND a.id = n.agent_id)
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id, org_id, agent_id, policy_version
+            ), announced AS (
+                INSERT INTO events (org_id, type, payload)
+                SELECT i.org_id, 'run.started', jsonb_build_object('run_id', i.id, 'agent_id', i.agent_id, 'policy_version', i.policy_version,
+                                                                  'metadata', '{}'::jsonb)
+                FROM inserted i
+                WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.org_id = i.org_id AND w.active AND 'run.started' = ANY (w.events))
             )
-            INSERT INTO events (org_id, type, payload)
-            SELECT i.org_id, 'run.started', jsonb_build_object('run_id', i.id, 'agent_id', i.agent_id, 'policy_version', i.policy_version,
-                                                              'metadata', '{}'::jsonb)
-            FROM inserted i
-            WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.org_id = i.org_id AND w.active AND 'run.started' = ANY (w.events))
+            SELECT id FROM inserted
             """, logger: logger)
+        var inserted = Set<UUID>()
+        for try await id in rows.decode(UUID.self) { inserted.insert(id) }
+        return inserted
     }
 
     public func get(id: UUID, principal: AgentPrincipal) async throws -> Run? {

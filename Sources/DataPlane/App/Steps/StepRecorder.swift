@@ -1,4 +1,5 @@
 import Common
+import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -100,7 +101,7 @@ public final class StepRecorder: Service, Sendable {
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
                 await sleepUnlessShuttingDown(for: failures == 0 ? interval : .milliseconds(min(100 << min(failures, 6), 5_000)))
                 // No write is attempted while PostgreSQL does not answer: it would only wait in the pool.
-                if health?.isReachable ?? true { failures = await flush() ? 0 : failures + 1 }
+                if health?.isReachable ?? true { failures = await flush(holdingFreshRuns: true) ? 0 : failures + 1 }
                 writesFailing.store(failures > 0, ordering: .relaxed)
             }
             await group.waitForAll()
@@ -176,11 +177,26 @@ public final class StepRecorder: Service, Sendable {
     /// Writes everything queued, batch by batch; false when a write failed (the batch stays queued).
     @discardableResult
     public func flush() async -> Bool {
+        await flush(holdingFreshRuns: false)
+    }
+
+    /// `holdingFreshRuns`: a run started under a second ago without a step in the batch waits for
+    /// the batch that has its first step, so it is written once with that step's totals rather than
+    /// written and then updated (a call usually ends a few batches after its run started).
+    func flush(holdingFreshRuns: Bool) async -> Bool {
         while true {
-            // Every queued run goes with the batch: a step of this batch may belong to any of them.
+            // Every queued run a step of this batch may belong to goes with it.
             let (runs, steps, events) = queue.withLock { queue -> ([NewRun], [StepRecord], [OutboxEvent]) in
-                let runs = queue.runs, steps = Array(queue.steps.prefix(batchSize)), events = Array(queue.events.prefix(batchSize))
-                queue.runs.removeAll()
+                let steps = Array(queue.steps.prefix(batchSize)), events = Array(queue.events.prefix(batchSize))
+                var runs = queue.runs
+                if holdingFreshRuns {
+                    let stepped = Set(steps.map(\.runID)), cutoff = Date().addingTimeInterval(-1)
+                    let due = { (run: NewRun) in stepped.contains(run.id) || run.startedAt < cutoff }
+                    runs = queue.runs.filter(due)
+                    queue.runs.removeAll(where: due)
+                } else {
+                    queue.runs.removeAll()
+                }
                 queue.steps.removeFirst(steps.count)
                 queue.events.removeFirst(events.count)
                 queue.bytes -= Self.footprint(steps)

@@ -41,11 +41,16 @@ public struct PostgresStepRepository: StepRepository {
         let fingerprints = steps.map { $0.requestFingerprint ?? "" }
         let logger = database.logger
         try await database.transaction { connection in
-            if !newRuns.isEmpty { try await PostgresRunRepository.insert(newRuns, on: connection, logger: logger) }
+            // A run new in this batch is written with its steps' totals: updating it right after
+            // would write the row (and its four indexes) twice.
+            let startedHere = newRuns.isEmpty ? [] : try await PostgresRunRepository.insert(
+                newRuns, totals: RunTotals.of(steps), on: connection, logger: logger)
             if !outbox.isEmpty { try await Self.insert(outbox, on: connection, logger: logger) }
             guard !steps.isEmpty else { return }
-            // One statement: the runs' totals grow by the steps this batch actually inserted, so a
-            // batch written twice (a retried write whose first attempt committed late) counts once.
+            // One statement: the other runs' totals grow by the steps this batch actually inserted, so
+            // a batch written twice (a retried write whose first attempt committed late) counts once.
+            // (A run inserted above had none of these steps yet, so each of its steps is inserted.)
+            let counted = Array(startedHere)
             try await connection.query(
                 """
                 WITH inserted AS (
@@ -75,7 +80,7 @@ public struct PostgresStepRepository: StepRepository {
                 FROM (SELECT run_id, count(*) AS steps, sum(input_tokens) AS input, sum(output_tokens) AS output, sum(cost_micros) AS cost,
                              max(created_at) AS last
                       FROM inserted GROUP BY run_id) t
-                WHERE r.id = t.run_id
+                WHERE r.id = t.run_id AND NOT (t.run_id = ANY(\(counted)::uuid[]))
                 """, logger: logger)
             let sealed = steps.compactMap { step in step.payload.map { (step, $0) } }
             guard !sealed.isEmpty else { return }
