@@ -87,6 +87,17 @@ import Testing
         }
     }
 
+    @Test func aRedirectIsReturnedAsItIsNeverFollowed() async throws {
+        try await withProvider { provider, client in
+            let response = try await client.execute(.POST, url: provider.url("/redirect"), headers: ["authorization": "Bearer sk-secret"],
+                                                    body: ByteBuffer(string: "{}"))
+            #expect(response.status == .found)
+            #expect(response.headers["location"] == ["http://127.0.0.1:1/elsewhere"])
+            _ = try await response.body.collect(upTo: 1024)
+            #expect(provider.requests == ["/redirect"], "the key went nowhere else")
+        }
+    }
+
     @Test func aRefusedConnectionAndABadURLAreReportedAsSuch() async throws {
         let client = UpstreamClient(readTimeout: .seconds(5))
         let port = try await closedPort()
@@ -125,17 +136,19 @@ final class LoopbackProvider: Sendable {
 
     var port: Int { channel.localAddress!.port! }
     var accepted: Int { connections.value.withLock { $0 } }
+    let seen = Paths()
+    var requests: [String] { seen.value.withLock { $0 } }
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
 
     init() async throws {
-        let connections = self.connections, streamed = self.streamed
+        let connections = self.connections, streamed = self.streamed, seen = self.seen
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 connections.value.withLock { $0 += 1 }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(Responder(streamed: streamed))
+                    try channel.pipeline.syncOperations.addHandler(Responder(streamed: streamed, seen: seen))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -145,14 +158,22 @@ final class LoopbackProvider: Sendable {
         let value = Mutex(0)
     }
 
+    final class Paths: Sendable {
+        let value = Mutex<[String]>([])
+    }
+
     final class Responder: ChannelInboundHandler {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let streamed: String
+        let seen: Paths
         var head: HTTPRequestHead?
         var body = ByteBuffer()
 
-        init(streamed: String) { self.streamed = streamed }
+        init(streamed: String, seen: Paths) {
+            self.streamed = streamed
+            self.seen = seen
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {
@@ -164,11 +185,17 @@ final class LoopbackProvider: Sendable {
 
         private func respond(to request: HTTPRequestHead, context: ChannelHandlerContext) {
             let path = String(request.uri.prefix { $0 != "?" })
+            seen.value.withLock { $0.append(path) }
             var headers: HTTPHeaders = ["x-seen-host": request.headers["host"].joined(), "x-seen-content-length": request.headers["content-length"].joined(),
                                         "x-seen-test": request.headers["x-test"].joined()]
             switch path {
             case "/silent":
                 return
+            case "/redirect":
+                headers.add(name: "location", value: "http://127.0.0.1:1/elsewhere")
+                headers.add(name: "content-length", value: "0")
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .found, headers: headers))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             case "/stream", "/stream-then-silent":
                 headers.add(name: "content-type", value: "text/event-stream")
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
