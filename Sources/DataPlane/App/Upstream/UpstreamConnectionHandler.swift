@@ -111,8 +111,10 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             if source.yield(chunk) == .stopProducing { readsPaused = true }
         case .end:
             guard phase == .streamingBody, let source else { return }
-            source.finish()
+            // Back in the pool before the reader learns of the end: a caller that reads to the end
+            // and calls again finds this connection instead of opening another.
             finishExchange(reusable: keepAlive)
+            source.finish()
         }
     }
 
