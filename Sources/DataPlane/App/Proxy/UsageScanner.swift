@@ -24,6 +24,24 @@ struct UsageScanner {
         self.stripUsageChunk = stripUsageChunk
     }
 
+    // MARK: Asking for usage
+
+    /// `body` (a JSON object without `stream_options`) with `"stream_options":{"include_usage":true}`
+    /// as its first member, the rest of its bytes unchanged; nil when it does not start with `{`.
+    static func requestingUsage(in body: ByteBuffer) -> ByteBuffer? {
+        let bytes = body.readableBytesView
+        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        guard let open = bytes.firstIndex(where: { !isSpace($0) }), bytes[open] == UInt8(ascii: "{") else { return nil }
+        let afterOpen = bytes.index(after: open)
+        let isEmpty = bytes[afterOpen...].first(where: { !isSpace($0) }) == UInt8(ascii: "}")
+        var spliced = ByteBuffer()
+        spliced.reserveCapacity(body.readableBytes + 48)
+        spliced.writeBytes(bytes[..<afterOpen])
+        spliced.writeString(isEmpty ? #""stream_options":{"include_usage":true}"# : #""stream_options":{"include_usage":true},"#)
+        spliced.writeBytes(bytes[afterOpen...])
+        return spliced
+    }
+
     // MARK: Non-streaming
 
     /// Usage from a complete JSON answer.
