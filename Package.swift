@@ -4,10 +4,6 @@ import PackageDescription
 // Settings shared by every target. Declared before `package` so they apply.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
-    // Generic code of one target (Common's caches, say) is specialized where another calls it,
-    // instead of running unspecialized through witness tables and runtime metadata look-ups
-    // (measured on the data plane's hot path: bench/RESULTS.md).
-    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
 ]
 
 let package = Package(
