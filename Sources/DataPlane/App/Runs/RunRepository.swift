@@ -64,7 +64,7 @@ public struct PostgresRunRepository: RunRepository {
     }
 
     public func create(_ run: NewRun) async throws {
-        try await database.client.withConnection { connection in
+        _ = try await database.client.withConnection { connection in
             try await Self.insert([run], on: connection, logger: database.logger)
         }
     }
