@@ -164,9 +164,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     /// would arrive on this connection, so it cannot be reused.
     private func readerGone(exchange: Int) {
         guard exchange == self.exchange, phase == .streamingBody else { return }
-        phase = .closed
-        cancelTimers()
-        context?.close(promise: nil)
+        close()
     }
 
     private func readTimerFired(exchange: Int) {
@@ -191,14 +189,12 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             context.read()  // an idle connection keeps reading, to notice when the provider closes it
         }
         guard reusable, let context else {
-            phase = .closed
-            context?.close(promise: nil)
+            close()
             return
         }
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { [self] in
             guard phase == .idle else { return }
-            phase = .closed
-            self.context?.close(promise: nil)
+            close()
         }
         onReusable?()
     }
@@ -216,6 +212,11 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         case .idle, .closed:
             break
         }
+        close()
+    }
+
+    /// The connection is not used again: no timer fires for it, and the channel closes.
+    private func close() {
         phase = .closed
         cancelTimers()
         context?.close(promise: nil)
