@@ -39,7 +39,7 @@ private final class RandomBlock: Sendable {
             close(descriptor)
         }
         #endif
-        // Elsewhere, or if getrandom failed: the standard library's generator, 8 bytes at a time.
+        // Elsewhere, or if reading /dev/urandom failed: the standard library's generator, 8 bytes at a time.
         var generator = SystemRandomNumberGenerator()
         while filled < buffer.count {
             withUnsafeBytes(of: generator.next() as UInt64) { word in
