@@ -16,7 +16,7 @@ public enum RungateServer {
         if securityHeaders { router.addMiddleware { SecurityHeadersMiddleware<Context>() } }
         router.addMiddleware {
             ErrorMiddleware<Context>(shape: shape)
-            MetricsMiddleware<Context>()
+            RequestMetricsMiddleware<Context>()
         }
         OperationalRoutes.add(to: router, service: service, checks: checks, metrics: metrics)
     }
