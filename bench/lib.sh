@@ -60,6 +60,20 @@ CONF
   "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx.conf"
 }
 
+# bench_settle: waits until the data planes have written what the last measurement recorded (steps
+# are flushed in the background, seconds after the calls): without it the next measurement — whatever
+# it measures — shares the machine with the previous one's database writes.
+bench_settle() {
+  local before after
+  after=$(psql_super "$OWNER_URL" -tAc "SELECT count(*) FROM steps")
+  for _ in $(seq 120); do
+    sleep 0.5
+    before=$after
+    after=$(psql_super "$OWNER_URL" -tAc "SELECT count(*) FROM steps")
+    [ "$before" = "$after" ] && return 0
+  done
+}
+
 # bench_fixed_server PORT: an nginx server block answering BENCH_ANSWER.
 bench_fixed_server() {
   echo "server { listen 127.0.0.1:$1; location / { default_type application/json; return 200 '$BENCH_ANSWER'; } }"
