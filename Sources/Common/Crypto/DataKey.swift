@@ -36,7 +36,7 @@ public struct DataKey: Sendable {
     }
 
     private func aad(_ purpose: EncryptionPurpose) -> [UInt8] {
-        Array("rungate:data:v1|org=\(orgID.uuidString.lowercased())|dek=\(id.uuidString.lowercased())|purpose=\(purpose.rawValue)".utf8)
+        Array("rungate:data:v1|org=\(orgID.lowercasedString)|dek=\(id.lowercasedString)|purpose=\(purpose.rawValue)".utf8)
     }
 }
 

@@ -71,7 +71,7 @@ public struct MasterKeyring: Sendable {
     }
 
     private static func wrapAAD(orgID: UUID, dataKeyID: UUID, masterKeyID: String) -> [UInt8] {
-        Array("rungate:dek:v1|org=\(orgID.uuidString.lowercased())|dek=\(dataKeyID.uuidString.lowercased())|kid=\(masterKeyID)".utf8)
+        Array("rungate:dek:v1|org=\(orgID.lowercasedString)|dek=\(dataKeyID.lowercasedString)|kid=\(masterKeyID)".utf8)
     }
 }
 

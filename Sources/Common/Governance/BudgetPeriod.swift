@@ -31,8 +31,8 @@ public enum BudgetPeriod: String, Sendable, Codable, CaseIterable {
 /// hash tag (`{org_id}`), so one script's keys always live on one Redis Cluster slot.
 public enum BudgetCounterKey {
     public static func key(orgID: UUID, budgetID: UUID, periodStart: Date?, runID: UUID? = nil) -> String {
-        let window = periodStart.map { String(Int($0.timeIntervalSince1970)) } ?? "run:\(runID?.uuidString.lowercased() ?? "-")"
-        return "rungate:{\(orgID.uuidString.lowercased())}:budget:\(budgetID.uuidString.lowercased()):\(window)"
+        let window = periodStart.map { String(Int($0.timeIntervalSince1970)) } ?? "run:\(runID?.lowercasedString ?? "-")"
+        return "rungate:{\(orgID.lowercasedString)}:budget:\(budgetID.lowercasedString):\(window)"
     }
 
     /// The sorted set of a counter's reservation leases (member: reservation id, score: expiry in

@@ -20,9 +20,9 @@ public enum Invalidation: Sendable, Equatable {
     public var payload: String {
         switch self {
         case .token(let hash): "token:\(hash)"
-        case .agent(let id): "agent:\(id.uuidString.lowercased())"
-        case .org(let id): "org:\(id.uuidString.lowercased())"
-        case .run(let id): "run:\(id.uuidString.lowercased())"
+        case .agent(let id): "agent:\(id.lowercasedString)"
+        case .org(let id): "org:\(id.lowercasedString)"
+        case .run(let id): "run:\(id.lowercasedString)"
         case .all: "all"
         }
     }

@@ -42,7 +42,7 @@ public struct Run: Sendable, Equatable {
 
     public var json: JSONValue {
         [
-            "id": .string(id.uuidString.lowercased()), "object": "run", "agent_id": .string(agentID.uuidString.lowercased()),
+            "id": .string(id.lowercasedString), "object": "run", "agent_id": .string(agentID.lowercasedString),
             "status": .string(status.rawValue), "metadata": metadata,
             "policy": policyVersion.map { .number(Double($0)) } ?? .null,
             "started_at": .string(startedAt.formatted(.iso8601)), "ended_at": endedAt.map { .string($0.formatted(.iso8601)) } ?? .null,
@@ -69,7 +69,7 @@ public enum RunSteps {
             func optional(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
             func optional(_ value: Int?) -> JSONValue { value.map { .number(Double($0)) } ?? .null }
             result.append([
-                "id": .string(id.uuidString.lowercased()), "object": "run.step", "created_at": .string(createdAt.formatted(.iso8601)),
+                "id": .string(id.lowercasedString), "object": "run.step", "created_at": .string(createdAt.formatted(.iso8601)),
                 "kind": .string(kind), "endpoint": optional(endpoint), "provider": optional(provider), "model": optional(model),
                 "status": .string(status), "http_status": optional(httpStatus),
                 "usage": ["input_tokens": .number(Double(input)), "output_tokens": .number(Double(output)), "cached_tokens": .number(Double(cached))],

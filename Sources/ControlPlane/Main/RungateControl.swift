@@ -155,7 +155,7 @@ struct BootstrapCommand: AsyncParsableCommand {
             let result = try await bootstrap.run(.init(
                 orgName: orgName, ownerEmail: ownerEmail, ownerPassword: password, agentName: agentName,
                 providerBaseURL: providerBaseURL, providerAPIKey: providerKey))
-            print("RUNGATE_ORG_ID=\(result.orgID.uuidString.lowercased())")
+            print("RUNGATE_ORG_ID=\(result.orgID.lowercasedString)")
             print("RUNGATE_OWNER_EMAIL=\(ownerEmail)")
             print("RUNGATE_ADMIN_TOKEN=\(result.adminToken.value)")
             print("RUNGATE_AGENT_TOKEN=\(result.agentToken.value)")

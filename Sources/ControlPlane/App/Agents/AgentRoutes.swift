@@ -182,7 +182,7 @@ struct AgentRoutes: RouteCollection {
                 throw RungateError(.conflict, code: "token_revoked", message: "This token is already revoked.")
             }
             try await tx.record(AuditEvent("tokens.revoke", target: "agent_token", id: tokenID, before: APIJSON.tree(before), after: APIJSON.tree(after)))
-            try await tx.emit("token.revoked", ["agent_id": .string(agentID.uuidString.lowercased()), "token_id": .string(tokenID.uuidString.lowercased())])
+            try await tx.emit("token.revoked", ["agent_id": .string(agentID.lowercasedString), "token_id": .string(tokenID.lowercasedString)])
             try await tx.notify(.token(hash: hash))
         }
         return Response(status: .noContent)

@@ -39,7 +39,7 @@ struct ApprovalLinkRoutes: Sendable {
                 <dl><dt>Tool</dt><dd><code>\(Self.escape(approval.proposedAction["tool"]?.stringValue ?? "?"))</code></dd>
                 <dt>Arguments</dt><dd><pre>\(Self.escape(arguments))</pre></dd>
                 <dt>Rule</dt><dd>\(Self.escape(approval.rule))</dd>
-                <dt>Run</dt><dd><code>\(approval.runId.uuidString.lowercased())</code></dd>
+                <dt>Run</dt><dd><code>\(approval.runId.lowercasedString)</code></dd>
                 <dt>Expires</dt><dd>\(approval.expiresAt.formatted(.iso8601))</dd></dl>
                 <form method="post"><label>Reason\(checked.link.decision == .reject ? " (required)" : "")<br>
                 <textarea name="reason" rows="3" cols="60"\(checked.link.decision == .reject ? " required" : "")></textarea></label><br>
@@ -89,7 +89,7 @@ struct ApprovalLinkRoutes: Sendable {
                 Permissions.allows(role, .approvalsDecide), orgStatus == "active", !deleting
             else { throw invalid }
             let tx = OrgTransaction(connection: connection, access: OrgAccess(orgID: link.org, role: role),
-                                    actor: AuditActor(type: "user", id: link.user.uuidString.lowercased(), origin: origin),
+                                    actor: AuditActor(type: "user", id: link.user.lowercasedString, origin: origin),
                                     audit: services.audit, logger: connection.logger)
             return try await body(Checked(link: link, role: role, email: email), tx)
         }

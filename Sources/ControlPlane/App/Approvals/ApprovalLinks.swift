@@ -31,7 +31,7 @@ struct ApprovalLinks: Sendable {
                                         expires: Int(expiresAt.timeIntervalSince1970), key: key.id)
                 return .string("\(publicURL)/approval-links/\(link.token(signedWith: key))")
             }
-            return ["user_id": .string(userID.uuidString.lowercased()), "email": .string(email), "approve_url": url(.approve), "reject_url": url(.reject)]
+            return ["user_id": .string(userID.lowercasedString), "email": .string(email), "approve_url": url(.approve), "reject_url": url(.reject)]
         })
     }
 }

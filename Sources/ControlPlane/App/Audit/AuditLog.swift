@@ -20,7 +20,7 @@ public struct AuditEvent: Sendable {
     }
 
     public init(_ action: String, target: String, id: UUID, before: JSONValue? = nil, after: JSONValue? = nil) {
-        self.init(action, target: target, id: id.uuidString.lowercased(), before: before, after: after)
+        self.init(action, target: target, id: id.lowercasedString, before: before, after: after)
     }
 }
 

@@ -24,7 +24,7 @@ struct ConsoleRoutes: Sendable {
         router.post("/logout") { request, context in try await logout(request, context) }
         router.get("/switch") { request, _ in
             let org = request.uri.queryParameters.get("org").flatMap(UUID.init(uuidString:))
-            return Self.redirect(org.map { "/orgs/\($0.uuidString.lowercased())/approvals" } ?? "/")
+            return Self.redirect(org.map { "/orgs/\($0.lowercasedString)/approvals" } ?? "/")
         }
         router.get("/console.js") { _, _ in Self.asset(ConsoleAssets.script, type: "text/javascript; charset=utf-8") }
         router.get("/console.css") { _, _ in Self.asset(ConsoleAssets.style, type: "text/css; charset=utf-8") }

@@ -45,11 +45,11 @@ struct RunTrace: Sendable {
         if includesRoot {
             let end = run.endedAt ?? steps.map { $0.createdAt.addingTimeInterval(Double($0.latencyMilliseconds ?? 0) / 1000) }.max() ?? run.startedAt
             spans.append(Self.span(
-                trace: traceID, id: rootSpanID, parent: nil, name: "invoke_agent \(run.agentID.uuidString.lowercased())", kind: 1,
+                trace: traceID, id: rootSpanID, parent: nil, name: "invoke_agent \(run.agentID.lowercasedString)", kind: 1,
                 start: run.startedAt, end: max(end, run.startedAt), failed: run.status == .cancelled ? "cancelled" : nil,
                 attributes: [
-                    ("gen_ai.operation.name", .string("invoke_agent")), ("gen_ai.agent.id", .string(run.agentID.uuidString.lowercased())),
-                    ("rungate.org_id", .string(orgID.uuidString.lowercased())), ("rungate.run_id", .string(run.id.uuidString.lowercased())),
+                    ("gen_ai.operation.name", .string("invoke_agent")), ("gen_ai.agent.id", .string(run.agentID.lowercasedString)),
+                    ("rungate.org_id", .string(orgID.lowercasedString)), ("rungate.run_id", .string(run.id.lowercasedString)),
                     ("rungate.run.status", .string(run.status.rawValue)), ("rungate.run.step_count", .int(run.stepCount)),
                     ("gen_ai.usage.input_tokens", .int(run.inputTokens)), ("gen_ai.usage.output_tokens", .int(run.outputTokens)),
                     ("rungate.cost_micros", .int(Int(run.costMicros))), ("rungate.policy_version", run.policyVersion.map { .int($0) }),
@@ -67,7 +67,7 @@ struct RunTrace: Sendable {
                     ("gen_ai.operation.name", .string(operation)), ("gen_ai.system", step.provider.map { .string($0) }),
                     ("gen_ai.request.model", step.model.map { .string($0) }),
                     ("gen_ai.usage.input_tokens", .int(step.inputTokens)), ("gen_ai.usage.output_tokens", .int(step.outputTokens)),
-                    ("rungate.step_id", .string(step.id.uuidString.lowercased())), ("rungate.step.kind", .string(step.kind)),
+                    ("rungate.step_id", .string(step.id.lowercasedString)), ("rungate.step.kind", .string(step.kind)),
                     ("rungate.decision", .string(step.status)), ("rungate.rule", step.rule.map { .string($0) }),
                     ("rungate.cost_micros", .int(Int(step.costMicros))), ("rungate.policy_version", step.policyVersion.map { .int($0) }),
                     ("http.response.status_code", step.httpStatus.map { .int($0) }), ("error.type", step.errorCode.map { .string($0) }),
@@ -118,7 +118,7 @@ struct RunTrace: Sendable {
             [
                 "resource": ["attributes": [
                     ["key": "service.name", "value": ["stringValue": "rungate"]],
-                    ["key": "rungate.org_id", "value": ["stringValue": .string(orgID.uuidString.lowercased())]],
+                    ["key": "rungate.org_id", "value": ["stringValue": .string(orgID.lowercasedString)]],
                 ]],
                 "scopeSpans": [["scope": ["name": "rungate", "version": "1"], "spans": .array(byOrg[orgID]!.flatMap(\.spans))]],
             ]

@@ -127,7 +127,7 @@ public struct WebhookDispatcher: Service {
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "user-agent", value: "Rungate-Webhooks/1")
         request.headers.add(name: "x-rungate-event", value: delivery.eventType)
-        request.headers.add(name: "x-rungate-delivery", value: delivery.id.uuidString.lowercased())
+        request.headers.add(name: "x-rungate-delivery", value: delivery.id.lowercasedString)
         request.headers.add(name: "x-rungate-timestamp", value: String(timestamp))
         request.headers.add(name: "x-rungate-signature", value: WebhookSignature.header(secrets: secrets, timestamp: timestamp, body: body))
         request.body = .bytes(ByteBuffer(bytes: body))
@@ -167,7 +167,7 @@ public struct WebhookDispatcher: Service {
             let body: JSONValue = [
                 "id": .string("evt_\(delivery.eventID)"), "type": .string(delivery.eventType),
                 "created_at": .string(delivery.eventCreatedAt.formatted(.iso8601)),
-                "org_id": .string(delivery.orgID.uuidString.lowercased()), "data": data,
+                "org_id": .string(delivery.orgID.lowercasedString), "data": data,
             ]
             return (Array(try JSONEncoder.sortedKeys.encode(body)), secrets)
         }

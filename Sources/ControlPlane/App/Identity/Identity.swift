@@ -17,8 +17,8 @@ public struct Identity: Sendable {
     /// How the audit log names this caller: the user, or the token acting for them.
     public var auditActor: (type: String, id: String) {
         switch credential {
-        case .session: ("user", userID.uuidString.lowercased())
-        case .adminToken(let id, _, _): ("admin_token", id.uuidString.lowercased())
+        case .session: ("user", userID.lowercasedString)
+        case .adminToken(let id, _, _): ("admin_token", id.lowercasedString)
         }
     }
 

@@ -110,7 +110,7 @@ struct RunRoutes: RouteCollection {
                 if let json = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) { return json }
                 return .string(String(decoding: bytes, as: UTF8.self))
             }
-            return ["step_id": .string(stepID.uuidString.lowercased()), "request": try open(requestBytes), "response": try open(responseBytes)]
+            return ["step_id": .string(stepID.lowercasedString), "request": try open(requestBytes), "response": try open(responseBytes)]
         }
         return jsonResponse(.ok, payload, headers: [.cacheControl: "no-store"])
     }
@@ -162,7 +162,7 @@ struct RunRoutes: RouteCollection {
             try await tx.record(AuditEvent("runs.cancel", target: "run", id: id, before: before.json, after: after.json))
             // The same shape as the data plane's `run.ended` (an agent ending its run), plus the run.
             try await tx.emit("run.ended", [
-                "run_id": .string(id.uuidString.lowercased()), "agent_id": .string(after.agentID.uuidString.lowercased()), "reason": "cancelled",
+                "run_id": .string(id.lowercasedString), "agent_id": .string(after.agentID.lowercasedString), "reason": "cancelled",
                 "step_count": .number(Double(after.stepCount)), "cost_micros": .number(Double(after.costMicros)), "run": after.json,
             ])
             return after

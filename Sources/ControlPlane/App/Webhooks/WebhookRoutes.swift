@@ -201,7 +201,7 @@ struct WebhookRoutes: RouteCollection {
         let delivery = try await services.inOrg(request, context) { tx in
             _ = try await existing(webhookID, tx)
             // Marked dispatched at once: the outbox must not fan a test out to other webhooks.
-            let payload: JSONValue = ["webhook_id": .string(webhookID.uuidString.lowercased())]
+            let payload: JSONValue = ["webhook_id": .string(webhookID.lowercasedString)]
             let eventID = try await tx.connection.query(
                 """
                 INSERT INTO events (org_id, type, payload, dispatched_at)

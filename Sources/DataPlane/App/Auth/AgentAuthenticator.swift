@@ -21,12 +21,12 @@ public struct AgentAuthenticator: Sendable {
     public func authenticate(_ request: Request) async throws -> AgentPrincipal {
         let presented: String
         if let authorization = request.headers[.authorization] {
-            guard authorization.lowercased().hasPrefix("bearer ") else {
+            guard authorization.hasCaseInsensitivePrefix("bearer ") else {
                 throw RungateError.unauthenticated("The Authorization header must be `Bearer rg_agt_…`.")
             }
-            presented = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+            presented = authorization.dropFirst(7).trimmedHeaderValue
         } else if let apiKey = request.headers[.xAPIKey] {
-            presented = apiKey.trimmingCharacters(in: .whitespaces)
+            presented = apiKey.trimmedHeaderValue
         } else {
             throw RungateError.unauthenticated("No agent token was sent.")
         }

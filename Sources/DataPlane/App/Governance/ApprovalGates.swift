@@ -120,7 +120,7 @@ struct ApprovalGates: Sendable {
         var proposed = call.json
         if case .object(var object) = proposed { object["endpoint"] = .string(endpoint); proposed = .object(object) }
         let event: JSONValue = [
-            "run_id": .string(runID.uuidString.lowercased()), "agent_id": .string(principal.agentID.uuidString.lowercased()),
+            "run_id": .string(runID.lowercasedString), "agent_id": .string(principal.agentID.lowercasedString),
             "rule": .string(rule), "proposed_action": proposed, "expires_at": .string(expiresAt.formatted(.iso8601)),
             "policy": .string(policy.reference),
         ]
@@ -148,12 +148,12 @@ struct ApprovalGates: Sendable {
         var headers = runHeader
         headers[.rungateStatus] = "pending_approval"
         headers[.retryAfter] = "5"
-        headers[.rungateApprovalID] = id.uuidString.lowercased()
+        headers[.rungateApprovalID] = id.lowercasedString
         let body: JSONValue = [
-            "object": "rungate.approval", "id": .string(id.uuidString.lowercased()), "status": "pending_approval",
+            "object": "rungate.approval", "id": .string(id.lowercasedString), "status": "pending_approval",
             "rule": RuleMatch(rule: rule, policy: policy.name, policyVersion: policy.version).json,
             "proposed_action": proposed,
-            "status_url": .string("/api/orgs/\(orgID.uuidString.lowercased())/approvals/\(id.uuidString.lowercased())"),
+            "status_url": .string("/api/orgs/\(orgID.lowercasedString)/approvals/\(id.lowercasedString)"),
             "message": "This call proposes a tool call that needs a person's approval. Retry the same request (same run, same body) to get the answer once approved.",
         ]
         return jsonResponse(.accepted, body, headers: headers)

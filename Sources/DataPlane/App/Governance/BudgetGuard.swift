@@ -194,7 +194,7 @@ final class BudgetGuard: Sendable {
         if let redis {
             do {
                 let reply = try await redis.eval(Self.settleScript, keys: hold.budgets.flatMap { [$0.key, BudgetCounterKey.leases(of: $0.key)] },
-                                                 arguments: [hold.id.uuidString.lowercased(), String(actual)] + thresholds.map(String.init)
+                                                 arguments: [hold.id.lowercasedString, String(actual)] + thresholds.map(String.init)
                                                      + hold.budgets.map { String($0.capMicros) })
                 flags = reply.array?.compactMap(\.int) ?? []
             } catch {
@@ -233,12 +233,12 @@ struct BudgetRefusal: Error, Sendable {
     var error: RungateError {
         let usd = { (micros: Int64) in String(format: "%.6f", Double(micros) / 1_000_000) }
         var details: [String: JSONValue] = [
-            "budget_id": .string(budget.id.uuidString.lowercased()), "scope": .string(budget.scope),
+            "budget_id": .string(budget.id.lowercasedString), "scope": .string(budget.scope),
             "period": .string(budget.period.rawValue), "cap_micros": .number(Double(budget.capMicros)),
             "spent_micros": .number(Double(spent)), "reserved_micros": .number(Double(reserved)),
             "this_call_reserve_micros": .number(Double(amount)),
         ]
-        if let scopeID = budget.scopeID { details["scope_id"] = .string(scopeID.uuidString.lowercased()) }
+        if let scopeID = budget.scopeID { details["scope_id"] = .string(scopeID.lowercasedString) }
         if let resets = budget.resetsAt { details["resets_at"] = .string(resets.formatted(.iso8601)) }
         let reset = budget.resetsAt.map { " It resets at \($0.formatted(.iso8601))." } ?? ""
         return RungateError(

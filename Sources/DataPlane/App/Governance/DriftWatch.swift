@@ -27,8 +27,8 @@ final class DriftWatch: Sendable {
 
     /// Notes the model and tools of an admitted call; emits `policy.drift` for each first use.
     func observe(model: String?, tools: [String], principal: AgentPrincipal, policy: ActivePolicy, recorder: GovernanceRecorder) {
-        let key = GovernanceCounters.key(org: principal.orgID, "drift", principal.agentID.uuidString.lowercased(),
-                                         policy.policyID.uuidString.lowercased(), String(policy.version))
+        let key = GovernanceCounters.key(org: principal.orgID, "drift", principal.agentID.lowercasedString,
+                                         policy.policyID.lowercasedString, String(policy.version))
         let items = ((model.map { ["model:\($0)"] } ?? []) + Set(tools).sorted().map { "tool:\($0)" })
             .filter { item in !known.withLock { $0.contains("\(key)|\(item)") } }
         guard !items.isEmpty else { return }
@@ -47,7 +47,7 @@ final class DriftWatch: Sendable {
             for item in fresh {
                 let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
                 recorder.emit(orgID: principal.orgID, type: .policyDrift, [
-                    "agent_id": .string(principal.agentID.uuidString.lowercased()), "policy": .string(policy.name),
+                    "agent_id": .string(principal.agentID.lowercasedString), "policy": .string(policy.name),
                     "policy_version": .number(Double(policy.version)), "kind": .string(parts[0]), "name": .string(parts[1]),
                 ])
             }

@@ -15,7 +15,7 @@ public final class GovernanceCounters: Sendable {
 
     /// `rungate:{org}:<parts>`: the braces are Redis Cluster's hash tag.
     public static func key(org: UUID, _ parts: String...) -> String {
-        "rungate:{\(org.uuidString.lowercased())}:" + parts.joined(separator: ":")
+        "rungate:{\(org.lowercasedString)}:" + parts.joined(separator: ":")
     }
 
     private static let incrementScript = RedisScript("""

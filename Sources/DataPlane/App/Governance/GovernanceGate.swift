@@ -54,7 +54,7 @@ struct GovernanceGate: Sendable {
         case .success(let rewritten): admission.rewritten = rewritten
         }
         if let loop = policy.rules.loopDetection {
-            let key = GovernanceCounters.key(org: principal.orgID, "loop", run.id.uuidString.lowercased(), Self.normalisedFingerprint(json))
+            let key = GovernanceCounters.key(org: principal.orgID, "loop", run.id.lowercasedString, Self.normalisedFingerprint(json))
             admission.plan.loop = (key, loop.windowSeconds, loop.maxRepeats)
         }
 
@@ -65,7 +65,7 @@ struct GovernanceGate: Sendable {
             case .policy: policy.policyID
             case .org: principal.orgID
             }
-            let base = [rule.scope.rawValue, subject.uuidString.lowercased(), String(minute)].joined(separator: ":")
+            let base = [rule.scope.rawValue, subject.lowercasedString, String(minute)].joined(separator: ":")
             if let requests = rule.requestsPerMinute {
                 admission.plan.limits.append(.init(key: GovernanceCounters.key(org: principal.orgID, "rl", base, "req"), ceiling: requests, cost: 1))
                 admission.described.append(("rate_limits[\(index)].requests_per_minute", "requests per minute per \(rule.scope.rawValue)", requests))

@@ -28,9 +28,9 @@ struct GovernanceRecorder: Sendable {
                 case .exceeded(let budget): (EventType.budgetExceeded, budget)
                 }
                 emit(orgID: orgID, type: type, [
-                    "budget_id": .string(budget.id.uuidString.lowercased()), "scope": .string(budget.scope),
+                    "budget_id": .string(budget.id.lowercasedString), "scope": .string(budget.scope),
                     "period": .string(budget.period.rawValue), "cap_micros": .number(Double(budget.capMicros)),
-                    "alert_threshold_percent": .number(Double(budget.alertThresholdPercent)), "run_id": .string(runID.uuidString.lowercased()),
+                    "alert_threshold_percent": .number(Double(budget.alertThresholdPercent)), "run_id": .string(runID.lowercasedString),
                 ])
             }
         }

@@ -150,7 +150,7 @@ struct Preflight: Sendable {
         var keys: [String] = []
         var arguments = [plan.loop == nil ? "0" : "1", String(plan.loop?.windowSeconds ?? 0), String(plan.loop?.maxRepeats ?? 0),
                          String(plan.limits.count), String(Self.rateWindowSeconds), String(plan.budgets.count), String(plan.reserve),
-                         plan.reservationID.uuidString.lowercased(), String(plan.lease.components.seconds * 1000)]
+                         plan.reservationID.lowercasedString, String(plan.lease.components.seconds * 1000)]
         if let loop = plan.loop { keys.append(loop.key) }
         for limit in plan.limits {
             keys.append(limit.key)

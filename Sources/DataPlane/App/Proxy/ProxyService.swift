@@ -51,7 +51,7 @@ struct ProxyService: Sendable {
         async let isRetry = retries.isRetry(runID: requestedRunID, fingerprint: fingerprint)
         let requestedPolicy = try await policies.requested(by: request, principal: principal)
         let run = try await runs.resolve(id: requestedRunID, principal: principal, policy: requestedPolicy)
-        let runHeader: HTTPFields = [.rungateRunID: run.id.uuidString.lowercased()]
+        let runHeader: HTTPFields = [.rungateRunID: run.id.lowercasedString]
         // Stored with the step: control characters (NUL above all) would make the row unwritable.
         let model = json["model"]?.stringValue.map { String($0.unicodeScalars.filter { $0.value >= 0x20 }.prefix(200)) }
         let streaming = json["stream"] == .bool(true)
@@ -77,14 +77,14 @@ struct ProxyService: Sendable {
         }
         guard run.status == .running else {
             throw refuse(RungateError(
-                .conflict, code: "run_\(run.status.rawValue)", message: "Run \(run.id.uuidString.lowercased()) is \(run.status.rawValue); it takes no more calls.",
+                .conflict, code: "run_\(run.status.rawValue)", message: "Run \(run.id.lowercasedString) is \(run.status.rawValue); it takes no more calls.",
                 recovery: "Start a new run: send the call without x-rungate-run-id, or with a new id.",
                 rule: RuleMatch(rule: "run.state")), rule: "run.state")
         }
         // Governance refusals are steps; a policy's 403 also announces `policy.violation`, with its step.
         func refuse(_ refusal: GovernanceGate.Refusal) -> RungateError {
             let violation = refusal.error.status == .forbidden ? [OutboxEvent(orgID: principal.orgID, type: .policyViolation, payload: [
-                "run_id": .string(run.id.uuidString.lowercased()), "agent_id": .string(principal.agentID.uuidString.lowercased()),
+                "run_id": .string(run.id.lowercasedString), "agent_id": .string(principal.agentID.lowercasedString),
                 "rule": refusal.error.rule.map { $0.json } ?? .null, "code": .string(refusal.error.code),
             ])] : []
             return refuse(refusal.error, rule: refusal.rule, events: violation)
@@ -180,7 +180,7 @@ struct ProxyService: Sendable {
         var headers = HeaderFilter.downstream(response.headers)
         headers.append(contentsOf: runHeader)
         headers.append(contentsOf: rateLimitHeaders)
-        headers[.rungateStepID] = step.id.uuidString.lowercased()
+        headers[.rungateStepID] = step.id.lowercasedString
         let status = HTTPResponse.Status(code: Int(response.status.code))
         let isStream = response.status == .ok && (response.headers.first(name: "content-type")?.hasPrefix("text/event-stream") ?? false)
 
@@ -344,7 +344,7 @@ struct ProxyService: Sendable {
     /// The run named by `x-rungate-run-id`, or nil when the call starts a new run.
     func requestedRunID(_ request: Request) throws -> UUID? {
         guard let header = request.headers[.rungateRunID] else { return nil }
-        guard let id = UUID(uuidString: header.trimmingCharacters(in: .whitespaces)) else {
+        guard let id = UUID(uuidString: header.trimmedHeaderValue) else {
             throw RungateError.badRequest("x-rungate-run-id must be a UUID.", recovery: "Omit the header to start a new run, or send the id Rungate returned.")
         }
         return id
@@ -422,7 +422,7 @@ struct ProxyService: Sendable {
             headers[.contentType] = streaming ? "text/event-stream" : "application/json"
             if streaming { headers[.cacheControl] = "no-cache" }
             headers[.rungateStatus] = "approved"
-            headers[.rungateApprovalID] = id.uuidString.lowercased()
+            headers[.rungateApprovalID] = id.lowercasedString
             headers[.contentLength] = String(bytes.count)
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }

@@ -48,5 +48,5 @@ final class RetryTracker: Sendable {
         }
     }
 
-    private static func key(_ runID: UUID) -> String { "rungate:retry:\(runID.uuidString.lowercased())" }
+    private static func key(_ runID: UUID) -> String { "rungate:retry:\(runID.lowercasedString)" }
 }

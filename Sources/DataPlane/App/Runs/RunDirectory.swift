@@ -63,7 +63,7 @@ public final class RunDirectory: Sendable {
         }
         // Another agent's run behaves exactly like one that does not exist.
         guard var entry, entry.orgID == principal.orgID, entry.agentID == principal.agentID else {
-            throw RungateError.notFound("Run \(id.uuidString.lowercased())")
+            throw RungateError.notFound("Run \(id.lowercasedString)")
         }
         entry.handle.created = false
         return entry.handle

@@ -33,7 +33,7 @@ public struct PostgresRunRepository: RunRepository {
                 return handle
             }
         }
-        throw RungateError.notFound("Run \(runID.uuidString.lowercased())")
+        throw RungateError.notFound("Run \(runID.lowercasedString)")
     }
 
     private func attemptResolve(runID: UUID, principal: AgentPrincipal, policyID: UUID?, policyVersion: Int?, metadata: JSONValue) async throws -> RunHandle? {

@@ -28,9 +28,9 @@ struct RunRoutes: Sendable {
         router.get("/v1/runs/:id/steps") { request, context in
             let (principal, id) = try await authorize(request, context)
             try await directory.ensureWritten(id)
-            guard try await runs.get(id: id, principal: principal) != nil else { throw RungateError.notFound("Run \(id.uuidString.lowercased())") }
+            guard try await runs.get(id: id, principal: principal) != nil else { throw RungateError.notFound("Run \(id.lowercasedString)") }
             let list = try await steps.steps(runID: id, orgID: principal.orgID)
-            return jsonResponse(.ok, ["object": "list", "data": .array(list)], headers: [.rungateRunID: id.uuidString.lowercased()])
+            return jsonResponse(.ok, ["object": "list", "data": .array(list)], headers: [.rungateRunID: id.lowercasedString])
         }
     }
 
@@ -58,7 +58,7 @@ struct RunRoutes: Sendable {
             throw RungateError(.conflict, code: "run_exists", message: "A run with this id already exists.", recovery: "Omit `id` to get a new run.")
         }
         guard let run = try await runs.get(id: handle.id, principal: principal) else { throw RungateError.notFound("Run") }
-        return jsonResponse(.created, run.json, headers: [.rungateRunID: handle.id.uuidString.lowercased()])
+        return jsonResponse(.created, run.json, headers: [.rungateRunID: handle.id.lowercasedString])
     }
 
     private func authorize(_ request: Request, _ context: RungateRequestContext) async throws -> (AgentPrincipal, UUID) {
@@ -70,7 +70,7 @@ struct RunRoutes: Sendable {
     }
 
     private func respond(with run: Run?, id: UUID) throws -> Response {
-        guard let run else { throw RungateError.notFound("Run \(id.uuidString.lowercased())") }
-        return jsonResponse(.ok, run.json, headers: [.rungateRunID: id.uuidString.lowercased()])
+        guard let run else { throw RungateError.notFound("Run \(id.lowercasedString)") }
+        return jsonResponse(.ok, run.json, headers: [.rungateRunID: id.lowercasedString])
     }
 }

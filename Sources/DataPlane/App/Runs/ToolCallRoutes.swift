@@ -23,7 +23,7 @@ struct ToolCallRoutes: Sendable {
         guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw RungateError.notFound("Run") }
         try await directory.ensureWritten(id)  // a run this replica started moments ago may not be written yet
         guard let run = try await runs.get(id: id, principal: principal) else { throw RungateError.notFound("Run") }
-        let runHeader: HTTPFields = [.rungateRunID: id.uuidString.lowercased()]
+        let runHeader: HTTPFields = [.rungateRunID: id.lowercasedString]
         guard run.status == .running else {
             throw RungateError(.conflict, code: "run_\(run.status.rawValue)", message: "The run is \(run.status.rawValue).",
                                recovery: "Start a new run.", rule: RuleMatch(rule: "run.state"), headers: runHeader)
@@ -53,7 +53,7 @@ struct ToolCallRoutes: Sendable {
                                rule: RuleMatch(rule: rule, policy: policy.name, policyVersion: policy.version), headers: runHeader)
         case .approved(let approvalID, _) where try await approvals.consume(approvalID):
             return jsonResponse(.ok, ["object": "rungate.tool_call_decision", "decision": "approved", "tool": .string(tool),
-                                      "approval_id": .string(approvalID.uuidString.lowercased())], headers: runHeader)
+                                      "approval_id": .string(approvalID.lowercasedString)], headers: runHeader)
         default:
             let opened = try await approvals.request(principal: principal, runID: id, policy: policy, rule: rule, digest: digest, call: call,
                                                      endpoint: "/v1/runs/{id}/tool-calls", held: nil)

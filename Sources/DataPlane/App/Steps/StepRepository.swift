@@ -24,7 +24,7 @@ public struct PostgresStepRepository: StepRepository {
         // standalone ones, they go to the outbox in the same transaction.
         let outbox = events + steps.flatMap { step in
             step.events + (step.kind == .block ? [OutboxEvent(orgID: step.orgID, type: .stepBlocked, payload: [
-                "step_id": .string(step.id.uuidString.lowercased()), "run_id": .string(step.runID.uuidString.lowercased()),
+                "step_id": .string(step.id.lowercasedString), "run_id": .string(step.runID.lowercasedString),
                 "rule": step.rule.map { .string($0) } ?? .null, "error_code": step.errorCode.map { .string($0) } ?? .null,
                 "http_status": step.httpStatus.map { .number(Double($0)) } ?? .null, "model": step.model.map { .string($0) } ?? .null,
             ])] : [])

@@ -35,7 +35,7 @@ struct StepSpool: Sendable {
     }
 
     private func spillNow(_ chunk: Chunk) throws {
-        let name = String(format: "steps-%020llu-%@.json", UInt64(Date().timeIntervalSince1970 * 1_000_000), UUID().uuidString.lowercased())
+        let name = String(format: "steps-%020llu-%@.json", UInt64(Date().timeIntervalSince1970 * 1_000_000), UUID().lowercasedString)
         let temporary = directory.appendingPathComponent(name + ".partial")
         try JSONEncoder().encode(chunk).write(to: temporary)
         try FileManager.default.moveItem(at: temporary, to: directory.appendingPathComponent(name))

@@ -71,7 +71,7 @@ struct AccountRoutes: Sendable {
             SELECT u.id, u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = \(id) ORDER BY m.created_at
             """, logger: database.logger
         ).allRows(decoding: (UUID, String, String).self).map(AccountMember.init)
-        try await call.audit("orgs.read", target: "org", id: id.uuidString.lowercased())
+        try await call.audit("orgs.read", target: "org", id: id.lowercasedString)
         return jsonResponse(.ok, APIJSON.tree(account))
     }
 
@@ -95,9 +95,9 @@ struct AccountRoutes: Sendable {
                 RETURNING id
                 """, logger: database.logger
             ).first(decoding: UUID.self)!
-            try await call.audit("orgs.create", target: "org", id: orgID.uuidString.lowercased(),
+            try await call.audit("orgs.create", target: "org", id: orgID.lowercasedString,
                                  after: ["name": .string(name), "owner_email": .string(email), "plan": .string(body.plan ?? "free"),
-                                         "invitation_id": .string(invitationID.uuidString.lowercased())], on: connection)
+                                         "invitation_id": .string(invitationID.lowercasedString)], on: connection)
             return invitationID
         }
         let created = Created(org: try await existing(orgID), invitationId: invitationID, invitationToken: token.value)
@@ -164,7 +164,7 @@ struct AccountRoutes: Sendable {
         try await database.transaction { connection in
             try await body(connection)
             let after = try await select(id, status: nil, name: nil, on: connection).first!
-            try await call.audit(action, target: "org", id: id.uuidString.lowercased(), before: APIJSON.tree(before),
+            try await call.audit(action, target: "org", id: id.lowercasedString, before: APIJSON.tree(before),
                                  after: APIJSON.tree(after), on: connection)
         }
         return try await existing(id)

@@ -50,7 +50,7 @@ struct UserRoutes: Sendable {
                 WHERE id = \(id)
                 """, logger: database.logger)
             let after = try await select(id, email: nil, on: connection)[0]
-            try await call.audit(disabled ? "users.disable" : "users.enable", target: "user", id: id.uuidString.lowercased(),
+            try await call.audit(disabled ? "users.disable" : "users.enable", target: "user", id: id.lowercasedString,
                                  before: APIJSON.tree(before), after: APIJSON.tree(after), on: connection)
             return after
         }

@@ -67,12 +67,12 @@ struct AuditLogRoutes: Sendable {
             """, logger: database.logger
         ).allRows(decoding: (Int64, UUID, String, String?, String?, String, String?, String?, String?, String?, Date).self)
         let entries: [JSONValue] = rows.prefix(filters.limit).map { row in
-            ["id": .number(Double(row.0)), "org_id": .string(row.1.uuidString.lowercased()), "actor_type": .string(row.2),
+            ["id": .number(Double(row.0)), "org_id": .string(row.1.lowercasedString), "actor_type": .string(row.2),
              "actor_id": row.3.map { .string($0) } ?? .null, "origin_ip": row.4.map { .string($0) } ?? .null, "action": .string(row.5),
              "target_type": row.6.map { .string($0) } ?? .null, "target_id": row.7.map { .string($0) } ?? .null,
              "before": Self.parse(row.8), "after": Self.parse(row.9), "created_at": .string(row.10.formatted(.iso8601))]
         }
-        try await call.audit("audit.read_org_logs", target: filters.orgID.map { _ in "org" }, id: filters.orgID?.uuidString.lowercased())
+        try await call.audit("audit.read_org_logs", target: filters.orgID.map { _ in "org" }, id: filters.orgID?.lowercasedString)
         return jsonResponse(.ok, ["data": .array(entries), "next_cursor": rows.count > filters.limit ? .string(String(rows[filters.limit - 1].0)) : .null])
     }
 
@@ -89,7 +89,7 @@ struct AuditLogRoutes: Sendable {
             """, logger: database.logger
         ).allRows(decoding: (Int64, UUID?, String?, String?, String, String?, String?, String?, String?, Date).self)
         let entries: [JSONValue] = rows.prefix(filters.limit).map { row in
-            ["id": .number(Double(row.0)), "actor_token_id": row.1.map { .string($0.uuidString.lowercased()) } ?? .null,
+            ["id": .number(Double(row.0)), "actor_token_id": row.1.map { .string($0.lowercasedString) } ?? .null,
              "actor_name": row.2.map { .string($0) } ?? .null, "origin_ip": row.3.map { .string($0) } ?? .null, "action": .string(row.4),
              "target_type": row.5.map { .string($0) } ?? .null, "target_id": row.6.map { .string($0) } ?? .null,
              "before": Self.parse(row.7), "after": Self.parse(row.8), "created_at": .string(row.9.formatted(.iso8601))]

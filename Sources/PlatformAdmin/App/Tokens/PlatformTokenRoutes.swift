@@ -39,7 +39,7 @@ struct PlatformTokenRoutes: Sendable {
         try await database.transaction { connection in
             try await connection.query("UPDATE platform_tokens SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL", logger: database.logger)
             let after = try await select(id, on: connection)[0]
-            try await call.audit("platform_tokens.revoke", target: "platform_token", id: id.uuidString.lowercased(),
+            try await call.audit("platform_tokens.revoke", target: "platform_token", id: id.lowercasedString,
                                  before: APIJSON.tree(before), after: APIJSON.tree(after), on: connection)
         }
         return Response(status: .noContent)

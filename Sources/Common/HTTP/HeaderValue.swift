@@ -1,0 +1,26 @@
+extension StringProtocol where UTF8View: BidirectionalCollection {
+    /// The value without the spaces and tabs HTTP allows around it (RFC 9110 §5.6.3). Cheaper than
+    /// `trimmingCharacters(in: .whitespaces)`, which goes through an NSString bridge on Linux: the
+    /// data plane trims a token, and maybe a run id and a policy pin, on every call.
+    public var trimmedHeaderValue: String {
+        let utf8 = self.utf8
+        var start = utf8.startIndex, end = utf8.endIndex
+        while start < end, utf8[start] == 0x20 || utf8[start] == 0x09 { start = utf8.index(after: start) }
+        while start < end {
+            let last = utf8.index(before: end)
+            guard utf8[last] == 0x20 || utf8[last] == 0x09 else { break }
+            end = last
+        }
+        return String(decoding: utf8[start..<end], as: UTF8.self)
+    }
+
+    /// Whether the value starts with `prefix`, ignoring ASCII case (`Bearer`, `bearer`, ...).
+    public func hasCaseInsensitivePrefix(_ prefix: String) -> Bool {
+        func lower(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte | 0x20 : byte }
+        var own = utf8.makeIterator()
+        for expected in prefix.utf8 {
+            guard let byte = own.next(), lower(byte) == lower(expected) else { return false }
+        }
+        return true
+    }
+}

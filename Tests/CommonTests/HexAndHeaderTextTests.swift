@@ -1,0 +1,42 @@
+import Common
+import Crypto
+import Foundation
+import Testing
+
+/// The hand-written text forms the hot path uses instead of Foundation's must say exactly what
+/// Foundation's said: ids and digests are compared, stored and looked up by these strings.
+@Suite struct HexAndHeaderTextTests {
+    @Test func uuidsReadAsFoundationWritesThemLowerCased() {
+        for _ in 0..<1_000 {
+            let id = UUID.random()
+            #expect(id.lowercasedString == id.uuidString.lowercased())
+        }
+        let edge = UUID(uuid: (0x00, 0x01, 0x0A, 0x0F, 0x10, 0x7F, 0x80, 0x9A, 0xA0, 0xAB, 0xCD, 0xEF, 0xF0, 0xFE, 0xFF, 0x00))
+        #expect(edge.lowercasedString == "00010a0f-107f-809a-a0ab-cdeff0feff00")
+    }
+
+    @Test func digestsAndBytesAreLowerCaseHex() {
+        // FIPS 180-2's first SHA-256 example.
+        #expect(SHA256.hash(data: Data("abc".utf8)).hexString == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect([UInt8]([0x00, 0x0f, 0xf0, 0xff]).hexString == "000ff0ff")
+        #expect([UInt8]().hexString == "")
+    }
+
+    @Test func headerValuesLoseOnlySpacesAndTabsAround() {
+        #expect("  rg_agt_x \t".trimmedHeaderValue == "rg_agt_x")
+        #expect("\tdefault@3".trimmedHeaderValue == "default@3")
+        #expect("a b".trimmedHeaderValue == "a b")
+        #expect("   ".trimmedHeaderValue == "")
+        #expect("".trimmedHeaderValue == "")
+        #expect("Bearer  rg_agt_x".dropFirst(7).trimmedHeaderValue == "rg_agt_x")
+    }
+
+    @Test func bearerIsRecognisedInAnyCase() {
+        #expect("Bearer rg".hasCaseInsensitivePrefix("bearer "))
+        #expect("BEARER rg".hasCaseInsensitivePrefix("bearer "))
+        #expect("bearer rg".hasCaseInsensitivePrefix("bearer "))
+        #expect(!"Basic abc".hasCaseInsensitivePrefix("bearer "))
+        #expect(!"Bearer".hasCaseInsensitivePrefix("bearer "))
+        #expect(!"Bearer\u{0}rg".hasCaseInsensitivePrefix("bearer "))
+    }
+}
