@@ -62,6 +62,19 @@ import Testing
         }
     }
 
+    /// Lines may end in CRLF (the SSE grammar allows it): an Anthropic event whose `event:` line comes
+    /// first is still read. (Split as a Swift String, "\r\n" is one character, not a line end.)
+    @Test func eventsWithCRLFLineEndsAreRead() {
+        let stream = "event: message_start\r\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":21,\"output_tokens\":1}}}\r\n\r\n"
+            + "event: content_block_delta\r\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi!\"}}\r\n\r\n"
+            + "event: message_delta\r\ndata:{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":9}}\r\n\r\n"
+        var scanner = UsageScanner(endpoint: .messages, stripUsageChunk: false)
+        #expect(scanner.feed(ByteBuffer(string: stream)) == ByteBuffer(string: stream))
+        _ = scanner.finish()
+        #expect(scanner.finalUsage(requestBytes: 100) == TokenUsage(input: 21, output: 9))
+        #expect(scanner.deliveredCharacters == 3)
+    }
+
     @Test func arbitraryBytesNeverCrashTheScanners() {
         for seed in 1...1_000 as ClosedRange<UInt64> {
             var generator = Generator(seed: seed)

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import NIOPosix
 import Synchronization
@@ -23,6 +24,27 @@ import Testing
             }
             #expect(provider.accepted == 1)
         }
+    }
+
+    /// A call running on an event loop gets an idle connection of that loop or none (it then opens
+    /// one there): borrowing another loop's sent the request and its answer across threads.
+    @Test func aCallerOnAnEventLoopOnlyGetsThatLoopsIdleConnections() throws {
+        let endpoint = UpstreamEndpoint(tls: false, host: "127.0.0.1", port: 9)
+        let (first, second) = (EmbeddedEventLoop(), EmbeddedEventLoop())
+        func connection(on loop: EmbeddedEventLoop) -> UpstreamConnection {
+            UpstreamConnection(endpoint: endpoint, channel: EmbeddedChannel(loop: loop),
+                               handler: NIOLoopBound(UpstreamConnectionHandler(idleTimeout: .seconds(60)), eventLoop: loop))
+        }
+        let pool = UpstreamConnectionPool()
+        let onFirst = connection(on: first)
+        pool.release(onFirst)
+        #expect(pool.lease(endpoint, on: second) == nil)
+        #expect(pool.lease(endpoint, on: first) === onFirst)
+        #expect(pool.lease(endpoint, on: first) == nil)
+        // A caller on no event loop takes any.
+        let onSecond = connection(on: second)
+        pool.release(onSecond)
+        #expect(pool.lease(endpoint, on: nil) === onSecond)
     }
 
     @Test func aConnectionTheProviderClosedWhileIdleIsReplacedWithoutFailingTheCall() async throws {

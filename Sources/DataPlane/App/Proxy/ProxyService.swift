@@ -301,7 +301,8 @@ struct ProxyService: Sendable {
                 finish(clientGone ? "cancelled" : "incomplete")
                 throw error
             }
-            finish("ok")
+            // Recorded once the stream's end is out: sealing the payloads does not hold it up.
+            defer { finish("ok") }
             try await writer.finish(nil)
         })
     }

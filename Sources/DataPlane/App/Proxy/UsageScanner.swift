@@ -83,13 +83,8 @@ struct UsageScanner {
 
     /// Inspects one event; true when it is a usage-only chunk Rungate added.
     private mutating func inspect(_ event: ByteBuffer) -> Bool {
-        let text = String(buffer: event)
-        var data = ""
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            let line = line.hasSuffix("\r") ? line.dropLast() : line
-            if line.hasPrefix("data:") { data += line.dropFirst(5).drop(while: { $0 == " " }) }
-        }
-        guard !data.isEmpty, data != "[DONE]", let json = try? JSONParser.parse(data.utf8) else {
+        let data = Self.data(of: event)
+        guard !data.isEmpty, !data.elementsEqual("[DONE]".utf8), let json = try? JSONParser.parse(data) else {
             return false
         }
         toolCalls?.feed(json, endpoint: endpoint)
@@ -150,6 +145,29 @@ struct UsageScanner {
             }
             if let output = int(usage["output_tokens"]) { self.usage.output = max(self.usage.output, output) }
         }
+    }
+
+    /// The event's `data:` lines, joined (each without the field name and the spaces after it).
+    /// Read as bytes: splitting the event as a String walked it character by character.
+    private static func data(of event: ByteBuffer) -> [UInt8] {
+        var data: [UInt8] = []
+        event.withUnsafeReadableBytes { bytes in
+            var start = 0
+            while start < bytes.count {
+                var end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
+                let next = end + 1
+                if end > start, bytes[end - 1] == 0x0D { end -= 1 }
+                // "data:" — then optional spaces, then the value.
+                if end - start >= 5, bytes[start] == 0x64, bytes[start + 1] == 0x61, bytes[start + 2] == 0x74,
+                   bytes[start + 3] == 0x61, bytes[start + 4] == 0x3A {
+                    var value = start + 5
+                    while value < end, bytes[value] == 0x20 { value += 1 }
+                    data.append(contentsOf: bytes[value..<end])
+                }
+                start = next
+            }
+        }
+        return data
     }
 
     /// The length of the first complete event (through its blank line), if any.

@@ -47,7 +47,7 @@ final class UpstreamClient: Service, Sendable {
         var firstAttempt = true
         while true {
             let loop = MultiThreadedEventLoopGroup.currentEventLoop
-            let pooled = firstAttempt ? pool.lease(url.endpoint, preferring: loop) : nil
+            let pooled = firstAttempt ? pool.lease(url.endpoint, on: loop) : nil
             firstAttempt = false
             let connection: UpstreamConnection
             if let pooled {
