@@ -20,7 +20,8 @@ public func buildDataPlane(
     let stepRepository = PostgresStepRepository(database: database)
     let dataKeys = DataKeyCache(repository: PostgresDataKeyRepository(database: database, keyring: configuration.keyring), health: database.health)
     let providerKeys = ProviderKeyResolver(database: database, dataKeys: dataKeys)
-    let steps = try StepRecorder(repository: stepRepository, logger: logger, spoolDirectory: configuration.spoolDirectory,
+    let steps = try StepRecorder(repository: stepRepository, logger: logger, interval: configuration.stepFlushInterval,
+                                 spoolDirectory: configuration.spoolDirectory,
                                  memoryLimitBytes: configuration.stepBufferBytes, health: database.health)
     let directory = RunDirectory(repository: runs, recorder: steps, health: database.health)
     let prices = PriceBook(database: database)

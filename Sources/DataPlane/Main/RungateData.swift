@@ -42,6 +42,9 @@ struct RungateData: AsyncParsableCommand {
     @Option(help: "Bytes of unwritten steps held in memory before they are spooled on disk (env RUNGATE_STEP_BUFFER_BYTES).")
     var stepBufferBytes: Int = Env.int("RUNGATE_STEP_BUFFER_BYTES") ?? 64 << 20
 
+    @Option(help: "Milliseconds between batched writes of recorded steps (env RUNGATE_STEP_FLUSH_MS).")
+    var stepFlushMilliseconds: Int = Env.int("RUNGATE_STEP_FLUSH_MS") ?? 250
+
     func run() async throws {
         try await run(concurrencyOnEventLoops: false, requested: false)
     }
@@ -61,7 +64,8 @@ struct RungateData: AsyncParsableCommand {
             tokenUsageFlushInterval: .seconds(max(tokenUsageFlushSeconds, 1)), failOpenRateLimits: rateLimitsFailOpen,
             approvalTimeToLive: .seconds(max(approvalTTLSeconds, 1)),
             reservationLease: reservationLeaseSeconds > 0 ? .seconds(reservationLeaseSeconds) : nil,
-            spoolDirectory: spoolDir == "none" ? nil : spoolDir, stepBufferBytes: stepBufferBytes)
+            spoolDirectory: spoolDir == "none" ? nil : spoolDir, stepBufferBytes: stepBufferBytes,
+            stepFlushInterval: .milliseconds(min(max(stepFlushMilliseconds, 10), 10_000)))
         try await buildDataPlane(configuration: configuration, backing: backing, metrics: metrics, logger: logger).runService()
     }
 }

@@ -7,8 +7,8 @@ import Synchronization
 /// Takes steps (with the runs they start and the outbox events of the data plane) from the request
 /// path and writes them in batches, off it.
 ///
-/// `start`, `record` and `emit` only append to a buffer. A loop flushes every `interval` (or sooner when a batch is
-/// full); a batch whose write fails stays queued and is retried with backoff, never dropped. While
+/// `start`, `record` and `emit` only append to a buffer. A loop flushes every `interval`, in batches of `batchSize`
+/// at most; a batch whose write fails stays queued and is retried with backoff, never dropped. While
 /// PostgreSQL is away the buffer is bounded (`memoryLimitBytes`): past it, what is queued is spilled
 /// to the disk spool, and written from there once PostgreSQL is back (or at the next start after a
 /// crash). On graceful shutdown (after the HTTP server has drained) everything still queued is
@@ -31,7 +31,7 @@ public final class StepRecorder: Service, Sendable {
 
     /// `spoolDirectory`: where steps go past `memoryLimitBytes` while they cannot be written (nil:
     /// they stay in memory, unbounded).
-    public init(repository: any StepRepository, logger: Logger, interval: Duration = .milliseconds(50), batchSize: Int = 500,
+    public init(repository: any StepRepository, logger: Logger, interval: Duration = .milliseconds(250), batchSize: Int = 500,
                 spoolDirectory: String? = nil, memoryLimitBytes: Int = 64 << 20, health: DatabaseHealth? = nil) throws {
         self.repository = repository
         self.logger = logger
