@@ -7,12 +7,16 @@ import Synchronization
 /// A few pipelined Redis connections behind an async API.
 ///
 /// Commands go out on event-loop connections (RESP out, hiredis's reader for the replies), spread
-/// round-robin over `poolSize` connections; no thread blocks on Redis. A connection that failed is
+/// round-robin over `poolSize` connections; no thread blocks on Redis. Slot `i` connects on event
+/// loop `i mod loops`, and a caller running on an event loop uses that loop's slots: the reply then
+/// resumes it where it was, instead of moving the call (and the rest of its work: the provider
+/// request, the agent's answer) to another thread. A connection that failed is
 /// dropped; the next call on its slot opens a fresh one, so the client recovers by itself when
 /// Redis comes back (and fails fast while it is away: the connection is refused).
 public final class RedisClient: Sendable, Service {
     public let configuration: RedisConfiguration
     private let group: any EventLoopGroup
+    private let loops: [any EventLoop]
     private let logger: Logger
     private let slots: Mutex<(connections: [Task<RedisConnection, any Error>?], next: Int, isShutDown: Bool)>
 
@@ -20,6 +24,7 @@ public final class RedisClient: Sendable, Service {
         self.configuration = configuration
         self.logger = logger
         self.group = group
+        self.loops = Array(group.makeIterator())
         self.slots = Mutex((Array(repeating: nil, count: max(configuration.poolSize, 1)), 0, false))
     }
 
@@ -87,15 +92,27 @@ public final class RedisClient: Sendable, Service {
         }
     }
 
-    /// The connection of `slot` (default: the next slot, round-robin), opening it when the slot is empty.
+    /// The connection of `slot` (default: the next slot of the caller's event loop, round-robin),
+    /// opening it when the slot is empty.
     private func connection(slot requested: Int? = nil) throws -> (Int, Task<RedisConnection, any Error>) {
-        let configuration = self.configuration, group = self.group
+        let configuration = self.configuration, loops = self.loops
+        let current = MultiThreadedEventLoopGroup.currentEventLoop.flatMap { current in loops.firstIndex { $0 === current } }
         return try slots.withLock { slots in
             if slots.isShutDown { throw RedisError.shutDown }
-            let slot = requested ?? slots.next
-            if requested == nil { slots.next = (slots.next + 1) % slots.connections.count }
+            let count = slots.connections.count
+            let slot: Int
+            if let requested {
+                slot = requested
+            } else if let current, !loops.isEmpty, count >= loops.count {
+                slot = current + loops.count * (slots.next % (count / loops.count))
+                slots.next = (slots.next + 1) % count
+            } else {
+                slot = slots.next
+                slots.next = (slots.next + 1) % count
+            }
             if let existing = slots.connections[slot] { return (slot, existing) }
-            let connecting = Task { try await RedisConnection.connect(configuration: configuration, group: group) }
+            let loop: any EventLoopGroup = loops.isEmpty ? group : loops[slot % loops.count]
+            let connecting = Task { try await RedisConnection.connect(configuration: configuration, group: loop) }
             slots.connections[slot] = connecting
             return (slot, connecting)
         }
