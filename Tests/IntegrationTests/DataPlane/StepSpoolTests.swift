@@ -21,6 +21,20 @@ import Testing
         func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue] { try await base.steps(runID: runID, orgID: orgID) }
     }
 
+    /// The real repository, answering but held up until released (PostgreSQL slower than the calls).
+    final class Slow: StepRepository {
+        let base: PostgresStepRepository
+        let held = Atomic<Bool>(true)
+        let entered = Atomic<Bool>(false)
+        init(_ base: PostgresStepRepository) { self.base = base }
+        func insert(_ steps: [StepRecord], runs: [NewRun], events: [OutboxEvent]) async throws {
+            entered.store(true, ordering: .relaxed)
+            while held.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
+            try await base.insert(steps, runs: runs, events: events)
+        }
+        func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue] { try await base.steps(runID: runID, orgID: orgID) }
+    }
+
     static func files(in folder: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }
     }
@@ -77,6 +91,47 @@ import Testing
                     #expect(count == 20 && cost == (0..<20).reduce(0, +) && payloads == 20)
                     #expect(try await owner.query("SELECT count(*)::int FROM steps WHERE run_id = \(run.id)", logger: TestServers.logger)
                         .first(decoding: Int.self) == 20)
+                }
+            }
+        }
+    }
+
+    @Test func aDatabaseSlowerThanTheCallsKeepsTheBufferBoundedAndLosesNothing() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rungate-spool-test-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try await TestDatabase.with { database in
+            try await withPostgresClient(url: database.ownerURL) { owner in
+                let fixture = try await OrgFixture.create(on: owner)
+                try await withPostgresClient(url: try database.url(role: "rungate_data")) { data in
+                    let repository = Slow(PostgresStepRepository(database: Database(client: data, logger: TestServers.logger)))
+                    let run = NewRun(id: UUID(), orgID: fixture.orgID, agentID: fixture.resources.agentID, policyID: nil, policyVersion: nil)
+                    func step(_ index: Int) -> StepRecord {
+                        var step = StepRecord(orgID: fixture.orgID, runID: run.id, kind: .modelCall, endpoint: "/v1/chat/completions", status: "ok")
+                        step.costMicros = Int64(index)
+                        return step
+                    }
+                    // PostgreSQL answers (no failure, no outage) but its first write is held up.
+                    let recorder = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
+                                                    spoolDirectory: folder, memoryLimitBytes: 2_000)
+                    let loop = Task { try await recorder.run() }
+                    defer { loop.cancel() }
+                    recorder.start(run)
+                    recorder.record(step(0))
+                    try await Self.eventually("the first write is under way") { repository.entered.load(ordering: .relaxed) }
+                    for index in 1..<20 { recorder.record(step(index)) }
+                    try await Self.eventually("the queue past its bound is spooled") { !Self.files(in: folder).isEmpty && recorder.pending <= 1 }
+
+                    repository.held.store(false, ordering: .relaxed)
+                    func totals() async throws -> (Int, Int64) {
+                        try await owner.query("SELECT step_count, cost_micros FROM runs WHERE id = \(run.id)", logger: TestServers.logger)
+                            .firstRow(decoding: (Int, Int64).self) ?? (0, 0)
+                    }
+                    try await Self.eventually("every step is written") {
+                        guard Self.files(in: folder).isEmpty else { return false }
+                        return try await totals().0 == 20
+                    }
+                    let (count, cost) = try await totals()
+                    #expect(count == 20 && cost == (0..<20).reduce(0, +))
                 }
             }
         }

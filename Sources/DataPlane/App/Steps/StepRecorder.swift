@@ -8,10 +8,10 @@ import Synchronization
 /// path and writes them in batches, off it.
 ///
 /// `start`, `record` and `emit` only append to a buffer. A loop flushes every `interval`, in batches of `batchSize`
-/// at most; a batch whose write fails stays queued and is retried with backoff, never dropped. While
-/// PostgreSQL is away the buffer is bounded (`memoryLimitBytes`): past it, what is queued is spilled
-/// to the disk spool, and written from there once PostgreSQL is back (or at the next start after a
-/// crash). On graceful shutdown (after the HTTP server has drained) everything still queued is
+/// at most; a batch whose write fails stays queued and is retried with backoff, never dropped. The
+/// buffer is bounded (`memoryLimitBytes`): past it — PostgreSQL away, or writing slower than calls
+/// arrive — what is queued is spilled to the disk spool, and written from there once the queue in
+/// memory is empty again (or at the next start after a crash). On graceful shutdown (after the HTTP server has drained) everything still queued is
 /// written — or, if PostgreSQL is still away, spooled.
 public final class StepRecorder: Service, Sendable {
     private let repository: any StepRepository
@@ -93,11 +93,13 @@ public final class StepRecorder: Service, Sendable {
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             // The buffer's bound is kept apart from the writes: a write can wait on the pool for
-            // seconds when PostgreSQL goes away, and calls go on queueing steps meanwhile.
+            // seconds when PostgreSQL goes away, and calls go on queueing steps meanwhile. It holds
+            // as well while PostgreSQL answers but writes slower than calls arrive (sustained
+            // overload): past the bound, the queue goes to disk rather than grow without limit.
             group.addTask {
                 while !Task.isShuttingDownGracefully, !Task.isCancelled {
                     await sleepUnlessShuttingDown(for: .milliseconds(250))
-                    if !(self.health?.isReachable ?? true) || self.writesFailing.load(ordering: .relaxed) { await self.spillIfOverLimit() }
+                    await self.spillIfOverLimit()
                 }
             }
             var failures = 0
