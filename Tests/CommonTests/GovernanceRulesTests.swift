@@ -65,6 +65,33 @@ import Testing
         #expect(BudgetPeriod.month.end(of: date) == ISO8601DateFormatter().date(from: "2026-12-01T00:00:00Z"))
         #expect(BudgetPeriod.run.start(of: date) == nil)
     }
+
+    /// The windows are computed by hand (no Foundation Calendar on the hot path): they must be
+    /// Foundation's UTC Gregorian windows for any date — month ends, leap days, century years,
+    /// December into January, the instants right at and right before a boundary, dates before 1970.
+    @Test func budgetWindowsAreFoundationsGregorianUTCWindows() throws {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = try #require(TimeZone(identifier: "UTC"))
+        func expected(_ period: BudgetPeriod, _ date: Date) -> (Date, Date) {
+            let start = period == .day ? calendar.startOfDay(for: date) : calendar.date(from: calendar.dateComponents([.year, .month], from: date))!
+            return (start, calendar.date(byAdding: period == .day ? .day : .month, value: 1, to: start)!)
+        }
+        var dates: [Date] = []
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5_000 {
+            dates.append(Date(timeIntervalSince1970: Double(Int64.random(in: -11_000_000_000...13_000_000_000, using: &generator))))
+        }
+        for (year, month) in [(1900, 2), (2000, 2), (2024, 2), (2026, 12), (2027, 1), (1969, 12), (1970, 1), (2100, 2)] {
+            let first = calendar.date(from: DateComponents(year: year, month: month, day: 1))!
+            dates += [first, first.addingTimeInterval(-1), first.addingTimeInterval(1), first.addingTimeInterval(-0.5)]
+        }
+        for date in dates {
+            for period in [BudgetPeriod.day, .month] {
+                let (start, end) = expected(period, date)
+                #expect(period.start(of: date) == start && period.end(of: date) == end, "\(period) of \(date.timeIntervalSince1970)")
+            }
+        }
+    }
 }
 
 @Suite struct StrictJSONTests {
