@@ -47,93 +47,95 @@ import Testing
         }
     }
 
-    @Test func stepsPastTheBufferAreSpooledAndWrittenAfterARestart() async throws {
+    /// A fresh spool folder, an org with a run not yet written, and the step repository connected as
+    /// the data plane's role; `body` also gets the owner's connection, to read what was written.
+    static func withSpoolFixture(
+        _ body: @escaping @Sendable (_ folder: String, _ owner: PostgresClient, _ repository: PostgresStepRepository, _ run: NewRun) async throws -> Void
+    ) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rungate-spool-test-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try await TestDatabase.with { database in
             try await withPostgresClient(url: database.ownerURL) { owner in
                 let fixture = try await OrgFixture.create(on: owner)
                 try await withPostgresClient(url: try database.url(role: "rungate_data")) { data in
-                    let repository = Switchable(PostgresStepRepository(database: Database(client: data, logger: TestServers.logger)))
                     let run = NewRun(id: UUID(), orgID: fixture.orgID, agentID: fixture.resources.agentID, policyID: nil, policyVersion: nil)
-                    let keyID = try await owner.query("SELECT id FROM org_data_keys WHERE org_id = \(fixture.orgID) LIMIT 1",
-                                                      logger: TestServers.logger).first(decoding: UUID.self)!
-                    var steps: [StepRecord] = []
-                    for index in 0..<20 {
-                        var step = StepRecord(orgID: fixture.orgID, runID: run.id, kind: .modelCall, endpoint: "/v1/chat/completions", status: "ok")
-                        step.costMicros = Int64(index)
-                        step.payload = SealedPayload(dataKeyID: keyID, request: Array("request \(index)".utf8), response: nil)
-                        steps.append(step)
-                    }
-
-                    // PostgreSQL away, a buffer of a few steps: the queue goes to disk.
-                    let first = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
-                                                 spoolDirectory: folder, memoryLimitBytes: 2_000)
-                    let loop = Task { try await first.run() }
-                    first.start(run)
-                    for step in steps { first.record(step) }
-                    try await Self.eventually("the steps are spooled") { !Self.files(in: folder).isEmpty && first.pending <= 1 }
-                    // The process dies (nothing is drained); PostgreSQL comes back; a new process starts.
-                    loop.cancel()
-                    _ = await loop.result
-                    repository.down.store(false, ordering: .relaxed)
-                    let second = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
-                                                  spoolDirectory: folder)
-                    let restarted = Task { try await second.run() }
-                    defer { restarted.cancel() }
-                    try await Self.eventually("the spool is written") { Self.files(in: folder).isEmpty }
-
-                    let (count, cost, payloads) = try await owner.query(
-                        """
-                        SELECT r.step_count, r.cost_micros, (SELECT count(*)::int FROM payloads p WHERE p.run_id = r.id)
-                        FROM runs r WHERE r.id = \(run.id)
-                        """, logger: TestServers.logger).firstRow(decoding: (Int, Int64, Int).self) ?? (0, Int64(0), 0)
-                    #expect(count == 20 && cost == (0..<20).reduce(0, +) && payloads == 20)
-                    #expect(try await owner.query("SELECT count(*)::int FROM steps WHERE run_id = \(run.id)", logger: TestServers.logger)
-                        .first(decoding: Int.self) == 20)
+                    try await body(folder, owner, PostgresStepRepository(database: Database(client: data, logger: TestServers.logger)), run)
                 }
             }
         }
     }
 
-    @Test func aDatabaseSlowerThanTheCallsKeepsTheBufferBoundedAndLosesNothing() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rungate-spool-test-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        try await TestDatabase.with { database in
-            try await withPostgresClient(url: database.ownerURL) { owner in
-                let fixture = try await OrgFixture.create(on: owner)
-                try await withPostgresClient(url: try database.url(role: "rungate_data")) { data in
-                    let repository = Slow(PostgresStepRepository(database: Database(client: data, logger: TestServers.logger)))
-                    let run = NewRun(id: UUID(), orgID: fixture.orgID, agentID: fixture.resources.agentID, policyID: nil, policyVersion: nil)
-                    func step(_ index: Int) -> StepRecord {
-                        var step = StepRecord(orgID: fixture.orgID, runID: run.id, kind: .modelCall, endpoint: "/v1/chat/completions", status: "ok")
-                        step.costMicros = Int64(index)
-                        return step
-                    }
-                    // PostgreSQL answers (no failure, no outage) but its first write is held up.
-                    let recorder = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
-                                                    spoolDirectory: folder, memoryLimitBytes: 2_000)
-                    let loop = Task { try await recorder.run() }
-                    defer { loop.cancel() }
-                    recorder.start(run)
-                    recorder.record(step(0))
-                    try await Self.eventually("the first write is under way") { repository.entered.load(ordering: .relaxed) }
-                    for index in 1..<20 { recorder.record(step(index)) }
-                    try await Self.eventually("the queue past its bound is spooled") { !Self.files(in: folder).isEmpty && recorder.pending <= 1 }
+    /// The run's `index`th model call, costing `index` micro-dollars.
+    static func step(_ index: Int, of run: NewRun) -> StepRecord {
+        var step = StepRecord(orgID: run.orgID, runID: run.id, kind: .modelCall, endpoint: "/v1/chat/completions", status: "ok")
+        step.costMicros = Int64(index)
+        return step
+    }
 
-                    repository.held.store(false, ordering: .relaxed)
-                    func totals() async throws -> (Int, Int64) {
-                        try await owner.query("SELECT step_count, cost_micros FROM runs WHERE id = \(run.id)", logger: TestServers.logger)
-                            .firstRow(decoding: (Int, Int64).self) ?? (0, 0)
-                    }
-                    try await Self.eventually("every step is written") {
-                        guard Self.files(in: folder).isEmpty else { return false }
-                        return try await totals().0 == 20
-                    }
-                    let (count, cost) = try await totals()
-                    #expect(count == 20 && cost == (0..<20).reduce(0, +))
-                }
+    @Test func stepsPastTheBufferAreSpooledAndWrittenAfterARestart() async throws {
+        try await Self.withSpoolFixture { folder, owner, base, run in
+            let repository = Switchable(base)
+            let keyID = try await owner.query("SELECT id FROM org_data_keys WHERE org_id = \(run.orgID) LIMIT 1",
+                                              logger: TestServers.logger).first(decoding: UUID.self)!
+            let steps = (0..<20).map { index in
+                var step = Self.step(index, of: run)
+                step.payload = SealedPayload(dataKeyID: keyID, request: Array("request \(index)".utf8), response: nil)
+                return step
             }
+
+            // PostgreSQL away, a buffer of a few steps: the queue goes to disk.
+            let first = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
+                                         spoolDirectory: folder, memoryLimitBytes: 2_000)
+            let loop = Task { try await first.run() }
+            first.start(run)
+            for step in steps { first.record(step) }
+            try await Self.eventually("the steps are spooled") { !Self.files(in: folder).isEmpty && first.pending <= 1 }
+            // The process dies (nothing is drained); PostgreSQL comes back; a new process starts.
+            loop.cancel()
+            _ = await loop.result
+            repository.down.store(false, ordering: .relaxed)
+            let second = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
+                                          spoolDirectory: folder)
+            let restarted = Task { try await second.run() }
+            defer { restarted.cancel() }
+            try await Self.eventually("the spool is written") { Self.files(in: folder).isEmpty }
+
+            let (count, cost, payloads) = try await owner.query(
+                """
+                SELECT r.step_count, r.cost_micros, (SELECT count(*)::int FROM payloads p WHERE p.run_id = r.id)
+                FROM runs r WHERE r.id = \(run.id)
+                """, logger: TestServers.logger).firstRow(decoding: (Int, Int64, Int).self) ?? (0, Int64(0), 0)
+            #expect(count == 20 && cost == (0..<20).reduce(0, +) && payloads == 20)
+            #expect(try await owner.query("SELECT count(*)::int FROM steps WHERE run_id = \(run.id)", logger: TestServers.logger)
+                .first(decoding: Int.self) == 20)
+        }
+    }
+
+    @Test func aDatabaseSlowerThanTheCallsKeepsTheBufferBoundedAndLosesNothing() async throws {
+        try await Self.withSpoolFixture { folder, owner, base, run in
+            let repository = Slow(base)
+            // PostgreSQL answers (no failure, no outage) but its first write is held up.
+            let recorder = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
+                                            spoolDirectory: folder, memoryLimitBytes: 2_000)
+            let loop = Task { try await recorder.run() }
+            defer { loop.cancel() }
+            recorder.start(run)
+            recorder.record(Self.step(0, of: run))
+            try await Self.eventually("the first write is under way") { repository.entered.load(ordering: .relaxed) }
+            for index in 1..<20 { recorder.record(Self.step(index, of: run)) }
+            try await Self.eventually("the queue past its bound is spooled") { !Self.files(in: folder).isEmpty && recorder.pending <= 1 }
+
+            repository.held.store(false, ordering: .relaxed)
+            func totals() async throws -> (Int, Int64) {
+                try await owner.query("SELECT step_count, cost_micros FROM runs WHERE id = \(run.id)", logger: TestServers.logger)
+                    .firstRow(decoding: (Int, Int64).self) ?? (0, 0)
+            }
+            try await Self.eventually("every step is written") {
+                guard Self.files(in: folder).isEmpty else { return false }
+                return try await totals().0 == 20
+            }
+            let (count, cost) = try await totals()
+            #expect(count == 20 && cost == (0..<20).reduce(0, +))
         }
     }
 }
