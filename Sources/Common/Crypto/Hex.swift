@@ -26,6 +26,9 @@ extension SHA256Digest {
 }
 
 extension UUID {
+    /// Byte ranges of the five dash-separated groups (made once, not per id).
+    private static let hexGroups = [(0, 4), (4, 6), (6, 8), (8, 10), (10, 16)]
+
     /// The canonical lower-case form (`8-4-4-4-12` hex digits), as ids appear in Rungate's API.
     /// Foundation's `uuidString` formats with `snprintf` (~0.7 µs a call), and the API wants it
     /// lower-cased besides; a call's answer, step and events carry several.
@@ -34,7 +37,7 @@ extension UUID {
             let bytes = raw.bindMemory(to: UInt8.self)
             return String(unsafeUninitializedCapacity: 36) { text in
                 var at = 0
-                for (start, end) in [(0, 4), (4, 6), (6, 8), (8, 10), (10, 16)] {
+                for (start, end) in Self.hexGroups {
                     if start > 0 {
                         text[at] = UInt8(ascii: "-")
                         at += 1
