@@ -8,4 +8,10 @@
 /// shipped) the symbol is not in the dynamic symbol table, and NIO's dlsym-based installer fails.
 bool rungate_install_enqueue_global_hook(void *_Nonnull hook);
 
+/// Runs a job taken from the global queue the way Swift's own global executor does: on the generic
+/// executor. Running it "on" an event loop's serial executor instead (as `ExecutorJob.runSynchronously(on:)`
+/// must) makes every later hop to nonisolated code look like an executor switch, and each is
+/// enqueued again instead of continuing in place.
+void rungate_run_job_on_generic_executor(void *_Nonnull job);
+
 #endif
