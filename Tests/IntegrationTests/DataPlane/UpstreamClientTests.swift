@@ -69,6 +69,25 @@ import Testing
         }
     }
 
+    /// A bounded answer of known length comes whole with its head (no stream per call); an event
+    /// stream still arrives chunk by chunk; an answer cut short in its body fails the call.
+    @Test func anAnswerOfKnownLengthArrivesWholeAndAnEventStreamChunkByChunk() async throws {
+        try await withProvider(readTimeout: .milliseconds(300)) { provider, client in
+            let whole = try await client.execute(.POST, url: provider.url("/hello"), headers: [:], body: ByteBuffer(string: String(repeating: "y", count: 100_000)))
+            var chunks: [ByteBuffer] = []
+            for try await chunk in whole.body { chunks.append(chunk) }
+            #expect(chunks.count == 1)
+            #expect(chunks.first?.readableBytes == "hello /hello ".utf8.count + 100_000)
+            let stream = try await client.execute(.GET, url: provider.url("/stream"), headers: [:])
+            var count = 0
+            for try await _ in stream.body { count += 1 }
+            #expect(count > 1)
+            await #expect(throws: UpstreamError.readTimeout) {
+                _ = try await client.execute(.GET, url: provider.url("/partial-then-silent"), headers: [:])
+            }
+        }
+    }
+
     @Test func theWholeCallHasADeadline() async throws {
         try await withProvider { provider, client in
             await #expect(throws: UpstreamError.deadlineExceeded) {
@@ -100,7 +119,7 @@ import Testing
             do {
                 // An answer still under way (its end never comes): the agent went away mid-stream.
                 let response = try await client.execute(.GET, url: provider.url("/stream-then-silent"), headers: [:])
-                let iterator = response.body.makeAsyncIterator()
+                var iterator = response.body.makeAsyncIterator()
                 _ = try await iterator.next()
             }
             let next = try await client.execute(.GET, url: provider.url("/hello"), headers: [:])
@@ -218,6 +237,10 @@ final class LoopbackProvider: Sendable {
                 headers.add(name: "content-length", value: "0")
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .found, headers: headers))), promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            case "/partial-then-silent":
+                headers.add(name: "content-length", value: "100")
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "only ten..")))), promise: nil)
             case "/stream", "/stream-then-silent":
                 headers.add(name: "content-type", value: "text/event-stream")
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)

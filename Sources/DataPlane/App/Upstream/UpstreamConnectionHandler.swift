@@ -3,15 +3,19 @@ import NIOHTTP1
 import NIOSSL
 
 /// One keep-alive HTTP/1.1 connection to a provider, one exchange at a time: writes the request in
-/// one flush, completes the head's promise when the answer's head arrives and streams its body into
-/// an `UpstreamBody`, reading from the socket only while the body's reader keeps up. Enforces the
-/// read timeout (silence mid-answer) and the call's deadline. Lives on its channel's event loop.
+/// one flush; a bounded answer of known length (not an event stream) is read whole and completes the
+/// promise at its end, any other completes it when its head arrives and streams its body into an
+/// `UpstreamBody`, reading from the socket only while the body's reader keeps up. Enforces the read
+/// timeout (silence mid-answer) and the call's deadline. Lives on its channel's event loop.
 final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
-    private enum Phase { case idle, awaitingHead, streamingBody, closed }
+    private enum Phase { case idle, awaitingHead, collectingBody, streamingBody, closed }
+
+    /// The largest answer read whole before the caller sees it; a longer one is streamed.
+    static let maxWholeBytes = 8 * 1024 * 1024
 
     /// Called on the event loop when an exchange ends and the connection can take another.
     var onReusable: (() -> Void)?
@@ -25,6 +29,8 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private var exchange = 0
     private var headPromise: EventLoopPromise<UpstreamResponse>?
     private var source: UpstreamBody.Producer.Source?
+    /// The head and the body so far of an answer read whole.
+    private var collected: (head: HTTPResponseHead, body: ByteBuffer)?
     private var keepAlive = true
     private var receivedAnswerBytes = false
     private var readTimeout = TimeAmount.seconds(120)
@@ -93,6 +99,13 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             receivedAnswerBytes = true
             // Informational answers (100 Continue and kin) precede the real one.
             if head.status.code < 200 && head.status != .switchingProtocols { return }
+            keepAlive = head.isKeepAlive
+            if let length = head.headers.first(name: "content-length").flatMap({ Int($0) }), length <= Self.maxWholeBytes,
+               !(head.headers.first(name: "content-type")?.hasPrefix("text/event-stream") ?? false) {
+                phase = .collectingBody
+                collected = (head, context.channel.allocator.buffer(capacity: min(length, 1 << 20)))
+                return
+            }
             let current = exchange, loop = context.eventLoop
             let bound = NIOLoopBound(self, eventLoop: loop)
             let body = UpstreamBody.Producer.makeSequence(
@@ -102,13 +115,20 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
                     produceMoreCallback: { loop.execute { bound.value.resumeReading(exchange: current) } },
                     didTerminateCallback: { loop.execute { bound.value.readerGone(exchange: current) } }))
             source = body.source
-            keepAlive = head.isKeepAlive
             phase = .streamingBody
             headPromise = nil
             promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(chunks: body.sequence)))
+        case .body(let chunk) where phase == .collectingBody:
+            collected?.body.writeImmutableBuffer(chunk)
         case .body(let chunk):
             guard phase == .streamingBody, let source else { return }
             if source.yield(chunk) == .stopProducing { readsPaused = true }
+        case .end where phase == .collectingBody:
+            guard let (head, body) = collected, let promise = headPromise else { return }
+            collected = nil
+            headPromise = nil
+            finishExchange(reusable: keepAlive)
+            promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(whole: body)))
         case .end:
             guard phase == .streamingBody, let source else { return }
             // Back in the pool before the reader learns of the end: a caller that reads to the end
@@ -129,7 +149,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     func channelInactive(context: ChannelHandlerContext) {
         switch phase {
         case .awaitingHead: fail(receivedAnswerBytes ? UpstreamError.connectionClosed : UpstreamError.closedBeforeAnswer)
-        case .streamingBody: fail(UpstreamError.connectionClosed)
+        case .collectingBody, .streamingBody: fail(UpstreamError.connectionClosed)
         case .idle, .closed: break
         }
         phase = .closed
@@ -168,7 +188,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     private func readTimerFired(exchange: Int) {
-        guard exchange == self.exchange, phase == .awaitingHead || phase == .streamingBody, let context else { return }
+        guard exchange == self.exchange, phase == .awaitingHead || phase == .collectingBody || phase == .streamingBody, let context else { return }
         let silence = NIODeadline.now() - lastRead
         // While the reader is behind, the provider is not the one being slow.
         if readsPaused || silence < readTimeout {
@@ -202,9 +222,10 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     /// Ends the exchange with `error` and closes the connection (what is left of the answer is unusable).
     private func fail(_ error: UpstreamError) {
         switch phase {
-        case .awaitingHead:
+        case .awaitingHead, .collectingBody:
             let promise = headPromise
             headPromise = nil
+            collected = nil
             promise?.fail(error)
         case .streamingBody:
             source?.finish(error)
