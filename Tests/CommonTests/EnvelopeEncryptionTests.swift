@@ -1,6 +1,8 @@
-import Common
+import Crypto
 import Foundation
 import Testing
+
+@testable import Common
 
 @Suite struct EnvelopeEncryptionTests {
     let keyring = MasterKeyring.random()
@@ -68,5 +70,17 @@ import Testing
         }
         #expect(throws: EnvelopeError.self) { try MasterKeyring(parsing: "") }
         #expect(throws: EnvelopeError.self) { try MasterKeyring(parsing: "no-colon") }
+    }
+
+    /// The AAD is a documented string: ciphertexts stored by any earlier build (payloads, provider
+    /// keys) must keep opening whatever builds it.
+    @Test func theAADIsTheDocumentedStringSoStoredCiphertextsStillOpen() throws {
+        let id = UUID(), bytes = (0..<32).map { UInt8($0) }
+        let key = DataKey(orgID: orgID, id: id, keyBytes: bytes)
+        for purpose in [EncryptionPurpose.payload, .providerKey] {
+            let aad = Array("rungate:data:v1|org=\(orgID.uuidString.lowercased())|dek=\(id.uuidString.lowercased())|purpose=\(purpose.rawValue)".utf8)
+            let box = try AES.GCM.seal(Array("stored earlier".utf8), using: SymmetricKey(data: bytes), authenticating: aad)
+            #expect(try key.open([1] + Array(box.combined!), purpose: purpose) == Array("stored earlier".utf8))
+        }
     }
 }

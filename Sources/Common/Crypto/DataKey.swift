@@ -17,6 +17,15 @@ public struct DataKey: Sendable {
     // Raw bytes rather than `SymmetricKey`, which is not `Sendable` in this swift-crypto.
     let keyBytes: [UInt8]
     var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+    /// The AAD up to its purpose, built once: a key is cached and seals every recorded payload.
+    private let aadPrefix: [UInt8]
+
+    init(orgID: UUID, id: UUID, keyBytes: [UInt8]) {
+        self.orgID = orgID
+        self.id = id
+        self.keyBytes = keyBytes
+        self.aadPrefix = Array("rungate:data:v1|org=\(orgID.lowercasedString)|dek=\(id.lowercasedString)|purpose=".utf8)
+    }
 
     /// Encrypts `plaintext` for this org and purpose.
     public func seal(_ plaintext: [UInt8], purpose: EncryptionPurpose) throws(EnvelopeError) -> [UInt8] {
@@ -36,7 +45,7 @@ public struct DataKey: Sendable {
     }
 
     private func aad(_ purpose: EncryptionPurpose) -> [UInt8] {
-        Array("rungate:data:v1|org=\(orgID.lowercasedString)|dek=\(id.lowercasedString)|purpose=\(purpose.rawValue)".utf8)
+        aadPrefix + purpose.rawValue.utf8
     }
 }
 
