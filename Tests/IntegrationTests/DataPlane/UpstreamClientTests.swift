@@ -155,6 +155,7 @@ import Testing
         #expect(UpstreamURL("http://[::1]:8080")?.endpoint.hostHeader == "[::1]:8080")
         #expect(UpstreamURL("https://example.com:443/a")?.endpoint.hostHeader == "example.com")
         #expect(UpstreamURL("http://example.com?q")?.target == "/?q")
+        #expect(UpstreamURL("http://exämple.com/ü?x=1") == .init(endpoint: .init(tls: false, host: "exämple.com", port: 80), target: "/ü?x=1"))
         for bad in ["example.com/v1", "http://", "http://user:pw@example.com/", "http://example.com:0/", "http://example.com:99999/", "http://[::1/"] {
             #expect(UpstreamURL(bad) == nil, "\(bad)")
         }

@@ -6,32 +6,34 @@ struct UpstreamURL: Sendable, Equatable {
     let target: String
 
     init?(_ string: String) {
+        // Read as UTF-8 bytes: every delimiter is ASCII, and splitting by Characters (grapheme
+        // breaking) made this a measurable part of each call.
         let tls: Bool
-        var rest: Substring
-        if string.hasPrefix("https://") {
+        var rest = Substring(string).utf8
+        if rest.starts(with: "https://".utf8) {
             tls = true
-            rest = string.dropFirst(8)
-        } else if string.hasPrefix("http://") {
+            rest = rest.dropFirst(8)
+        } else if rest.starts(with: "http://".utf8) {
             tls = false
-            rest = string.dropFirst(7)
+            rest = rest.dropFirst(7)
         } else {
             return nil
         }
-        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        let authorityEnd = rest.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? rest.endIndex
         let authority = rest[..<authorityEnd]
         rest = rest[authorityEnd...]
-        if let fragment = rest.firstIndex(of: "#") { rest = rest[..<fragment] }
+        if let fragment = rest.firstIndex(of: UInt8(ascii: "#")) { rest = rest[..<fragment] }
         // Credentials in a URL would be sent nowhere sensible: refused.
-        guard !authority.isEmpty, !authority.contains("@") else { return nil }
-        let host: Substring, portText: Substring?
-        if authority.hasPrefix("[") {
+        guard !authority.isEmpty, !authority.contains(UInt8(ascii: "@")) else { return nil }
+        let host: Substring.UTF8View, portText: Substring.UTF8View?
+        if authority.first == UInt8(ascii: "[") {
             // An IPv6 literal: "[::1]:8080".
-            guard let close = authority.firstIndex(of: "]") else { return nil }
+            guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else { return nil }
             host = authority[authority.index(after: authority.startIndex)..<close]
             let after = authority[authority.index(after: close)...]
-            guard after.isEmpty || after.hasPrefix(":") else { return nil }
+            guard after.isEmpty || after.first == UInt8(ascii: ":") else { return nil }
             portText = after.isEmpty ? nil : after.dropFirst()
-        } else if let colon = authority.lastIndex(of: ":") {
+        } else if let colon = authority.lastIndex(of: UInt8(ascii: ":")) {
             host = authority[..<colon]
             portText = authority[authority.index(after: colon)...]
         } else {
@@ -40,14 +42,15 @@ struct UpstreamURL: Sendable, Equatable {
         }
         let port: Int
         if let portText {
-            guard let parsed = Int(portText), (1...65535).contains(parsed) else { return nil }
+            guard let parsed = Int(String(decoding: portText, as: UTF8.self)), (1...65535).contains(parsed) else { return nil }
             port = parsed
         } else {
             port = tls ? 443 : 80
         }
         guard !host.isEmpty else { return nil }
-        endpoint = UpstreamEndpoint(tls: tls, host: String(host), port: port)
-        target = rest.isEmpty ? "/" : (rest.hasPrefix("?") ? "/" + rest : String(rest))
+        endpoint = UpstreamEndpoint(tls: tls, host: String(decoding: host, as: UTF8.self), port: port)
+        let path = String(decoding: rest, as: UTF8.self)
+        target = path.isEmpty ? "/" : (rest.first == UInt8(ascii: "?") ? "/" + path : path)
     }
 }
 
@@ -56,11 +59,15 @@ struct UpstreamEndpoint: Hashable, Sendable {
     let tls: Bool
     let host: String
     let port: Int
+    /// The Host header: the port only when it is not the scheme's default (built once, sent with every call).
+    let hostHeader: String
 
-    /// The Host header: the port only when it is not the scheme's default.
-    var hostHeader: String {
+    init(tls: Bool, host: String, port: Int) {
+        self.tls = tls
+        self.host = host
+        self.port = port
         let name = host.contains(":") ? "[\(host)]" : host
-        return port == (tls ? 443 : 80) ? name : "\(name):\(port)"
+        hostHeader = port == (tls ? 443 : 80) ? name : "\(name):\(port)"
     }
 
     /// SNI and certificate checks take a name, not an address.
