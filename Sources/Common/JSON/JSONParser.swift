@@ -140,15 +140,19 @@ public struct JSONParser {
         mutating func string() throws(JSONParseError) -> String {
             index += 1  // opening quote
             let start = index
-            // The common case: no escapes, the bytes are the string.
+            var ascii = true
+            // The common case: no escapes, the bytes are the string (ASCII needs no validating, and
+            // `String(validating:)` is generic code the stdlib does not specialise for us).
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
                     let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
-                    guard let text = String(validating: raw, as: UTF8.self) else { throw JSONParseError(reason: "a string is not valid UTF-8", offset: start) }
+                    let text = ascii ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self)
+                    guard let text else { throw JSONParseError(reason: "a string is not valid UTF-8", offset: start) }
                     index += 1
                     return text
                 }
+                if byte >= 0x80 { ascii = false }
                 if byte == UInt8(ascii: "\\") { break }
                 if byte < 0x20 { throw error("a control character stands unescaped in a string") }
                 index += 1
