@@ -88,6 +88,21 @@ import Testing
         }
     }
 
+    /// An idle connection closes after the idle timeout, counted from its last use: calls spaced
+    /// closer than that keep the one connection however long they go on.
+    @Test func anIdleConnectionClosesAfterTheIdleTimeoutFromItsLastUse() async throws {
+        try await withProvider(idleTimeout: .seconds(1)) { provider, client in
+            for _ in 0..<4 {
+                _ = try await client.execute(.GET, url: provider.url("/hello"), headers: [:]).body.collect(upTo: 1024)
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(provider.accepted == 1)
+            try await Task.sleep(for: .milliseconds(1500))
+            _ = try await client.execute(.GET, url: provider.url("/hello"), headers: [:]).body.collect(upTo: 1024)
+            #expect(provider.accepted == 2)
+        }
+    }
+
     @Test func theWholeCallHasADeadline() async throws {
         try await withProvider { provider, client in
             await #expect(throws: UpstreamError.deadlineExceeded) {
@@ -264,9 +279,10 @@ final class LoopbackProvider: Sendable {
     }
 }
 
-private func withProvider(readTimeout: TimeAmount = .seconds(5), _ body: (LoopbackProvider, UpstreamClient) async throws -> Void) async throws {
+private func withProvider(readTimeout: TimeAmount = .seconds(5), idleTimeout: TimeAmount = .seconds(60),
+                          _ body: (LoopbackProvider, UpstreamClient) async throws -> Void) async throws {
     let provider = try await LoopbackProvider()
-    let client = UpstreamClient(readTimeout: readTimeout)
+    let client = UpstreamClient(readTimeout: readTimeout, idleTimeout: idleTimeout)
     do {
         try await body(provider, client)
     } catch {

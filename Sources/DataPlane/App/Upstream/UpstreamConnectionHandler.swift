@@ -35,9 +35,14 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private var receivedAnswerBytes = false
     private var readTimeout = TimeAmount.seconds(120)
     private var lastRead = NIODeadline.now()
-    private var readTimer: Scheduled<Void>?
-    private var deadlineTimer: Scheduled<Void>?
+    private var deadline = NIODeadline.distantFuture
+    /// One timer per exchange for both its read timeout and its deadline (each scheduled task and
+    /// its cancellation are work on every call).
+    private var exchangeTimer: Scheduled<Void>?
+    /// Scheduled when the connection first goes idle and moved on only when it fires: calls back
+    /// to back do not schedule and cancel one each.
     private var idleTimer: Scheduled<Void>?
+    private var idleSince = NIODeadline.now()
     /// The body's reader has enough buffered: socket reads wait (`heldRead`) until it asks for more.
     private var readsPaused = false
     private var heldRead = false
@@ -66,20 +71,15 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             promise.fail(UpstreamError.closedBeforeAnswer)
             return
         }
-        idleTimer?.cancel()
-        idleTimer = nil
         exchange += 1
         phase = .awaitingHead
         headPromise = promise
         receivedAnswerBytes = false
         self.readTimeout = readTimeout
+        self.deadline = deadline
         lastRead = .now()
         let current = exchange
-        readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: readTimeout) { [self] in readTimerFired(exchange: current) }
-        deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            guard exchange == current else { return }
-            fail(UpstreamError.deadlineExceeded)
-        }
+        scheduleExchangeTimer(at: min(lastRead + readTimeout, deadline), exchange: current)
         // Head, body and end leave in one flush: one system call for a small request.
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let body, body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
@@ -153,7 +153,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         case .idle, .closed: break
         }
         phase = .closed
-        cancelTimers()
+        cancelAllTimers()
         let onClose = self.onClose
         self.onClose = nil
         self.onReusable = nil
@@ -187,16 +187,18 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         close()
     }
 
-    private func readTimerFired(exchange: Int) {
-        guard exchange == self.exchange, phase == .awaitingHead || phase == .collectingBody || phase == .streamingBody, let context else { return }
-        let silence = NIODeadline.now() - lastRead
+    private func scheduleExchangeTimer(at time: NIODeadline, exchange: Int) {
+        exchangeTimer = context?.eventLoop.assumeIsolated().scheduleTask(deadline: time) { [self] in exchangeTimerFired(exchange: exchange) }
+    }
+
+    private func exchangeTimerFired(exchange: Int) {
+        guard exchange == self.exchange, phase == .awaitingHead || phase == .collectingBody || phase == .streamingBody else { return }
+        let now = NIODeadline.now()
+        if now >= deadline { return fail(UpstreamError.deadlineExceeded) }
         // While the reader is behind, the provider is not the one being slow.
-        if readsPaused || silence < readTimeout {
-            let remaining = readsPaused ? readTimeout : readTimeout - silence
-            readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: remaining) { [self] in readTimerFired(exchange: exchange) }
-            return
-        }
-        fail(UpstreamError.readTimeout)
+        let silenceEnds = readsPaused ? now + readTimeout : lastRead + readTimeout
+        if silenceEnds <= now { return fail(UpstreamError.readTimeout) }
+        scheduleExchangeTimer(at: min(silenceEnds, deadline), exchange: exchange)
     }
 
     private func finishExchange(reusable: Bool) {
@@ -208,15 +210,27 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             heldRead = false
             context.read()  // an idle connection keeps reading, to notice when the provider closes it
         }
-        guard reusable, let context else {
+        guard reusable, context != nil else {
             close()
             return
         }
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { [self] in
-            guard phase == .idle else { return }
-            close()
-        }
+        idleSince = .now()
+        if idleTimer == nil { scheduleIdleTimer(at: idleSince + idleTimeout) }
         onReusable?()
+    }
+
+    /// Closes the connection once it has been idle for `idleTimeout`; while it is in use, or was
+    /// used since, the timer moves on instead.
+    private func scheduleIdleTimer(at time: NIODeadline) {
+        idleTimer = context?.eventLoop.assumeIsolated().scheduleTask(deadline: time) { [self] in
+            idleTimer = nil
+            switch phase {
+            case .idle where NIODeadline.now() >= idleSince + idleTimeout: close()
+            case .idle: scheduleIdleTimer(at: idleSince + idleTimeout)
+            case .awaitingHead, .collectingBody, .streamingBody: scheduleIdleTimer(at: .now() + idleTimeout)
+            case .closed: break
+            }
+        }
     }
 
     /// Ends the exchange with `error` and closes the connection (what is left of the answer is unusable).
@@ -239,15 +253,18 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     /// The connection is not used again: no timer fires for it, and the channel closes.
     private func close() {
         phase = .closed
-        cancelTimers()
+        cancelAllTimers()
         context?.close(promise: nil)
     }
 
+    /// Cancels the exchange's timer (the idle timer stays: it goes with the connection).
     private func cancelTimers() {
-        readTimer?.cancel()
-        readTimer = nil
-        deadlineTimer?.cancel()
-        deadlineTimer = nil
+        exchangeTimer?.cancel()
+        exchangeTimer = nil
+    }
+
+    private func cancelAllTimers() {
+        cancelTimers()
         idleTimer?.cancel()
         idleTimer = nil
     }
