@@ -25,13 +25,26 @@ import Testing
         func end(id: UUID, principal: AgentPrincipal) async throws -> Run? { try await base.end(id: id, principal: principal) }
     }
 
+    /// The real step repository, noting which runs and steps each batch carried.
+    final class BatchLog: StepRepository {
+        let base = Mutex<PostgresStepRepository?>(nil)
+        let batches = Mutex<[(runs: [UUID], steps: [UUID])]>([])
+        func insert(_ steps: [StepRecord], runs: [NewRun], events: [OutboxEvent]) async throws {
+            batches.withLock { $0.append((runs.map(\.id), steps.map(\.id))) }
+            try await base.withLock { $0! }.insert(steps, runs: runs, events: events)
+        }
+        func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue] { try await base.withLock { $0! }.steps(runID: runID, orgID: orgID) }
+    }
+
     static func principal(_ fixture: OrgFixture, agentID: UUID? = nil) -> AgentPrincipal {
         AgentPrincipal(tokenID: fixture.resources.agentTokenID, tokenHash: "test", agentID: agentID ?? fixture.resources.agentID,
                        orgID: fixture.orgID, teamID: fixture.teamID, policyID: nil, policyVersion: nil, agentActive: true, orgActive: true,
                        storePayloads: false)
     }
 
-    static func with(_ body: @escaping @Sendable (RunDirectory, StepRecorder, CountingRuns, OrgFixture, PostgresClient, String) async throws -> Void) async throws {
+    /// `log`: the step repository goes through it (batches of `batchSize`).
+    static func with(batchSize: Int = 500, log: BatchLog? = nil,
+                     _ body: @escaping @Sendable (RunDirectory, StepRecorder, CountingRuns, OrgFixture, PostgresClient, String) async throws -> Void) async throws {
         try await TestDatabase.with { database in
             try await withPostgresClient(url: database.ownerURL) { owner in
                 let fixture = try await OrgFixture.create(on: owner)
@@ -41,7 +54,9 @@ import Testing
                 try await withPostgresClient(url: try database.url(role: "rungate_data")) { data in
                     let db = Database(client: data, logger: TestServers.logger)
                     let runs = CountingRuns(PostgresRunRepository(database: db))
-                    let recorder = try StepRecorder(repository: PostgresStepRepository(database: db), logger: TestServers.logger)
+                    let steps = PostgresStepRepository(database: db)
+                    log?.base.withLock { $0 = steps }
+                    let recorder = try StepRecorder(repository: log ?? steps, logger: TestServers.logger, batchSize: batchSize)
                     let directory = RunDirectory(repository: runs, recorder: recorder, health: nil)
                     try await body(directory, recorder, runs, fixture, owner, database.ownerURL)
                 }
@@ -129,6 +144,23 @@ import Testing
             try await Task.sleep(for: .milliseconds(1100))
             #expect(await recorder.flush(holdingFreshRuns: true))
             #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE id = \(slow.id) AND step_count = 0", on: owner) == 1)
+        }
+    }
+
+    /// At saturation the queue holds several batches and its runs are over a second old: a run still
+    /// goes with the batch of its first step — written once, with that step's totals — not alone in
+    /// an earlier batch and updated right after.
+    @Test func aRunWhoseFirstStepWaitsInALaterBatchGoesWithThatBatch() async throws {
+        let log = BatchLog()
+        try await Self.with(batchSize: 2, log: log) { directory, recorder, _, fixture, owner, _ in
+            let principal = Self.principal(fixture)
+            var runs: [RunHandle] = []
+            for _ in 0..<3 { runs.append(try await directory.resolve(id: nil, principal: principal, policy: nil)) }
+            try await Task.sleep(for: .milliseconds(1100))  // every run is past the one-second hold
+            for run in runs { recorder.record(Self.step(run, fixture, tokens: 1)) }
+            #expect(await recorder.flush(holdingFreshRuns: true))
+            #expect(log.batches.withLock { $0.map(\.runs) } == [[runs[0].id, runs[1].id], [runs[2].id]])
+            #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE org_id = \(fixture.orgID) AND step_count = 1", on: owner) == 3)
         }
     }
 

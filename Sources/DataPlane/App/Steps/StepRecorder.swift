@@ -191,9 +191,11 @@ public final class StepRecorder: Service, Sendable {
         await flush(holdingFreshRuns: false)
     }
 
-    /// `holdingFreshRuns`: a run started under a second ago without a step in the batch waits for
-    /// the batch that has its first step, so it is written once with that step's totals rather than
-    /// written and then updated (a call usually ends a few batches after its run started).
+    /// `holdingFreshRuns`: a run without a step in the batch waits for the batch that has its first
+    /// step, so it is written once with that step's totals rather than written and then updated — if
+    /// that step is queued already (for a later batch), however old the run; if not (its call still
+    /// under way), for a second at most. Behind a backlog of more than a batch (PostgreSQL writing
+    /// slower than calls arrive) runs are that old while their steps wait in the queue.
     func flush(holdingFreshRuns: Bool) async -> Bool {
         while true {
             // Every queued run a step of this batch may belong to goes with it.
@@ -202,7 +204,11 @@ public final class StepRecorder: Service, Sendable {
                 var runs = queue.runs
                 if holdingFreshRuns {
                     let stepped = Set(steps.map(\.runID)), cutoff = Date().addingTimeInterval(-1)
-                    let due = { (run: NewRun) in stepped.contains(run.id) || run.startedAt < cutoff }
+                    let old = { (run: NewRun) in !stepped.contains(run.id) && run.startedAt < cutoff }
+                    // Looked up only when an old run without a step here is queued behind a backlog.
+                    let steppedLater = queue.steps.count > steps.count && queue.runs.contains(where: old)
+                        ? Set(queue.steps.dropFirst(steps.count).map(\.runID)) : []
+                    let due = { (run: NewRun) in stepped.contains(run.id) || (old(run) && !steppedLater.contains(run.id)) }
                     runs = queue.runs.filter(due)
                     queue.runs.removeAll(where: due)
                 } else {
