@@ -1,5 +1,6 @@
 import Common
 import Foundation
+import NIOPosix
 import TestSupport
 import Testing
 
@@ -51,6 +52,25 @@ import Testing
         if case .connection = error {} else { Issue.record("expected a connection error, got \(String(describing: error))") }
         #expect(!(await redis.ping()))
         try await redis.shutdown()
+    }
+
+    /// A server that takes the connection and never answers: the command fails after the command
+    /// timeout, with the commands pipelined behind it, instead of waiting for ever.
+    @Test(.timeLimit(.minutes(1))) func commandsWithoutAReplyFailAfterTheCommandTimeout() async throws {
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: silent.localAddress!.port!,
+                                                                  commandTimeout: .milliseconds(200)),
+                                logger: TestServers.logger)
+        await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    do { _ = try await redis.send("PING"); return false } catch RedisError.connection { return true } catch { return false }
+                }
+            }
+            for await failedAsConnectionError in group { #expect(failedAsConnectionError) }
+        }
+        try await redis.shutdown()
+        try await silent.close()
     }
 
     @Test func pipelinedRepliesAnswerTheirOwnCommands() async throws {

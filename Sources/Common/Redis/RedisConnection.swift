@@ -5,16 +5,14 @@ import NIOPosix
 /// One Redis connection on an event loop. Commands are written as RESP and pipelined — any number
 /// may be in flight — and the replies, parsed by hiredis's reader, complete them in order. No thread
 /// waits on Redis. A command that outlives the timeout fails and closes the connection (its reply
-/// would otherwise answer the next command); so does any transport error.
+/// would otherwise answer the next command), failing those behind it; so does any transport error.
 final class RedisConnection: Sendable {
     private let channel: any Channel
-    private let commandTimeout: Duration
 
     var isActive: Bool { channel.isActive }
 
-    private init(channel: any Channel, commandTimeout: Duration) {
+    private init(channel: any Channel) {
         self.channel = channel
-        self.commandTimeout = commandTimeout
     }
 
     static func connect(configuration: RedisConfiguration, group: any EventLoopGroup) async throws -> RedisConnection {
@@ -24,13 +22,15 @@ final class RedisConnection: Sendable {
                 .connectTimeout(.milliseconds(configuration.connectTimeout.milliseconds))
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisReplyHandler()) }
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RedisReplyHandler(commandTimeout: configuration.commandTimeout))
+                    }
                 }
                 .connect(host: configuration.host, port: configuration.port).get()
         } catch {
             throw RedisError.connection("\(configuration.host):\(configuration.port): \(error)")
         }
-        let connection = RedisConnection(channel: channel, commandTimeout: configuration.commandTimeout)
+        let connection = RedisConnection(channel: channel)
         do {
             if let password = configuration.password { _ = try await connection.send(["AUTH", password].map { Array($0.utf8) }) }
             if configuration.database != 0 { _ = try await connection.send(["SELECT", String(configuration.database)].map { Array($0.utf8) }) }
@@ -51,12 +51,6 @@ final class RedisConnection: Sendable {
             buffer.writeStaticString("\r\n")
         }
         let promise = channel.eventLoop.makePromise(of: RedisValue.self)
-        let channel = self.channel, limit = commandTimeout
-        let timeout = channel.eventLoop.scheduleTask(in: .milliseconds(limit.milliseconds)) {
-            promise.fail(RedisError.connection("no reply within \(limit)"))
-            channel.close(promise: nil)
-        }
-        promise.futureResult.whenComplete { _ in timeout.cancel() }
         channel.writeAndFlush(RedisRequest(bytes: buffer, reply: promise)).whenFailure { error in
             promise.fail(RedisError.connection("\(error)"))
         }
@@ -74,25 +68,45 @@ struct RedisRequest {
     let reply: EventLoopPromise<RedisValue>
 }
 
-/// Pairs replies with requests, first in first out; lives on its channel's event loop.
+/// Pairs replies with requests, first in first out, and fails them all when the oldest has waited
+/// longer than the command timeout; lives on its channel's event loop.
 final class RedisReplyHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = RedisRequest
     typealias OutboundOut = ByteBuffer
 
     private let reader: UnsafeMutablePointer<redisReader>
-    private var waiting = CircularBuffer<EventLoopPromise<RedisValue>>()
+    private let commandTimeout: Duration
+    private var waiting = CircularBuffer<(reply: EventLoopPromise<RedisValue>, deadline: NIODeadline)>()
+    /// One timer for the connection, not one per command (scheduling and cancelling a timer was work
+    /// on every governed call): it fires at the oldest command's deadline and moves on to the next.
+    private var timer: Scheduled<Void>?
 
-    init() {
+    init(commandTimeout: Duration) {
         reader = redisReaderCreate()
+        self.commandTimeout = commandTimeout
     }
 
     deinit { redisReaderFree(reader) }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
-        waiting.append(request.reply)
+        let deadline = NIODeadline.now() + .milliseconds(commandTimeout.milliseconds)
+        waiting.append((request.reply, deadline))
+        if timer == nil { armTimer(context: context, at: deadline) }
         context.write(wrapOutboundOut(request.bytes), promise: promise)
+    }
+
+    private func armTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            guard let oldest = waiting.first else { return }
+            if oldest.deadline <= .now() {
+                fail(context: context, "no reply within \(commandTimeout)")
+            } else {
+                armTimer(context: context, at: oldest.deadline)
+            }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -106,7 +120,7 @@ final class RedisReplyHandler: ChannelDuplexHandler {
             guard redisReaderGetReply(reader, &raw) == REDIS_OK else { return fail(context: context, "unreadable reply") }
             guard let raw else { return }  // the rest of the reply is still on its way
             defer { freeReplyObject(raw) }
-            guard let promise = waiting.popFirst() else { return fail(context: context, "a reply nobody asked for") }
+            guard let promise = waiting.popFirst()?.reply else { return fail(context: context, "a reply nobody asked for") }
             do {
                 promise.succeed(try RedisValue(reply: raw.assumingMemoryBound(to: redisReply.self)))
             } catch {
@@ -116,6 +130,8 @@ final class RedisReplyHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
         failAll(RedisError.connection("connection closed"))
         context.fireChannelInactive()
     }
@@ -130,7 +146,7 @@ final class RedisReplyHandler: ChannelDuplexHandler {
     }
 
     private func failAll(_ error: RedisError) {
-        while let promise = waiting.popFirst() { promise.fail(error) }
+        while let promise = waiting.popFirst()?.reply { promise.fail(error) }
     }
 }
 
