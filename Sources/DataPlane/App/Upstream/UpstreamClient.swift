@@ -35,7 +35,8 @@ final class UpstreamClient: Service, Sendable {
         self.tls = try? NIOSSLContext(configuration: .makeClientConfiguration())
     }
 
-    /// Sends a request and returns as soon as the answer's head has arrived.
+    /// Sends a request and returns as soon as the answer's head has arrived — with its body, for an
+    /// answer of known, bounded length (see `UpstreamConnectionHandler`).
     func execute(_ method: HTTPMethod, url: String, headers: HTTPHeaders, body: ByteBuffer? = nil, timeout: TimeAmount? = nil) async throws -> UpstreamResponse {
         guard let url = UpstreamURL(url) else { throw UpstreamError.invalidURL }
         let deadline = NIODeadline.now() + (timeout ?? requestTimeout)
