@@ -38,6 +38,7 @@ bench_cleanup() {
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   stop_postgres "$WORK/postgres"; stop_redis "$WORK/redis"
+  forget_ports
   sleep 0.5; rm -rf "$WORK"
 }
 

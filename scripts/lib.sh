@@ -35,8 +35,28 @@ ensure_packages() {
   command -v swift >/dev/null 2>&1 || die "swift is not on PATH: install Swift 6.x first"
 }
 
-# A free TCP port on loopback.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# A free TCP port on loopback, never one this script handed out before: the kernel may give a port
+# just closed out again, and two servers of one run then race for it (seen once: the OTLP receiver
+# lost its port to a data plane, and every trace export met the data plane's 404). The ports given
+# are noted in a file named after the script's process ($$ is the same in its subshells).
+free_port() {
+  python3 - "${TMPDIR:-/tmp}/rungate-ports.$$" <<'PY'
+import os, socket, sys
+path = sys.argv[1]
+given = set(open(path).read().split()) if os.path.exists(path) else set()
+while True:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = str(s.getsockname()[1])
+    s.close()
+    if port not in given:
+        break
+with open(path, "a") as out:
+    out.write(port + "\n")
+print(port)
+PY
+}
+forget_ports() { rm -f "${TMPDIR:-/tmp}/rungate-ports.$$"; }
 
 random_secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))'; }
 

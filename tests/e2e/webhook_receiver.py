@@ -14,10 +14,18 @@ from test_control_plane import ADMIN_TOKEN, ORG, call
 class Receiver:
     """A receiver process (tests/e2e/receiver.py) that can be stopped and started again on its port."""
 
+    # Ports handed to receivers in this run: the kernel may give a port just closed out again, and a
+    # receiver meant to be down then shared the port of one started right after it.
+    given = set()
+
     def __init__(self):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        while True:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+            if self.port not in Receiver.given:
+                break
+        Receiver.given.add(self.port)
         self.file = pathlib.Path(os.environ["E2E_WORK"]) / f"receiver-{self.port}.jsonl"
         self.process = None
         self.url = f"http://127.0.0.1:{self.port}/hook"
