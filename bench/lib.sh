@@ -42,6 +42,18 @@ bench_cleanup() {
   sleep 0.5; rm -rf "$WORK"
 }
 
+# bench_data_plane PORT [COMMAND...]: starts the data plane (COMMAND, by default this tree's release
+# build; e.g. a copy under valgrind) on PORT against the bench database and Redis, its output added
+# to $WORK/data.log, and waits until it is ready; sets DATA_PID.
+bench_data_plane() {
+  local port=$1; shift
+  [ $# -gt 0 ] || set -- "$BIN/rungate-data"
+  RUNGATE_DATABASE_URL="$(role_url "$OWNER_URL" rungate_data "$ROLE_PW")" RUNGATE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
+    "$@" --port "$port" --spool-dir "$WORK/spool" --log-level warning >>"$WORK/data.log" 2>&1 &
+  DATA_PID=$!; PIDS+=($DATA_PID)
+  wait_ready "http://127.0.0.1:$port/readyz" rungate-data
+}
+
 # bench_nginx SERVERS: starts nginx with the given server/upstream blocks (http context).
 bench_nginx() {
   mkdir -p "$WORK/nginx"
