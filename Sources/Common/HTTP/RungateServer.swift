@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -22,12 +23,16 @@ public enum RungateServer {
     }
 
     /// The application: backing services first, then `services`, then the server; SIGTERM drains in reverse.
+    /// `server` picks the transport for the router's responder (Hummingbird's HTTP/1.1 by default).
     public static func application<Context: RequestContext>(
         router: Router<Context>, service: String, host: String, port: Int,
-        backing: BackingServices, services: [any Service] = [], logger: Logger
+        backing: BackingServices, services: [any Service] = [], logger: Logger,
+        server: (RouterResponder<Context>) -> HTTPServerBuilder = { _ in .http1() }
     ) -> Application<RouterResponder<Context>> {
+        let responder = router.buildResponder()
         var app = Application(
-            router: router,
+            responder: responder,
+            server: server(responder),
             configuration: .init(address: .hostname(host, port: port), serverName: service),
             services: backing.services + services,
             logger: logger)

@@ -66,7 +66,9 @@ public func buildDataPlane(
                    maxBodyBytes: configuration.maxBodyBytes).add(to: router)
 
     var app = RungateServer.application(router: router, service: "rungate-data", host: configuration.host,
-                                        port: configuration.port, backing: backing, services: services, logger: logger)
+                                        port: configuration.port, backing: backing, services: services, logger: logger) { responder in
+        .bufferedHTTP1(responder: responder, maxBodyBytes: configuration.maxBodyBytes, serverName: "rungate-data")
+    }
     app.beforeServerStarts { try await prices.reload() }
     return app
 }

@@ -1,0 +1,171 @@
+import Common
+@testable import DataPlane
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTesting
+import NIOCore
+import NIOPosix
+import Synchronization
+import TestSupport
+import Testing
+
+/// The data plane's HTTP/1.1 transport, spoken to over a raw socket: what a client sees on the wire
+/// (pipelining, keep-alive, `Connection: close`, the body limit, streamed chunks, bad requests).
+@Suite struct BufferedHTTP1ChannelTests {
+    static let maxBodyBytes = 64
+
+    /// Bytes received on one client connection, and whether the server closed it.
+    final class RawConnection: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        private let state = Mutex<(text: String, closed: Bool)>(("", false))
+        private let channel = Mutex<(any Channel)?>(nil)
+
+        static func open(port: Int) async throws -> RawConnection {
+            let connection = RawConnection()
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelInitializer { $0.pipeline.addHandler(connection) }
+                .connect(host: "127.0.0.1", port: port).get()
+            connection.channel.withLock { $0 = channel }
+            return connection
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let text = String(buffer: unwrapInboundIn(data))
+            state.withLock { $0.text += text }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            state.withLock { $0.closed = true }
+        }
+
+        func send(_ text: String) async throws {
+            try await channel.withLock { $0! }.writeAndFlush(ByteBuffer(string: text)).get()
+        }
+
+        var text: String { state.withLock { $0.text } }
+        var closed: Bool { state.withLock { $0.closed } }
+
+        /// Waits (10 s at most) until `condition` holds for what was received; false if it never did.
+        func wait(until condition: (String, Bool) -> Bool) async throws -> Bool {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                if state.withLock({ condition($0.text, $0.closed) }) { return true }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            return false
+        }
+
+        func close() { channel.withLock { $0?.close(promise: nil) } }
+    }
+
+    /// Lets a test decide when the streaming route writes its second chunk.
+    final class Gate: Sendable {
+        private let opened = Mutex(false)
+        func open() { opened.withLock { $0 = true } }
+        func wait() async throws {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !opened.withLock({ $0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        }
+    }
+
+    static func app(gate: Gate = Gate()) -> some ApplicationProtocol {
+        let router = Router(context: RungateRequestContext.self)
+        router.post("/echo") { request, _ in
+            Response(status: .ok, body: .init(byteBuffer: try await request.body.collect(upTo: maxBodyBytes)))
+        }
+        router.get("/stream") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init { writer in
+                try await writer.write(ByteBuffer(string: "data: first\n\n"))
+                try await gate.wait()
+                try await writer.write(ByteBuffer(string: "data: second\n\n"))
+                try await writer.finish(nil)
+            })
+        }
+        let responder = router.buildResponder()
+        return Application(responder: responder,
+                           server: .bufferedHTTP1(responder: responder, maxBodyBytes: maxBodyBytes, serverName: "rungate-test"),
+                           configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestServers.logger)
+    }
+
+    static func post(_ body: String, close: Bool = false) -> String {
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\(close ? "Connection: close\r\n" : "")\r\n\(body)"
+    }
+
+    @Test func pipelinedRequestsOnOneConnectionAreAnsweredInOrder() async throws {
+        try await Self.app().test(.live) { client in
+            let connection = try await RawConnection.open(port: client.port!)
+            defer { connection.close() }
+            try await connection.send(Self.post("one") + Self.post("two"))
+            #expect(try await connection.wait { text, _ in text.hasSuffix("two") })
+            let answers = connection.text.components(separatedBy: "HTTP/1.1 200 OK\r\n").filter { !$0.isEmpty }
+            #expect(answers.count == 2)
+            #expect(answers.first?.hasSuffix("\r\n\r\none") == true)
+            for answer in answers {
+                let headers = answer.lowercased()
+                #expect(headers.contains("content-length: 3\r\n"))
+                #expect(headers.contains("server: rungate-test\r\n"))
+                #expect(headers.contains("date: "))
+            }
+            #expect(!connection.closed)
+        }
+    }
+
+    @Test func aBodyPastTheLimitIsRefusedAndTheConnectionStaysUsable() async throws {
+        try await Self.app().test(.live) { client in
+            let connection = try await RawConnection.open(port: client.port!)
+            defer { connection.close() }
+            // Sent in two writes, chunked, so the limit is crossed while the body is still arriving.
+            let chunk = String(repeating: "x", count: 40)
+            try await connection.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n28\r\n\(chunk)\r\n")
+            try await connection.send("28\r\n\(chunk)\r\n0\r\n\r\n")
+            #expect(try await connection.wait { text, _ in text.contains("\r\n\r\n") })
+            #expect(connection.text.hasPrefix("HTTP/1.1 413 "))
+            try await connection.send(Self.post("after"))
+            #expect(try await connection.wait { text, _ in text.hasSuffix("after") })
+            #expect(!connection.closed)
+        }
+    }
+
+    @Test func connectionCloseClosesAfterTheAnswer() async throws {
+        try await Self.app().test(.live) { client in
+            let connection = try await RawConnection.open(port: client.port!)
+            try await connection.send(Self.post("bye", close: true))
+            #expect(try await connection.wait { _, closed in closed })
+            #expect(connection.text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(connection.text.hasSuffix("bye"))
+        }
+    }
+
+    /// Chunks leave as they are written, not when the answer ends: the route writes its second
+    /// chunk only after the client has received the first.
+    @Test func streamedChunksLeaveAsTheyAreWritten() async throws {
+        let gate = Gate()
+        try await Self.app(gate: gate).test(.live) { client in
+            let connection = try await RawConnection.open(port: client.port!)
+            defer { connection.close() }
+            try await connection.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await connection.wait { text, _ in text.contains("data: first") })
+            #expect(!connection.text.contains("data: second"))
+            gate.open()
+            #expect(try await connection.wait { text, _ in text.hasSuffix("0\r\n\r\n") })
+            #expect(connection.text.lowercased().contains("transfer-encoding: chunked"))
+            #expect(connection.text.contains("data: second"))
+        }
+    }
+
+    @Test func aMalformedRequestGets400AndTheConnectionCloses() async throws {
+        try await Self.app().test(.live) { client in
+            let connection = try await RawConnection.open(port: client.port!)
+            try await connection.send("NOT HTTP AT ALL\r\n\r\n")
+            #expect(try await connection.wait { _, closed in closed })
+            #expect(connection.text.hasPrefix("HTTP/1.1 400 "))
+        }
+    }
+
+    @Test func theDateHeaderIsAnIMFFixdate() {
+        #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(HTTPDate.format(1_795_392_000) == "Mon, 23 Nov 2026 00:00:00 GMT")
+    }
+}
