@@ -29,8 +29,11 @@ import Testing
     final class BatchLog: StepRepository {
         let base = Mutex<PostgresStepRepository?>(nil)
         let batches = Mutex<[(runs: [UUID], steps: [UUID])]>([])
+        /// Runs once, while the next batch is being written.
+        let duringNextInsert = Mutex<(@Sendable () -> Void)?>(nil)
         func insert(_ steps: [StepRecord], runs: [NewRun], events: [OutboxEvent]) async throws {
             batches.withLock { $0.append((runs.map(\.id), steps.map(\.id))) }
+            duringNextInsert.withLock { action in defer { action = nil }; return action }?()
             try await base.withLock { $0! }.insert(steps, runs: runs, events: events)
         }
         func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue] { try await base.withLock { $0! }.steps(runID: runID, orgID: orgID) }
@@ -161,6 +164,23 @@ import Testing
             #expect(await recorder.flush(holdingFreshRuns: true))
             #expect(log.batches.withLock { $0.map(\.runs) } == [[runs[0].id, runs[1].id], [runs[2].id]])
             #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE org_id = \(fixture.orgID) AND step_count = 1", on: owner) == 3)
+        }
+    }
+
+    /// A pass writes what was queued when it began: steps recorded while its batch is being written
+    /// wait for the next pass rather than follow at once, a few per transaction.
+    @Test func stepsQueuedDuringAWriteWaitForTheNextPass() async throws {
+        let log = BatchLog()
+        try await Self.with(log: log) { directory, recorder, _, fixture, owner, _ in
+            let run = try await directory.resolve(id: nil, principal: Self.principal(fixture), policy: nil)
+            recorder.record(Self.step(run, fixture))
+            log.duringNextInsert.withLock { $0 = { recorder.record(Self.step(run, fixture)) } }
+            #expect(await recorder.flush(holdingFreshRuns: true))
+            #expect(log.batches.withLock { $0.map(\.steps.count) } == [1])
+            #expect(recorder.pending == 1)
+            #expect(await recorder.flush(holdingFreshRuns: true))
+            #expect(log.batches.withLock { $0.map(\.steps.count) } == [1, 1])
+            #expect(try await Self.count("SELECT count(*)::int FROM steps WHERE run_id = \(run.id)", on: owner) == 2)
         }
     }
 

@@ -185,7 +185,7 @@ public final class StepRecorder: Service, Sendable {
         return true
     }
 
-    /// Writes everything queued, batch by batch; false when a write failed (the batch stays queued).
+    /// Writes everything queued when called, batch by batch; false when a write failed (the batch stays queued).
     @discardableResult
     public func flush() async -> Bool {
         await flush(holdingFreshRuns: false)
@@ -232,6 +232,10 @@ public final class StepRecorder: Service, Sendable {
                 logger.error("writing steps failed; will retry", metadata: ["count": "\(runs.count + steps.count + events.count)", "error": "\(String(reflecting: error))"])
                 return false
             }
+            // Only a full batch means a backlog to write at once. What arrived during this write
+            // waits for the next pass: chasing it wrote a handful of steps per transaction, several
+            // transactions per pass (bench/RESULTS.md, session 9).
+            if steps.count < batchSize, events.count < batchSize { return await writeSpooled() }
         }
     }
 }
