@@ -4,6 +4,7 @@ import PackageDescription
 // Settings shared by every target. Declared before `package` so they apply.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
 ]
 
 let package = Package(

@@ -2,12 +2,14 @@
 # End-to-end tests with the official OpenAI and Anthropic Python SDKs as real clients: starts the
 # mock provider, two data-plane processes, the control plane and the platform service (debug build) against the PostgreSQL and Redis that
 # scripts/test started, bootstraps an org, and runs pytest. Called by scripts/test.
+# RUNGATE_E2E_BIN=folder runs other builds of the executables, e.g. the release build users run:
+#   RUNGATE_E2E_BIN="$(swift build -c release --static-swift-stdlib --show-bin-path)" ./scripts/test
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$ROOT"
 
 : "${RUNGATE_TEST_DATABASE_URL:?run through ./scripts/test}"
 WORK=${E2E_WORK:?}
-BIN="$(swift build --show-bin-path)"
+BIN="${RUNGATE_E2E_BIN:-$(swift build --show-bin-path)}"
 mkdir -p "$WORK/logs"
 
 # A virtualenv with the SDKs, cached between runs (pip is the only network use: PyPI).
