@@ -1,7 +1,6 @@
 import Dispatch
 import Hummingbird
 import Metrics
-import Synchronization
 
 /// Request counts, durations and errors per route, under the names Hummingbird's `MetricsMiddleware`
 /// uses (`hb.requests`, `http.server.request.duration`, `hb.request.errors`,
@@ -54,8 +53,7 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
     }
 }
 
-/// The metric handles, made once per route, method and status (creating one looks it up in the
-/// registry under a lock).
+/// The metric handles, made once per route, method and status.
 final class RequestMetrics: Sendable {
     private struct Key: Hashable {
         let route: String
@@ -69,45 +67,36 @@ final class RequestMetrics: Sendable {
     }
 
     private let factory: any MetricsFactory
-    private let byRoute = Mutex<[Key: Handles]>([:])
-    private let errorsByRoute = Mutex<[Key: Counter]>([:])
-    private let byMethod = Mutex<[HTTPRequest.Method: Meter]>([:])
+    private let byRoute = MetricHandles<Key, Handles>()
+    private let errorsByRoute = MetricHandles<Key, Counter>()
+    private let byMethod = MetricHandles<HTTPRequest.Method, Meter>()
 
     init(factory: any MetricsFactory) {
         self.factory = factory
     }
 
     func active(method: HTTPRequest.Method) -> Meter {
-        byMethod.withLock { meters in
-            if let meter = meters[method] { return meter }
-            let meter = Meter(label: "http.server.active_requests", dimensions: [("http.request.method", method.rawValue)], factory: factory)
-            meters[method] = meter
-            return meter
+        byMethod.handle(method) {
+            Meter(label: "http.server.active_requests", dimensions: [("http.request.method", method.rawValue)], factory: factory)
         }
     }
 
     func record(route: String, method: HTTPRequest.Method, status: HTTPResponse.Status, nanoseconds: UInt64, failed: Bool = false) {
         let key = Key(route: route, method: method, status: status.code)
-        let handles = byRoute.withLock { handles in
-            if let found = handles[key] { return found }
+        let handles = byRoute.handle(key) {
             let dimensions = [("http.route", route), ("http.request.method", method.rawValue), ("http.response.status_code", String(status.code))]
-            let made = Handles(
+            return Handles(
                 requests: Counter(label: "hb.requests", dimensions: dimensions, factory: factory),
                 duration: Timer(label: "http.server.request.duration", dimensions: dimensions, preferredDisplayUnit: .seconds, factory: factory))
-            handles[key] = made
-            return made
         }
         handles.requests.increment()
         handles.duration.recordNanoseconds(Int64(clamping: nanoseconds))
         guard failed else { return }
         // Made on the first failure only: no series of zeros for routes that never failed.
-        errorsByRoute.withLock { errors in
-            if let found = errors[key] { return found }
-            let made = Counter(label: "hb.request.errors", dimensions: [
+        errorsByRoute.handle(key) {
+            Counter(label: "hb.request.errors", dimensions: [
                 ("http.route", route), ("http.request.method", method.rawValue), ("error.type", String(status.code)),
             ], factory: factory)
-            errors[key] = made
-            return made
         }.increment()
     }
 }

@@ -1,3 +1,4 @@
+import Common
 import Metrics
 
 /// Counters that show how agent authentication is answered, on `/metrics`.
@@ -7,7 +8,10 @@ import Metrics
 enum AuthMetrics {
     static let databaseLookups = Counter(label: "rungate_agent_token_db_lookups_total")
 
+    private static let rejections = MetricHandles<String, Counter>()
+
+    /// Refused tokens can come at any rate (a client stuck on an old one, a scan): one handle per reason.
     static func rejected(reason: String) {
-        Counter(label: "rungate_agent_auth_rejected_total", dimensions: [("reason", reason)]).increment()
+        rejections.handle(reason) { Counter(label: "rungate_agent_auth_rejected_total", dimensions: [("reason", reason)]) }.increment()
     }
 }
