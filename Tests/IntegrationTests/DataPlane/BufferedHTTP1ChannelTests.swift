@@ -70,15 +70,16 @@ import Testing
         }
     }
 
-    static func app(gate: Gate = Gate()) -> some ApplicationProtocol {
+    static func app(gates: (first: Gate, second: Gate) = (Gate(), Gate())) -> some ApplicationProtocol {
         let router = Router(context: RungateRequestContext.self)
         router.post("/echo") { request, _ in
             Response(status: .ok, body: .init(byteBuffer: try await request.body.collect(upTo: maxBodyBytes)))
         }
         router.get("/stream") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init { writer in
+                try await gates.first.wait()
                 try await writer.write(ByteBuffer(string: "data: first\n\n"))
-                try await gate.wait()
+                try await gates.second.wait()
                 try await writer.write(ByteBuffer(string: "data: second\n\n"))
                 try await writer.finish(nil)
             })
@@ -138,17 +139,20 @@ import Testing
         }
     }
 
-    /// Chunks leave as they are written, not when the answer ends: the route writes its second
-    /// chunk only after the client has received the first.
-    @Test func streamedChunksLeaveAsTheyAreWritten() async throws {
-        let gate = Gate()
-        try await Self.app(gate: gate).test(.live) { client in
+    /// A stream's head leaves before its first chunk, and chunks leave as they are written, not
+    /// when the answer ends: the route writes each chunk only after the client has what came before.
+    @Test func streamedHeadAndChunksLeaveAsTheyAreWritten() async throws {
+        let gates = (first: Gate(), second: Gate())
+        try await Self.app(gates: gates).test(.live) { client in
             let connection = try await RawConnection.open(port: client.port!)
             defer { connection.close() }
             try await connection.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await connection.wait { text, _ in text.hasPrefix("HTTP/1.1 200 OK\r\n") && text.contains("\r\n\r\n") })
+            #expect(!connection.text.contains("data: first"))
+            gates.first.open()
             #expect(try await connection.wait { text, _ in text.contains("data: first") })
             #expect(!connection.text.contains("data: second"))
-            gate.open()
+            gates.second.open()
             #expect(try await connection.wait { text, _ in text.hasSuffix("0\r\n\r\n") })
             #expect(connection.text.lowercased().contains("transfer-encoding: chunked"))
             #expect(connection.text.contains("data: second"))

@@ -82,7 +82,7 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
             }
             response.headers[.date] = HTTPDate.now()
             if let serverName { response.headers[.server] = serverName }
-            let writer = ChannelResponseBodyWriter(channel: channel, head: response.head,
+            let writer = ChannelResponseBodyWriter(channel: channel, head: response.head, streamed: response.body.contentLength == nil,
                                                    closeAfterwards: request.headers[.connection]?.lowercased() == "close")
             do {
                 try await response.body.write(writer)

@@ -5,19 +5,25 @@ import NIOHTTPTypes
 
 /// Writes an answer straight to its channel, safe from any thread.
 ///
-/// The head leaves with the first body part, and flushing waits for the event loop's next turn,
-/// so a whole answer (head, body, end written back to back) reaches the socket in one write.
-/// A stream's chunks are flushed as they come; when the client reads slower than the provider
-/// writes, each chunk waits until the socket takes it.
+/// A whole answer's head leaves with its body, and flushing waits for the event loop's next turn,
+/// so head, body and end written back to back reach the socket in one write. A stream's head
+/// leaves at once (a provider may think for seconds before its first token, and clients and load
+/// balancers time out waiting for headers), its chunks are flushed as they come; when the client
+/// reads slower than the provider writes, each chunk waits until the socket takes it.
 struct ChannelResponseBodyWriter: ResponseBodyWriter {
     let channel: any Channel
     private var head: HTTPResponse?
     private let closeAfterwards: Bool
 
-    init(channel: any Channel, head: HTTPResponse, closeAfterwards: Bool) {
+    /// `streamed`: the body's length is unknown (a stream), so the head is sent now.
+    init(channel: any Channel, head: HTTPResponse, streamed: Bool, closeAfterwards: Bool) {
         self.channel = channel
         self.head = head
         self.closeAfterwards = closeAfterwards
+        if streamed {
+            writeHeadIfPending()
+            channel.flush()
+        }
     }
 
     mutating func write(_ buffer: ByteBuffer) async throws {
