@@ -33,6 +33,22 @@ import Testing
         #expect(cache.cached("c") == nil)
     }
 
+    /// A value loaded across an invalidation is answered to its caller but not kept: a token read
+    /// just before its revocation committed must not be served for a whole time to live.
+    @Test func aLoadThatStraddlesAnInvalidationIsNotKept() async throws {
+        let cache = ReadThroughCache<String, Int>(name: "test", timeToLive: .seconds(60))
+        // The revocation's notification arrives while the row is being read.
+        #expect(try await cache.value(for: "token") { cache.remove("token"); return 1 } == 1)
+        #expect(cache.cached("token") == nil)
+        #expect(try await cache.value(for: "token") { cache.removeAll { _, _ in false }; return 2 } == 2)
+        #expect(cache.cached("token") == nil)
+        #expect(try await cache.value(for: "token") { cache.expireAll(); return 3 } == 3)
+        #expect(cache.cached("token") == nil)
+        // Loaded with no invalidation in between: kept.
+        #expect(try await cache.value(for: "token") { 4 } == 4)
+        #expect(cache.cached("token") == 4)
+    }
+
     @Test func whatNobodyAskedForDuringTheRetentionIsSwept() async throws {
         let database = Database()
         let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .milliseconds(10), retention: .milliseconds(50), reachable: database.reachable)

@@ -17,7 +17,10 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         var used: ContinuousClock.Instant
     }
 
-    private let entries = Mutex<(values: [Key: Entry], putsSinceSweep: Int)>(([:], 0))
+    /// `invalidations` counts removals and expiries: a load that began before one does not put its
+    /// value back (it may be what the invalidation was about, e.g. a token read just before its
+    /// revocation committed, which would otherwise be served for a whole time to live).
+    private let entries = Mutex<(values: [Key: Entry], putsSinceSweep: Int, invalidations: UInt64)>(([:], 0, 0))
     private let timeToLive: Duration
     private let retention: Duration
     private let capacity: Int
@@ -41,9 +44,9 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     /// the load fails, or the database is away, the last known value if any.
     public func value(for key: Key, load: @escaping @Sendable () async throws -> Value?) async throws -> Value? {
         let now = ContinuousClock.now
-        let entry = entries.withLock { entries in
+        let (entry, invalidations) = entries.withLock { entries in
             entries.values[key]?.used = now
-            return entries.values[key]
+            return (entries.values[key], entries.invalidations)
         }
         if let entry, now - entry.loaded < timeToLive { return entry.value }
         if !reachable() {
@@ -53,11 +56,8 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         }
         do {
             // The pool waits while it cannot connect; a caller is answered within the deadline.
-            guard let value = try await withDeadline(loadDeadline, load) else {
-                remove(key)
-                return nil
-            }
-            put(value, for: key)
+            let value = try await withDeadline(loadDeadline, load)
+            store(value, for: key, unlessInvalidatedSince: invalidations)
             return value
         } catch {
             guard let entry else { throw error }
@@ -75,8 +75,18 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     }
 
     public func put(_ value: Value, for key: Key) {
+        store(value, for: key, unlessInvalidatedSince: nil)
+    }
+
+    /// Puts `value` (nil: removes the entry), unless `generation` is given and an invalidation came since.
+    private func store(_ value: Value?, for key: Key, unlessInvalidatedSince generation: UInt64?) {
         let now = ContinuousClock.now, retention = self.retention
         entries.withLock { entries in
+            if let generation, entries.invalidations != generation { return }
+            guard let value else {
+                entries.values.removeValue(forKey: key)
+                return
+            }
             // Now and then what nobody asked for during the retention goes: most entries of a busy
             // cache (runs) are never asked for again. A pass looks at each entry, so passes are
             // spaced by a quarter of the size: at most four looks per put, however large it grows
@@ -105,11 +115,17 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     }
 
     public func remove(_ key: Key) {
-        _ = entries.withLock { $0.values.removeValue(forKey: key) }
+        entries.withLock { entries in
+            entries.values.removeValue(forKey: key)
+            entries.invalidations &+= 1
+        }
     }
 
     public func removeAll(where shouldRemove: (Key, Value) -> Bool) {
-        entries.withLock { entries in entries.values = entries.values.filter { !shouldRemove($0.key, $0.value.value) } }
+        entries.withLock { entries in
+            entries.values = entries.values.filter { !shouldRemove($0.key, $0.value.value) }
+            entries.invalidations &+= 1
+        }
     }
 
     /// Marks every entry out of date: each is reloaded on its next use, or served as it is while the
@@ -117,6 +133,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     public func expireAll() {
         let past = ContinuousClock.now - timeToLive
         entries.withLock { entries in
+            entries.invalidations &+= 1
             for (key, entry) in entries.values {
                 entries.values[key] = Entry(value: entry.value, loaded: min(entry.loaded, past), used: entry.used)
             }
