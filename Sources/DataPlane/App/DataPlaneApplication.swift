@@ -54,7 +54,8 @@ public func buildDataPlane(
     if let invalidations { services.append(invalidations) }
 
     let router = Router(context: RungateRequestContext.self)
-    RungateServer.prepare(router, service: "rungate-data", shape: { ErrorShape.dataPlane(path: $0.uri.path) },
+    let service = "rungate-data"
+    RungateServer.prepare(router, service: service, shape: { ErrorShape.dataPlane(path: $0.uri.path) },
                           checks: backing.readinessChecks, metrics: metrics)
     for endpoint in ProviderEndpoint.allCases {
         router.post(RouterPath(endpoint.rawValue)) { request, context in try await proxy.forward(endpoint, request: request, context: context) }
@@ -65,9 +66,9 @@ public func buildDataPlane(
     ToolCallRoutes(authenticator: authenticator, runs: runs, directory: directory, policies: policies, approvals: approvals,
                    maxBodyBytes: configuration.maxBodyBytes).add(to: router)
 
-    var app = RungateServer.application(router: router, service: "rungate-data", host: configuration.host,
+    var app = RungateServer.application(router: router, service: service, host: configuration.host,
                                         port: configuration.port, backing: backing, services: services, logger: logger) { responder in
-        .bufferedHTTP1(responder: responder, maxBodyBytes: configuration.maxBodyBytes, serverName: "rungate-data")
+        .bufferedHTTP1(responder: responder, maxBodyBytes: configuration.maxBodyBytes, serverName: service)
     }
     app.beforeServerStarts { try await prices.reload() }
     return app
