@@ -10,15 +10,31 @@ public struct DeadlineExceeded: Error, Sendable {
 /// work is not cancelled: it is left to finish on its own, so a pool never sees a lease abandoned
 /// half-way.
 public func withDeadline<T: Sendable>(_ duration: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let ends = ContinuousClock.now + duration
+    return try await withDeadline(until: { ends }, recheckingEvery: duration, body)
+}
+
+/// Like `withDeadline(_:_:)`, for a deadline that may move earlier while `body` runs (a shutdown
+/// shortening a write's allowance): `deadline` is asked again at least every `recheckingEvery`.
+public func withDeadline<T: Sendable>(until deadline: @escaping @Sendable () -> ContinuousClock.Instant,
+                                      recheckingEvery: Duration = .milliseconds(100),
+                                      _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let once = ResumeOnce<T>()
+    let started = ContinuousClock.now
     return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
         once.set(continuation)
         Task {
             do { once.resume(with: .success(try await body())) } catch { once.resume(with: .failure(error)) }
         }
         Task {
-            try? await Task.sleep(for: duration)
-            once.resume(with: .failure(DeadlineExceeded(after: duration)))
+            while !once.isResumed {
+                let remaining = deadline() - .now
+                if remaining <= .zero {
+                    once.resume(with: .failure(DeadlineExceeded(after: .now - started)))
+                    return
+                }
+                try? await Task.sleep(for: min(remaining, recheckingEvery))
+            }
         }
     }
 }
@@ -26,6 +42,9 @@ public func withDeadline<T: Sendable>(_ duration: Duration, _ body: @escaping @S
 /// A continuation resumed by whichever of two racers comes first.
 private final class ResumeOnce<T: Sendable>: Sendable {
     private let pending = Mutex<CheckedContinuation<T, any Error>?>(nil)
+    private let resumed = Atomic<Bool>(false)
+
+    var isResumed: Bool { resumed.load(ordering: .acquiring) }
 
     func set(_ continuation: CheckedContinuation<T, any Error>) {
         pending.withLock { $0 = continuation }
@@ -37,6 +56,7 @@ private final class ResumeOnce<T: Sendable>: Sendable {
             defer { pending = nil }
             return pending
         }) else { return false }
+        resumed.store(true, ordering: .releasing)
         continuation.resume(with: result)
         return true
     }

@@ -1,7 +1,9 @@
 import Common
 @testable import DataPlane
 import Foundation
+import Logging
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 import TestSupport
 import Testing
@@ -85,7 +87,7 @@ import Testing
 
             // PostgreSQL away, a buffer of a few steps: the queue goes to disk.
             let first = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
-                                         spoolDirectory: folder, memoryLimitBytes: 2_000)
+                                         spoolDirectory: folder, memoryLimitBytes: 2_000, drainLimit: .seconds(1))
             let loop = Task { try await first.run() }
             first.start(run)
             for step in steps { first.record(step) }
@@ -136,6 +138,43 @@ import Testing
             }
             let (count, cost) = try await totals()
             #expect(count == 20 && cost == (0..<20).reduce(0, +))
+        }
+    }
+
+    /// SIGTERM while a write hangs (PostgreSQL accepting but not answering): the drain gives up at
+    /// its limit — the write under way included — and spools, rather than outlast the orchestrator's
+    /// kill and lose the queue.
+    @Test func aShutdownWhilePostgreSQLHangsSpoolsWithinItsDrainLimit() async throws {
+        try await Self.withSpoolFixture { folder, owner, base, run in
+            let repository = Slow(base)
+            let recorder = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
+                                            spoolDirectory: folder, drainLimit: .seconds(1))
+            let group = ServiceGroup(configuration: .init(services: [recorder], logger: Logger(label: "test")))
+            let running = Task { try await group.run() }
+            recorder.start(run)
+            recorder.record(Self.step(0, of: run))
+            try await Self.eventually("a write is under way") { repository.entered.load(ordering: .relaxed) }
+            for index in 1..<5 { recorder.record(Self.step(index, of: run)) }
+
+            let shutdownBegan = ContinuousClock.now
+            await group.triggerGracefulShutdown()
+            try await running.value
+            // The write under way had 15 s left, the old drain 50 retries of it.
+            #expect(ContinuousClock.now - shutdownBegan < .seconds(10))
+            #expect(!Self.files(in: folder).isEmpty)
+
+            // PostgreSQL answers again; the next start writes the spooled steps, each once.
+            repository.held.store(false, ordering: .relaxed)
+            let next = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20), spoolDirectory: folder)
+            let restarted = Task { try await next.run() }
+            defer { restarted.cancel() }
+            try await Self.eventually("the spool is written") {
+                guard Self.files(in: folder).isEmpty else { return false }
+                return try await owner.query("SELECT step_count FROM runs WHERE id = \(run.id)", logger: TestServers.logger)
+                    .first(decoding: Int.self) == 5
+            }
+            #expect(try await owner.query("SELECT count(*)::int FROM steps WHERE run_id = \(run.id)", logger: TestServers.logger)
+                .first(decoding: Int.self) == 5)
         }
     }
 }

@@ -11,8 +11,9 @@ import Synchronization
 /// at most; a batch whose write fails stays queued and is retried with backoff, never dropped. The
 /// buffer is bounded (`memoryLimitBytes`): past it — PostgreSQL away, or writing slower than calls
 /// arrive — what is queued is spilled to the disk spool, and written from there once the queue in
-/// memory is empty again (or at the next start after a crash). On graceful shutdown (after the HTTP server has drained) everything still queued is
-/// written — or, if PostgreSQL is still away, spooled.
+/// memory is empty again (or at the next start after a crash). On graceful shutdown (after the HTTP
+/// server has drained) everything still queued is written within `drainLimit` — what is not (PostgreSQL
+/// away or hanging) is spooled, before an orchestrator's kill would lose it.
 public final class StepRecorder: Service, Sendable {
     private let repository: any StepRepository
     private let logger: Logger
@@ -28,11 +29,16 @@ public final class StepRecorder: Service, Sendable {
     /// When the spool folder was last found empty (nil: not since start, or this replica spilled since).
     private let spoolFoundEmptyAt = Mutex<ContinuousClock.Instant?>(nil)
     private static let spoolRecheck = Duration.seconds(5)
+    private let drainLimit: Duration
+    /// Set when graceful shutdown begins: no write may outlast it, not even one already under way.
+    private let drainEnds = Mutex<ContinuousClock.Instant?>(nil)
 
     /// `spoolDirectory`: where steps go past `memoryLimitBytes` while they cannot be written (nil:
-    /// they stay in memory, unbounded).
+    /// they stay in memory, unbounded). `drainLimit`: how long graceful shutdown may spend writing
+    /// what is queued before spooling the rest (keep it under the orchestrator's kill timeout).
     public init(repository: any StepRepository, logger: Logger, interval: Duration = .milliseconds(250), batchSize: Int = 500,
-                spoolDirectory: String? = nil, memoryLimitBytes: Int = 64 << 20, health: DatabaseHealth? = nil) throws {
+                spoolDirectory: String? = nil, memoryLimitBytes: Int = 64 << 20, health: DatabaseHealth? = nil,
+                drainLimit: Duration = .seconds(10)) throws {
         self.repository = repository
         self.logger = logger
         self.interval = interval
@@ -40,6 +46,7 @@ public final class StepRecorder: Service, Sendable {
         self.spool = try spoolDirectory.map(StepSpool.init(directory:))
         self.memoryLimitBytes = memoryLimitBytes
         self.health = health
+        self.drainLimit = drainLimit
     }
 
     /// Roughly what a queued step holds in memory.
@@ -91,6 +98,15 @@ public final class StepRecorder: Service, Sendable {
     public var pending: Int { queue.withLock { $0.runs.count + $0.steps.count + $0.events.count } }
 
     public func run() async throws {
+        await withGracefulShutdownHandler {
+            await writeUntilShutdown()
+        } onGracefulShutdown: {
+            self.drainEnds.withLock { $0 = .now + self.drainLimit }
+        }
+        await drain()
+    }
+
+    private func writeUntilShutdown() async {
         await withTaskGroup(of: Void.self) { group in
             // The buffer's bound is kept apart from the writes: a write can wait on the pool for
             // seconds when PostgreSQL goes away, and calls go on queueing steps meanwhile. It holds
@@ -111,12 +127,15 @@ public final class StepRecorder: Service, Sendable {
             }
             await group.waitForAll()
         }
-        // Drain: the server has stopped taking requests; write what is left, retrying for a while.
-        var attempts = 0
-        while pending > 0, attempts < 50 {
+    }
+
+    /// The server has stopped taking requests: writes what is left until `drainLimit` runs out, then
+    /// spools the rest.
+    private func drain() async {
+        let ends = drainEnds.withLock { $0 } ?? .now + drainLimit
+        while pending > 0, health?.isReachable ?? true, ContinuousClock.now < ends {
             if !(await flush()) {
-                attempts += 1
-                try? await Task.sleep(for: .milliseconds(200))
+                try? await Task.sleep(for: min(.milliseconds(200), ends - .now))
             }
         }
         if pending > 0, await spill() {
@@ -124,6 +143,12 @@ public final class StepRecorder: Service, Sendable {
         } else if pending > 0 {
             logger.critical("steps could not be written before shutdown", metadata: ["count": "\(pending)"])
         }
+    }
+
+    /// When a write must give up: `allowance` from now, or earlier once shutdown's drain limit is set.
+    private func writeDeadline(_ allowance: Duration) -> @Sendable () -> ContinuousClock.Instant {
+        let ends = ContinuousClock.now + allowance
+        return { min(ends, self.drainEnds.withLock { $0 } ?? ends) }
     }
 
     /// Moves what is queued to the disk spool when it holds more than the memory limit.
@@ -171,7 +196,7 @@ public final class StepRecorder: Service, Sendable {
                 let events = start == 0 ? chunk.events : []
                 do {
                     let repository = self.repository
-                    try await withDeadline(.seconds(30)) { try await repository.insert(steps, runs: chunk.runs, events: events) }
+                    try await withDeadline(until: writeDeadline(.seconds(30))) { try await repository.insert(steps, runs: chunk.runs, events: events) }
                 } catch {
                     logger.error("writing spooled steps failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
                     return false
@@ -226,7 +251,7 @@ public final class StepRecorder: Service, Sendable {
                 // A write stuck on a connection the database dropped is abandoned and retried:
                 // batches are idempotent (a run or step already written is skipped, counted once).
                 let repository = self.repository
-                try await withDeadline(.seconds(15)) { try await repository.insert(steps, runs: runs, events: events) }
+                try await withDeadline(until: writeDeadline(.seconds(15))) { try await repository.insert(steps, runs: runs, events: events) }
             } catch {
                 requeue(runs: runs, steps: steps, events: events)
                 logger.error("writing steps failed; will retry", metadata: ["count": "\(runs.count + steps.count + events.count)", "error": "\(String(reflecting: error))"])
