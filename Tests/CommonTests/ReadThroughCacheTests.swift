@@ -14,6 +14,18 @@ import Testing
         var reachable: @Sendable () -> Bool { { self.answers.load(ordering: .relaxed) } }
     }
 
+    final class Flag: Sendable {
+        private let value = Atomic<Bool>(false)
+        func set() { value.store(true, ordering: .relaxed) }
+        var isSet: Bool { value.load(ordering: .relaxed) }
+    }
+
+    final class Count: Sendable {
+        private let value = Atomic<Int>(0)
+        func increment() { value.add(1, ordering: .relaxed) }
+        var current: Int { value.load(ordering: .relaxed) }
+    }
+
     @Test func aStaleValueIsServedOnlyWhileTheDatabaseIsAway() async throws {
         let database = Database()
         let cache = ReadThroughCache<String, Int>(name: "test", timeToLive: .zero, reachable: database.reachable)
@@ -47,6 +59,61 @@ import Testing
         // Loaded with no invalidation in between: kept.
         #expect(try await cache.value(for: "token") { 4 } == 4)
         #expect(cache.cached("token") == 4)
+    }
+
+    /// An entry expiring under load costs the database one query, not one per waiting call.
+    @Test func callersMissingTheSameKeyTogetherShareOneLoad() async throws {
+        let cache = ReadThroughCache<String, Int>(name: "test", timeToLive: .seconds(60))
+        let loads = Count()
+        let answers = try await withThrowingTaskGroup(of: Int?.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    try await cache.value(for: "token") {
+                        loads.increment()
+                        try await Task.sleep(for: .milliseconds(200))
+                        return 7
+                    }
+                }
+            }
+            return try await group.reduce(into: [Int?]()) { $0.append($1) }
+        }
+        #expect(answers == Array(repeating: 7, count: 20))
+        #expect(loads.current == 1)
+        #expect(cache.cached("token") == 7)
+        // A shared load that fails fails for each caller (none had a value to fall back on).
+        cache.remove("token")
+        let failures = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<5 {
+                group.addTask {
+                    do {
+                        _ = try await cache.value(for: "token") { try await Task.sleep(for: .milliseconds(100)); throw LoadFailed() }
+                        return false
+                    } catch { return error is LoadFailed }
+                }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(failures == 5)
+    }
+
+    /// A caller that comes after an invalidation (a revocation's notification) does not share a
+    /// load that began before it: that load may have read the row before the change committed.
+    @Test func aCallerAfterAnInvalidationDoesNotShareAnEarlierLoad() async throws {
+        let cache = ReadThroughCache<String, Int>(name: "test", timeToLive: .seconds(60))
+        let released = Flag(), started = Flag()
+        let before = Task {
+            try await cache.value(for: "token") {
+                started.set()
+                while !released.isSet { try await Task.sleep(for: .milliseconds(5)) }
+                return 1  // the row as it was before the revocation
+            }
+        }
+        while !started.isSet { try await Task.sleep(for: .milliseconds(5)) }
+        cache.remove("token")
+        #expect(try await cache.value(for: "token") { nil } == nil)  // its own load: revoked
+        released.set()
+        #expect(try await before.value == 1)
+        #expect(cache.cached("token") == nil)
     }
 
     @Test func whatNobodyAskedForDuringTheRetentionIsSwept() async throws {

@@ -17,10 +17,51 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         var used: ContinuousClock.Instant
     }
 
-    /// `invalidations` counts removals and expiries: a load that began before one does not put its
-    /// value back (it may be what the invalidation was about, e.g. a token read just before its
-    /// revocation committed, which would otherwise be served for a whole time to live).
-    private let entries = Mutex<(values: [Key: Entry], putsSinceSweep: Int, invalidations: UInt64)>(([:], 0, 0))
+    /// One load of a key, shared by every caller that needs it meanwhile: when an entry expires
+    /// under load, the database sees one query instead of one per waiting call (each possibly on a
+    /// new pooled connection).
+    private final class Flight: Sendable {
+        /// The cache's invalidation count when the load began: only callers that come before the
+        /// next invalidation may share it.
+        let generation: UInt64
+        private let state = Mutex<(result: Result<Value?, any Error>?, waiters: [CheckedContinuation<Value?, any Error>])>((nil, []))
+
+        init(generation: UInt64) {
+            self.generation = generation
+        }
+
+        func result() async throws -> Value? {
+            try await withCheckedThrowingContinuation { continuation in
+                let done = state.withLock { state in
+                    if state.result == nil { state.waiters.append(continuation) }
+                    return state.result
+                }
+                if let done { continuation.resume(with: done) }
+            }
+        }
+
+        func finish(_ result: Result<Value?, any Error>) {
+            let waiters = state.withLock { state in
+                state.result = result
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume(with: result) }
+        }
+    }
+
+    private struct State {
+        var values: [Key: Entry] = [:]
+        var putsSinceSweep = 0
+        /// Counts removals and expiries: a load that began before one does not put its value back
+        /// (it may be what the invalidation was about, e.g. a token read just before its revocation
+        /// committed, which would otherwise be served for a whole time to live), and is not shared
+        /// with callers that come after it.
+        var invalidations: UInt64 = 0
+        var flights: [Key: Flight] = [:]
+    }
+
+    private let entries = Mutex<State>(State())
     private let timeToLive: Duration
     private let retention: Duration
     private let capacity: Int
@@ -40,13 +81,14 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         self.staleServes = Counter(label: "rungate_cache_stale_serves_total", dimensions: [("cache", name)])
     }
 
-    /// The value of `key`: fresh from memory, else loaded (nil: there is none, nothing cached); when
-    /// the load fails, or the database is away, the last known value if any.
+    /// The value of `key`: fresh from memory, else loaded (nil: there is none, nothing cached) — once
+    /// for all the callers asking meanwhile; when the load fails, or the database is away, the last
+    /// known value if any.
     public func value(for key: Key, load: @escaping @Sendable () async throws -> Value?) async throws -> Value? {
         let now = ContinuousClock.now
-        let (entry, invalidations) = entries.withLock { entries in
+        let entry = entries.withLock { entries in
             entries.values[key]?.used = now
-            return (entries.values[key], entries.invalidations)
+            return entries.values[key]
         }
         if let entry, now - entry.loaded < timeToLive { return entry.value }
         if !reachable() {
@@ -54,11 +96,30 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
             staleServes.increment()
             return entry.value
         }
+        let (flight, leads) = entries.withLock { entries in
+            if let flight = entries.flights[key], flight.generation == entries.invalidations { return (flight, false) }
+            let flight = Flight(generation: entries.invalidations)
+            entries.flights[key] = flight
+            return (flight, true)
+        }
+        if leads {
+            let result: Result<Value?, any Error>
+            do {
+                // The pool waits while it cannot connect; a caller is answered within the deadline.
+                result = .success(try await withDeadline(loadDeadline, load))
+            } catch {
+                result = .failure(error)
+            }
+            entries.withLock { entries in
+                if entries.flights[key] === flight { entries.flights[key] = nil }
+                if case .success(let value) = result, entries.invalidations == flight.generation {
+                    Self.store(value, for: key, in: &entries, now: .now, capacity: capacity, retention: retention)
+                }
+            }
+            flight.finish(result)
+        }
         do {
-            // The pool waits while it cannot connect; a caller is answered within the deadline.
-            let value = try await withDeadline(loadDeadline, load)
-            store(value, for: key, unlessInvalidatedSince: invalidations)
-            return value
+            return try await flight.result()
         } catch {
             guard let entry else { throw error }
             staleServes.increment()
@@ -75,33 +136,31 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     }
 
     public func put(_ value: Value, for key: Key) {
-        store(value, for: key, unlessInvalidatedSince: nil)
+        let now = ContinuousClock.now, capacity = self.capacity, retention = self.retention
+        entries.withLock { Self.store(value, for: key, in: &$0, now: now, capacity: capacity, retention: retention) }
     }
 
-    /// Puts `value` (nil: removes the entry), unless `generation` is given and an invalidation came since.
-    private func store(_ value: Value?, for key: Key, unlessInvalidatedSince generation: UInt64?) {
-        let now = ContinuousClock.now, retention = self.retention
-        entries.withLock { entries in
-            if let generation, entries.invalidations != generation { return }
-            guard let value else {
-                entries.values.removeValue(forKey: key)
-                return
-            }
-            // Now and then what nobody asked for during the retention goes: most entries of a busy
-            // cache (runs) are never asked for again. A pass looks at each entry, so passes are
-            // spaced by a quarter of the size: at most four looks per put, however large it grows
-            // (a fixed spacing made a full runs cache cost ~100 looks per call).
-            entries.putsSinceSweep += 1
-            if entries.putsSinceSweep >= max(1024, entries.values.count / 4) {
-                entries.putsSinceSweep = 0
-                // Removed in place: the table keeps its capacity, so memory holds steady instead of
-                // a copy of the table being made (and released) on every pass.
-                let unused = entries.values.compactMap { now - $0.value.used >= retention ? $0.key : nil }
-                for key in unused { entries.values.removeValue(forKey: key) }
-            }
-            if entries.values.count >= capacity, entries.values[key] == nil { entries.values.removeAll(keepingCapacity: true) }
-            entries.values[key] = Entry(value: value, loaded: now, used: now)
+    /// Puts `value` (nil: removes the entry).
+    private static func store(_ value: Value?, for key: Key, in entries: inout State, now: ContinuousClock.Instant,
+                              capacity: Int, retention: Duration) {
+        guard let value else {
+            entries.values.removeValue(forKey: key)
+            return
         }
+        // Now and then what nobody asked for during the retention goes: most entries of a busy
+        // cache (runs) are never asked for again. A pass looks at each entry, so passes are
+        // spaced by a quarter of the size: at most four looks per put, however large it grows
+        // (a fixed spacing made a full runs cache cost ~100 looks per call).
+        entries.putsSinceSweep += 1
+        if entries.putsSinceSweep >= max(1024, entries.values.count / 4) {
+            entries.putsSinceSweep = 0
+            // Removed in place: the table keeps its capacity, so memory holds steady instead of
+            // a copy of the table being made (and released) on every pass.
+            let unused = entries.values.compactMap { now - $0.value.used >= retention ? $0.key : nil }
+            for key in unused { entries.values.removeValue(forKey: key) }
+        }
+        if entries.values.count >= capacity, entries.values[key] == nil { entries.values.removeAll(keepingCapacity: true) }
+        entries.values[key] = Entry(value: value, loaded: now, used: now)
     }
 
     /// Changes the value of `key` in place, if it is cached (its age is kept).
