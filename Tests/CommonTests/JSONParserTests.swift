@@ -67,4 +67,24 @@ import Testing
         let deepest = String(repeating: "[", count: JSONParser.maxDepth) + String(repeating: "]", count: JSONParser.maxDepth)
         #expect((try? JSONParser.parse(Array(deepest.utf8))) != nil)
     }
+
+    /// `member` gives what `parse` gives for that member, on the same generated documents (objects
+    /// whose other members are anything, strings with quotes, escapes and brackets included).
+    @Test func aMemberReadAloneIsWhatTheWholeDocumentSays() throws {
+        var random = Generator(seed: 20261130)
+        for index in 0..<2_000 {
+            var object: [String: JSONValue] = [:]
+            for _ in 0..<Int.random(in: 0...6, using: &random) { object[Self.string(&random)] = Self.value(&random) }
+            if index.isMultiple(of: 3) { object["usage"] = Self.value(&random) }
+            let data = try JSONEncoder().encode(JSONValue.object(object))
+            #expect(JSONParser.member("usage", of: data) == object["usage"], "document \(index): \(String(decoding: data, as: UTF8.self))")
+        }
+        // Only a top-level key counts, the last of repeated ones; not an object or malformed up to it: nil.
+        #expect(JSONParser.member("usage", of: Array(#"{"a":{"usage":1},"b":"\"usage\":2","usage":{"x":[3]}}"#.utf8)) == ["x": [3]])
+        #expect(JSONParser.member("usage", of: Array(#"{"usage":1,"usage":2}"#.utf8)) == 2)
+        #expect(JSONParser.member("usage", of: Array(#"[{"usage":1}]"#.utf8)) == nil)
+        #expect(JSONParser.member("usage", of: Array(#"{"a":[1,}],"usage":1}"#.utf8)) == nil)
+        #expect(JSONParser.member("usage", of: Array(#"{"a":"\u0001\"","usage":true}"#.utf8)) == true)
+        #expect(JSONParser.member("usage", of: Array(#"{"a":"unclosed,"usage":1}"#.utf8)) == nil)
+    }
 }

@@ -22,6 +22,23 @@ public struct JSONParser {
         return try Array(bytes).withUnsafeBytes { Self.parse(buffer: $0) }.get()
     }
 
+    /// The member `name` of the top-level object, building nothing else: the other members are
+    /// stepped over (their strings neither decoded nor validated as UTF-8). For reading one field of
+    /// a large document — the `usage` of every provider answer, whose content the data plane only
+    /// passes on. Nil when the bytes are not a JSON object, have no such member, or are malformed
+    /// up to where it would end. A repeated key gives its last value, as `parse` does.
+    public static func member<Bytes: Collection<UInt8>>(_ name: String, of bytes: Bytes) -> JSONValue? {
+        let found: JSONValue?? = bytes.withContiguousStorageIfAvailable { buffer in
+            var parser = Parser(bytes: UnsafeRawBufferPointer(buffer))
+            return try? parser.member(name)
+        }
+        if let found { return found }
+        return Array(bytes).withUnsafeBytes { buffer in
+            var parser = Parser(bytes: buffer)
+            return try? parser.member(name)
+        }
+    }
+
     private static func parse(buffer: UnsafeRawBufferPointer) -> Result<JSONValue, JSONParseError> {
         var parser = Parser(bytes: buffer)
         do throws(JSONParseError) {
@@ -102,6 +119,70 @@ public struct JSONParser {
                 members[key] = try value(depth: depth)
                 if try closes(UInt8(ascii: "}"), after: "an object member") { return .object(members) }
             }
+        }
+
+        mutating func member(_ name: String) throws(JSONParseError) -> JSONValue? {
+            skipWhitespace()
+            guard current == UInt8(ascii: "{") else { throw error("not an object") }
+            index += 1
+            skipWhitespace()
+            if current == UInt8(ascii: "}") { return nil }
+            var found: JSONValue?
+            while true {
+                guard current == UInt8(ascii: "\"") else { throw error("an object key must be a string") }
+                let key = try string()  // keys are short: no allocation below 16 bytes
+                skipWhitespace()
+                guard current == UInt8(ascii: ":") else { throw error("a colon must follow an object key") }
+                index += 1
+                skipWhitespace()
+                if key == name { found = try value(depth: 1) } else { try skipValue(depth: 1) }
+                if try closes(UInt8(ascii: "}"), after: "an object member") { return found }
+            }
+        }
+
+        /// Steps over a value, checking its structure but building nothing.
+        mutating func skipValue(depth: Int) throws(JSONParseError) {
+            guard depth <= JSONParser.maxDepth else { throw error("the JSON is nested more than \(JSONParser.maxDepth) levels deep") }
+            guard let byte = current else { throw error("the JSON ends where a value should be") }
+            switch byte {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let closer = byte == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                index += 1
+                skipWhitespace()
+                if current == closer {
+                    index += 1
+                    return
+                }
+                while true {
+                    if closer == UInt8(ascii: "}") {
+                        guard current == UInt8(ascii: "\"") else { throw error("an object key must be a string") }
+                        try skipString()
+                        skipWhitespace()
+                        guard current == UInt8(ascii: ":") else { throw error("a colon must follow an object key") }
+                        index += 1
+                        skipWhitespace()
+                    }
+                    try skipValue(depth: depth + 1)
+                    if try closes(closer, after: "a member or element") { return }
+                }
+            case UInt8(ascii: "\""): try skipString()
+            default: _ = try value(depth: depth)  // literals and numbers: nothing to allocate
+            }
+        }
+
+        mutating func skipString() throws(JSONParseError) {
+            index += 1  // opening quote
+            while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "\""):
+                    index += 1
+                    return
+                case UInt8(ascii: "\\"): index += 2  // the escaped byte cannot close the string
+                case 0..<0x20: throw error("a control character stands unescaped in a string")
+                default: index += 1
+                }
+            }
+            throw error("a string is not closed")
         }
 
         mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {

@@ -3,11 +3,18 @@ import NIOHTTP1
 
 /// Which headers cross the proxy, in each direction.
 enum HeaderFilter {
-    /// Hop-by-hop headers (RFC 9110 §7.6.1) and what the proxy recomputes: never forwarded.
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization",
-        "proxy-authenticate", "proxy-connection", "host", "content-length",
-    ]
+    /// Hop-by-hop headers (RFC 9110 §7.6.1) and what the proxy recomputes: never forwarded. A switch
+    /// over lowercased names: short strings compare in place, where a `Set` hashed each name on
+    /// every call.
+    static func isHopByHop(_ name: String) -> Bool {
+        switch name {
+        case "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization",
+             "proxy-authenticate", "proxy-connection", "host", "content-length":
+            return true
+        default:
+            return false
+        }
+    }
 
     /// Agent → provider: the agent's credentials, Rungate's own headers and cookies stay here, and
     /// compression is not requested (usage is read from the answer).
@@ -15,9 +22,11 @@ enum HeaderFilter {
         var headers = HTTPHeaders()
         for field in fields {
             let name = field.name.canonicalName
-            if hopByHop.contains(name) || name.hasPrefix("proxy-") || name.hasPrefix("x-rungate-") { continue }
-            if ["authorization", "x-api-key", "cookie", "accept-encoding", "forwarded"].contains(name) || name.hasPrefix("x-forwarded-") { continue }
-            headers.add(name: name, value: field.value)
+            if isHopByHop(name) || name.hasPrefix("proxy-") || name.hasPrefix("x-rungate-") || name.hasPrefix("x-forwarded-") { continue }
+            switch name {
+            case "authorization", "x-api-key", "cookie", "accept-encoding", "forwarded": continue
+            default: headers.add(name: name, value: field.value)
+            }
         }
         return headers
     }
@@ -26,9 +35,11 @@ enum HeaderFilter {
     static func downstream(_ headers: HTTPHeaders) -> HTTPFields {
         var fields = HTTPFields()
         for (name, value) in headers {
-            let lower = name.lowercased()
-            if hopByHop.contains(lower) || lower == "set-cookie" || lower == "content-encoding" { continue }
-            if let fieldName = HTTPField.Name(lower) { fields.append(HTTPField(name: fieldName, value: value)) }
+            // The field name lowercases itself: no second lowercased copy of each name.
+            guard let fieldName = HTTPField.Name(name) else { continue }
+            let lower = fieldName.canonicalName
+            if isHopByHop(lower) || lower == "set-cookie" || lower == "content-encoding" { continue }
+            fields.append(HTTPField(name: fieldName, value: value))
         }
         return fields
     }

@@ -53,7 +53,7 @@ struct ProxyService: Sendable {
         let run = try await runs.resolve(id: requestedRunID, principal: principal, policy: requestedPolicy)
         let runHeader: HTTPFields = [.rungateRunID: run.id.lowercasedString]
         // Stored with the step: control characters (NUL above all) would make the row unwritable.
-        let model = json["model"]?.stringValue.map { String($0.unicodeScalars.filter { $0.value >= 0x20 }.prefix(200)) }
+        let model = json["model"]?.stringValue.map(Self.storable(model:))
         let streaming = json["stream"] == .bool(true)
         var step = StepRecord(
             orgID: principal.orgID, runID: run.id, kind: await isRetry ? .retry : .modelCall,
@@ -474,6 +474,13 @@ struct ProxyService: Sendable {
         guard let key, let sealedRequest = try? key.seal(Array(buffer: request), purpose: .payload) else { return nil }
         let sealedResponse = response.flatMap { try? key.seal(Array(buffer: $0), purpose: .payload) }
         return SealedPayload(dataKeyID: key.id, request: sealedRequest, response: sealedResponse)
+    }
+
+    /// A model name as the step stores it: without control characters, 200 characters at most.
+    static func storable(model: String) -> String {
+        // Almost always already so: checked on the bytes, without rebuilding the string.
+        if model.utf8.count <= 200, !model.utf8.contains(where: { $0 < 0x20 }) { return model }
+        return String(model.unicodeScalars.filter { $0.value >= 0x20 }.prefix(200))
     }
 
     private func milliseconds(since start: ContinuousClock.Instant) -> Int { Self.milliseconds(since: start) }

@@ -46,7 +46,8 @@ struct UsageScanner {
 
     /// Usage from a complete JSON answer.
     mutating func scan(body: ByteBuffer) {
-        guard let json = try? JSONParser.parse(body.readableBytesView), let usage = json["usage"] else { return }
+        // Only `usage` is read: the rest of the answer (its content above all) is passed on unparsed.
+        guard let usage = JSONParser.member("usage", of: body.readableBytesView) else { return }
         apply(usage: usage)
     }
 
