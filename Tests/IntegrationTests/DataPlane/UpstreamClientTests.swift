@@ -72,7 +72,8 @@ import Testing
     /// A bounded answer of known length comes whole with its head (no stream per call); an event
     /// stream still arrives chunk by chunk; an answer cut short in its body fails the call.
     @Test func anAnswerOfKnownLengthArrivesWholeAndAnEventStreamChunkByChunk() async throws {
-        try await withProvider(readTimeout: .milliseconds(300)) { provider, client in
+        // A second of silence allowed: 300 ms timed out the 100 kB exchange on a loaded 2-core box.
+        try await withProvider(readTimeout: .seconds(1)) { provider, client in
             let whole = try await client.execute(.POST, url: provider.url("/hello"), headers: [:], body: ByteBuffer(string: String(repeating: "y", count: 100_000)))
             var chunks: [ByteBuffer] = []
             for try await chunk in whole.body { chunks.append(chunk) }
