@@ -7,10 +7,23 @@ import Synchronization
 /// seen is a set per agent and policy version, in Redis when configured; checked off the request path.
 /// What this process already knows to be seen is not asked again, so a steady agent costs nothing.
 final class DriftWatch: Sendable {
+    /// A model or tool an agent used under a policy version. Compared as values: a steady agent's
+    /// call builds no key string (two ids formatted, an item prefixed) just to find it known.
+    private struct Use: Hashable, Sendable {
+        let agentID: UUID
+        let policyID: UUID
+        let version: Int
+        let kind: String  // "model" or "tool"
+        let name: String
+
+        /// The member in the Redis set of the agent and policy version.
+        var item: String { "\(kind):\(name)" }
+    }
+
     private let redis: RedisClient?
-    private let local = Mutex<Set<String>>([])
-    /// Items Redis has answered for (bounded: emptied when full, then relearned).
-    private let known = Mutex<Set<String>>([])
+    private let local = Mutex<Set<Use>>([])
+    /// Uses Redis has answered for (bounded: emptied when full, then relearned).
+    private let known = Mutex<Set<Use>>([])
 
     init(redis: RedisClient?) {
         self.redis = redis
@@ -27,28 +40,31 @@ final class DriftWatch: Sendable {
 
     /// Notes the model and tools of an admitted call; emits `policy.drift` for each first use.
     func observe(model: String?, tools: [String], principal: AgentPrincipal, policy: ActivePolicy, recorder: GovernanceRecorder) {
-        let key = GovernanceCounters.key(org: principal.orgID, "drift", principal.agentID.lowercasedString,
-                                         policy.policyID.lowercasedString, String(policy.version))
-        let items = ((model.map { ["model:\($0)"] } ?? []) + Set(tools).sorted().map { "tool:\($0)" })
-            .filter { item in !known.withLock { $0.contains("\(key)|\(item)") } }
-        guard !items.isEmpty else { return }
+        let use = { (kind: String, name: String) in
+            Use(agentID: principal.agentID, policyID: policy.policyID, version: policy.version, kind: kind, name: name)
+        }
+        let uses = ((model.map { [use("model", $0)] } ?? []) + Set(tools).sorted().map { use("tool", $0) })
+            .filter { use in !known.withLock { $0.contains(use) } }
+        guard !uses.isEmpty else { return }
         Task {
-            let fresh: [String]
+            let fresh: [Use]
             if let redis {
-                guard let reply = try? await redis.eval(Self.script, keys: [key], arguments: items) else { return }
-                fresh = reply.array?.compactMap(\.string) ?? []
+                let key = GovernanceCounters.key(org: principal.orgID, "drift", principal.agentID.lowercasedString,
+                                                 policy.policyID.lowercasedString, String(policy.version))
+                guard let reply = try? await redis.eval(Self.script, keys: [key], arguments: uses.map(\.item)) else { return }
+                let added = Set(reply.array?.compactMap(\.string) ?? [])
+                fresh = uses.filter { added.contains($0.item) }
                 self.known.withLock { known in
                     if known.count >= 100_000 { known.removeAll(keepingCapacity: true) }
-                    for item in items { known.insert("\(key)|\(item)") }
+                    known.formUnion(uses)
                 }
             } else {
-                fresh = self.local.withLock { seen in items.filter { seen.insert("\(key)|\($0)").inserted } }
+                fresh = self.local.withLock { seen in uses.filter { seen.insert($0).inserted } }
             }
-            for item in fresh {
-                let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
+            for use in fresh {
                 recorder.emit(orgID: principal.orgID, type: .policyDrift, [
                     "agent_id": .string(principal.agentID.lowercasedString), "policy": .string(policy.name),
-                    "policy_version": .number(Double(policy.version)), "kind": .string(parts[0]), "name": .string(parts[1]),
+                    "policy_version": .number(Double(policy.version)), "kind": .string(use.kind), "name": .string(use.name),
                 ])
             }
         }
