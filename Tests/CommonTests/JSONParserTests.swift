@@ -87,4 +87,16 @@ import Testing
         #expect(JSONParser.member("usage", of: Array(#"{"a":"\u0001\"","usage":true}"#.utf8)) == true)
         #expect(JSONParser.member("usage", of: Array(#"{"a":"unclosed,"usage":1}"#.utf8)) == nil)
     }
+
+    /// The serializer writes what Foundation's `JSONEncoder.sortedKeys` writes, byte for byte: key
+    /// order (combining marks included), escapes, numbers large and small.
+    @Test func theSerializerWritesWhatFoundationWrites() throws {
+        var random = Generator(seed: 20261131)
+        for index in 0..<3_000 {
+            var value = Self.value(&random)
+            if index.isMultiple(of: 5) { value = ["e\u{301}x": value, "\u{e9}a": [1e300, -1.5e-7, 0.1, 1e21, 9_007_199_254_740_993, "\u{7f}\u{2028}/"]] }
+            let expected = try JSONEncoder.sortedKeys.encode(value)
+            #expect(JSONSerializer.bytes(value) == Array(expected), "document \(index): \(String(decoding: expected, as: UTF8.self))")
+        }
+    }
 }

@@ -40,8 +40,7 @@ extension RungateError {
         var headers = self.headers
         headers[.contentType] = "application/json"
         if let requestID { headers[.requestID] = requestID }
-        let data = (try? JSONEncoder.sortedKeys.encode(body(shape: shape, requestID: requestID))) ?? Data("{}".utf8)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: JSONSerializer.bytes(body(shape: shape, requestID: requestID)))))
     }
 
     /// SDK error messages show only `message`, so the recovery hint travels inside it too.

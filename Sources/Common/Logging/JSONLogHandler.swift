@@ -34,9 +34,9 @@ public struct JSONLogHandler: LogHandler {
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         for (key, value) in merged where fields[key] == nil { fields[key] = Self.json(value) }
-        guard var line = try? JSONEncoder.sortedKeys.encode(JSONValue.object(fields)) else { return }
+        var line = JSONSerializer.bytes(.object(fields))
         line.append(0x0A)
-        Self.output.withLock { _ in FileHandle.standardError.write(line) }
+        Self.output.withLock { _ in FileHandle.standardError.write(Data(line)) }
     }
 
     private static let output = Mutex(())

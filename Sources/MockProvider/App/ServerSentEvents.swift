@@ -6,7 +6,7 @@ import NIOCore
 /// Formats Server-Sent Events the way OpenAI (`data:` only) and Anthropic (`event:` + `data:`) send them.
 enum ServerSentEvents {
     static func event(_ name: String?, _ data: JSONValue) -> ByteBuffer {
-        let json = (try? JSONEncoder.sortedKeys.encode(data)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let json = String(decoding: JSONSerializer.bytes(data), as: UTF8.self)
         return event(name, raw: json)
     }
 

@@ -33,7 +33,7 @@ struct ApprovalLinkRoutes: Sendable {
                 return Self.page(.conflict, title: "Already decided", "This approval request is \(approval.status == "pending" ? "expired" : approval.status); the link no longer works.")
             }
             let verb = checked.link.decision == .approve ? "Approve" : "Reject"
-            let arguments = (try? String(decoding: JSONEncoder.sortedKeys.encode(approval.proposedAction["arguments"] ?? .null), as: UTF8.self)) ?? "{}"
+            let arguments = String(decoding: JSONSerializer.bytes(approval.proposedAction["arguments"] ?? .null), as: UTF8.self)
             return Self.page(.ok, title: "\(verb) this tool call?", """
                 <p>Signed in as <b>\(Self.escape(checked.email))</b> by this link.</p>
                 <dl><dt>Tool</dt><dd><code>\(Self.escape(approval.proposedAction["tool"]?.stringValue ?? "?"))</code></dd>

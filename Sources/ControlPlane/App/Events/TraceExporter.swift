@@ -99,7 +99,7 @@ public struct TraceExporter: Service {
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         for (name, value) in settings.headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder.sortedKeys.encode(body)))
+        request.body = .bytes(ByteBuffer(bytes: JSONSerializer.bytes(body)))
         let response = try await client.execute(request, timeout: .seconds(settings.requestTimeout.components.seconds))
         _ = try? await response.body.collect(upTo: 64 * 1024)
         guard (200..<300).contains(Int(response.status.code)) else { throw TraceExportRefused(status: Int(response.status.code)) }

@@ -169,7 +169,7 @@ public struct WebhookDispatcher: Service {
                 "created_at": .string(delivery.eventCreatedAt.formatted(.iso8601)),
                 "org_id": .string(delivery.orgID.lowercasedString), "data": data,
             ]
-            return (Array(try JSONEncoder.sortedKeys.encode(body)), secrets)
+            return (JSONSerializer.bytes(body), secrets)
         }
     }
 }

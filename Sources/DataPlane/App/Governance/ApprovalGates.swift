@@ -36,7 +36,7 @@ struct ApprovalGates: Sendable {
                 let matchers = gate.arguments ?? [:]
                 let allMatch = matchers.allSatisfy { name, pattern in
                     guard let value = call.arguments[name] else { return false }
-                    let text = value.stringValue ?? ((try? String(decoding: JSONEncoder.sortedKeys.encode(value), as: UTF8.self)) ?? "")
+                    let text = value.stringValue ?? String(decoding: JSONSerializer.bytes(value), as: UTF8.self)
                     return text.range(of: pattern, options: .regularExpression) != nil
                 }
                 if allMatch { return ("tools.require_approval[\(index)]", call) }

@@ -151,7 +151,7 @@ struct GovernanceGate: Sendable {
     static func normalisedFingerprint(_ json: JSONValue) -> String {
         guard case .object(var object) = json else { return "" }
         for key in ["stream", "stream_options", "user", "metadata", "n"] { object[key] = nil }
-        let data = (try? JSONEncoder.sortedKeys.encode(JSONValue.object(object))) ?? Data()
+        let data = JSONSerializer.bytes(.object(object))
         return SHA256.hash(data: data).hexString.prefix(32).description
     }
 }

@@ -151,14 +151,14 @@ struct ProxyService: Sendable {
         }
         // What the run's record keeps: the request as the provider saw it (redactions applied); the
         // usage request, when added, is ours and is sent but not recorded. Each is encoded once.
-        let recordedBody = try admission.rewritten.map { ByteBuffer(bytes: try JSONEncoder().encode($0)) } ?? body
+        let recordedBody = admission.rewritten.map { ByteBuffer(bytes: JSONSerializer.bytes($0)) } ?? body
         let forwardedBody: ByteBuffer
         if stripUsage, admission.rewritten == nil, json["stream_options"] == nil, let spliced = UsageScanner.requestingUsage(in: body) {
             // The common case (a stream without stream_options): the member is written into the
             // agent's bytes as they are, instead of re-encoding the whole request.
             forwardedBody = spliced
         } else {
-            forwardedBody = try stripUsage ? outgoing.map { ByteBuffer(bytes: try JSONEncoder().encode($0)) } ?? body : recordedBody
+            forwardedBody = stripUsage ? outgoing.map { ByteBuffer(bytes: JSONSerializer.bytes($0)) } ?? body : recordedBody
         }
 
         var upstreamHeaders = HeaderFilter.upstream(request.headers)

@@ -43,7 +43,7 @@ struct ToolCallRoutes: Sendable {
                                headers: runHeader)
         }
         guard let (rule, _) = ApprovalGates.match([call], policy: policy) else { return jsonResponse(.ok, allowed, headers: runHeader) }
-        let digest = "tool-call:" + SHA256.hash(data: (try? JSONEncoder.sortedKeys.encode(call.json)) ?? Data()).hexString
+        let digest = "tool-call:" + SHA256.hash(data: JSONSerializer.bytes(call.json)).hexString
         switch try await approvals.state(runID: id, orgID: principal.orgID, digest: digest, policyVersion: version) {
         case .pending(let approvalID, let rule, let proposed):
             return ApprovalGates.pendingResponse(id: approvalID, rule: rule, policy: policy, proposed: proposed, orgID: principal.orgID, runHeader: runHeader)
