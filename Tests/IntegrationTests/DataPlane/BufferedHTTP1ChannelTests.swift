@@ -84,6 +84,15 @@ import Testing
                 try await writer.finish(nil)
             })
         }
+        router.get("/ready-stream") { _, _ in
+            // The first chunk is there as the answer starts (a provider's head and first event
+            // read together): it is written before the route first waits.
+            Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init { writer in
+                try await writer.write(ByteBuffer(string: "data: ready\n\n"))
+                try await gates.first.wait()
+                try await writer.finish(nil)
+            })
+        }
         let responder = router.buildResponder()
         return Application(responder: responder,
                            server: .bufferedHTTP1(responder: responder, maxBodyBytes: maxBodyBytes, serverName: "rungate-test"),
@@ -159,6 +168,22 @@ import Testing
         }
     }
 
+    /// A stream whose first chunk is already there leaves with its head in one TCP segment: one
+    /// wake-up of the client, not two (the kernel counts the segments: TCP_INFO's tcpi_data_segs_in).
+    @Test func aStreamsHeadLeavesWithAFirstChunkThatIsAlreadyThere() async throws {
+        let gates = (first: Gate(), second: Gate())
+        try await Self.app(gates: gates).test(.live) { client in
+            let socket = try PlainSocket(port: client.port!)
+            defer { socket.close() }
+            try socket.send("GET /ready-stream HTTP/1.1\r\nHost: t\r\n\r\n")
+            let received = try socket.receive(until: "data: ready")
+            #expect(received.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(socket.dataSegmentsReceived == 1, "head and first chunk arrived in \(socket.dataSegmentsReceived) segments")
+            gates.first.open()
+            #expect(try socket.receive(until: "0\r\n\r\n").hasSuffix("0\r\n\r\n"))
+        }
+    }
+
     @Test func aMalformedRequestGets400AndTheConnectionCloses() async throws {
         try await Self.app().test(.live) { client in
             let connection = try await RawConnection.open(port: client.port!)
@@ -172,4 +197,53 @@ import Testing
         #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
         #expect(HTTPDate.format(1_795_392_000) == "Mon, 23 Nov 2026 00:00:00 GMT")
     }
+}
+
+/// A blocking client socket, for what only the kernel knows about a connection (segments received).
+private final class PlainSocket {
+    private let descriptor: Int32
+    private var received = ""
+
+    struct Failure: Error { let what: String }
+
+    init(port: Int) throws {
+        descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure(what: "socket") }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw Failure(what: "connect") }
+    }
+
+    func send(_ text: String) throws {
+        let sent = Array(text.utf8).withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, 0) }
+        guard sent == text.utf8.count else { throw Failure(what: "send") }
+    }
+
+    /// Everything received so far, once it contains `marker`.
+    func receive(until marker: String) throws -> String {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while !received.contains(marker) {
+            let count = buffer.withUnsafeMutableBytes { Glibc.recv(descriptor, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { throw Failure(what: "recv before \(marker)") }
+            received += String(decoding: buffer[..<count], as: UTF8.self)
+        }
+        return received
+    }
+
+    /// TCP_INFO's tcpi_data_segs_in (Linux 4.6 and later), read at its offset in `struct tcp_info`.
+    var dataSegmentsReceived: UInt32 {
+        var info = [UInt8](repeating: 0, count: 256)
+        var length = socklen_t(info.count)
+        _ = info.withUnsafeMutableBytes { getsockopt(descriptor, Int32(IPPROTO_TCP), TCP_INFO, $0.baseAddress, &length) }
+        return info.withUnsafeBytes { $0.load(fromByteOffset: 152, as: UInt32.self) }
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
 }

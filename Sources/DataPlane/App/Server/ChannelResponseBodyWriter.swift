@@ -2,27 +2,34 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOHTTPTypes
+import Synchronization
 
 /// Writes an answer straight to its channel, safe from any thread.
 ///
 /// A whole answer's head leaves with its body, and flushing waits for the event loop's next turn,
-/// so head, body and end written back to back reach the socket in one write. A stream's head
-/// leaves at once (a provider may think for seconds before its first token, and clients and load
-/// balancers time out waiting for headers), its chunks are flushed as they come; when the client
-/// reads slower than the provider writes, each chunk waits until the socket takes it.
+/// so head, body and end written back to back reach the socket in one write. A stream's head leaves
+/// with its first chunk when that comes within `streamHeadWait` — as it does when the provider's
+/// head and first event arrive together: one segment, one wake-up of the client instead of two —
+/// and alone after it otherwise (a provider may think for seconds before its first token, and
+/// clients and load balancers time out waiting for headers). Chunks are flushed as they come; when
+/// the client reads slower than the provider writes, each chunk waits until the socket takes it.
 struct ChannelResponseBodyWriter: ResponseBodyWriter {
+    static let streamHeadWait = TimeAmount.milliseconds(1)
+
     let channel: any Channel
-    private var head: HTTPResponse?
+    private let head: PendingHead
     private let closeAfterwards: Bool
 
-    /// `streamed`: the body's length is unknown (a stream), so the head is sent now.
+    /// `streamed`: the body's length is unknown (a stream), so the head does not wait for its end.
     init(channel: any Channel, head: HTTPResponse, streamed: Bool, closeAfterwards: Bool) {
         self.channel = channel
-        self.head = head
+        self.head = PendingHead(head)
         self.closeAfterwards = closeAfterwards
         if streamed {
-            writeHeadIfPending()
-            channel.flush()
+            let pending = self.head
+            channel.eventLoop.scheduleTask(in: Self.streamHeadWait) {
+                if let head = pending.take() { channel.writeAndFlush(HTTPResponsePart.head(head), promise: nil) }
+            }
         }
     }
 
@@ -50,9 +57,25 @@ struct ChannelResponseBodyWriter: ResponseBodyWriter {
         ended.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 
-    private mutating func writeHeadIfPending() {
-        guard let head else { return }
+    private func writeHeadIfPending() {
+        guard let head = head.take() else { return }
         channel.write(HTTPResponsePart.head(head), promise: nil)
-        self.head = nil
+    }
+}
+
+/// An answer's head until it is written: by the first write, or by a stream's timer, whichever
+/// comes first — once.
+private final class PendingHead: Sendable {
+    private let head: Mutex<HTTPResponse?>
+
+    init(_ head: HTTPResponse) {
+        self.head = Mutex(head)
+    }
+
+    func take() -> HTTPResponse? {
+        head.withLock { head in
+            defer { head = nil }
+            return head
+        }
     }
 }
