@@ -98,5 +98,6 @@ import Testing
             let expected = try JSONEncoder.sortedKeys.encode(value)
             #expect(JSONSerializer.bytes(value) == Array(expected), "document \(index): \(String(decoding: expected, as: UTF8.self))")
         }
+        #expect(JSONSerializer.bytes(["a": .number(.nan), "b": [.number(.infinity)]]) == Array(#"{"a":null,"b":[null]}"#.utf8))
     }
 }

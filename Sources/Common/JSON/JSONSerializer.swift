@@ -40,6 +40,8 @@ public enum JSONSerializer {
     /// As `JSONValue` encodes numbers: integers (exact below 2^53) without a fraction, the rest as
     /// Foundation prints a `Double` (Swift's shortest form that reads back the same).
     private static func write(_ number: Double, into output: inout [UInt8]) {
+        // JSON has no NaN or infinity (Foundation refused the whole document): the number is null.
+        guard number.isFinite else { return output.append(contentsOf: "null".utf8) }
         if number.rounded() == number, abs(number) < 9_007_199_254_740_992 {
             output.append(contentsOf: String(Int64(number)).utf8)
         } else {
