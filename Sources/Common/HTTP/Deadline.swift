@@ -33,7 +33,7 @@ public func withDeadline<T: Sendable>(until deadline: @escaping @Sendable () -> 
                     once.resume(with: .failure(DeadlineExceeded(after: .now - started)))
                     return
                 }
-                try? await Task.sleep(for: min(remaining, recheckingEvery))
+                try? await loopSleep(for: min(remaining, recheckingEvery))
             }
         }
     }

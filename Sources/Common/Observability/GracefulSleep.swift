@@ -4,7 +4,7 @@ import ServiceLifecycle
 /// Sleeps for `duration`, waking early when graceful shutdown starts or the task is cancelled,
 /// so a periodic service never holds a shutdown up by its own interval.
 public func sleepUnlessShuttingDown(for duration: Duration) async {
-    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
+    try? await cancelWhenGracefulShutdown { try await loopSleep(for: duration) }
 }
 
 /// The loop of a background job: runs `pass` until shutdown — again at once when it says more work
