@@ -184,6 +184,30 @@ import Testing
         }
     }
 
+    /// `Expect: 100-continue` (curl asks it for large bodies, then waits a second for an answer):
+    /// the client is told to go on before it sends the body; one announced past the limit is
+    /// refused at once, without its body, and the connection closes.
+    @Test func aClientThatExpects100ContinueIsToldToGoOnOrRefusedAtOnce() async throws {
+        try await Self.app().test(.live) { client in
+            let connection = try await RawConnection.open(port: client.port!)
+            defer { connection.close() }
+            try await connection.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            #expect(try await connection.wait { text, _ in text.hasSuffix("\r\n\r\n") })
+            #expect(connection.text == "HTTP/1.1 100 Continue\r\n\r\n")
+            try await connection.send("hello")
+            #expect(try await connection.wait { text, _ in text.hasSuffix("hello") })
+            #expect(connection.text.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"))
+            #expect(!connection.closed)
+
+            let refused = try await RawConnection.open(port: client.port!)
+            defer { refused.close() }
+            try await refused.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: \(Self.maxBodyBytes + 1)\r\nExpect: 100-continue\r\n\r\n")
+            #expect(try await refused.wait { _, closed in closed })
+            #expect(refused.text.hasPrefix("HTTP/1.1 413 "))
+            #expect(refused.text.lowercased().contains("connection: close\r\n"))
+        }
+    }
+
     @Test func aMalformedRequestGets400AndTheConnectionCloses() async throws {
         try await Self.app().test(.live) { client in
             let connection = try await RawConnection.open(port: client.port!)

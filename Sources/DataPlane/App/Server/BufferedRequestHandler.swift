@@ -20,6 +20,8 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
         /// The body passed the limit: what came is dropped, what still comes is read and dropped,
         /// and the route that collects the body answers 413 on a connection that stays usable.
         case discarding(HTTPRequest)
+        /// Answered before its body (see `answerExpectation`): the rest of the request is dropped.
+        case answered
     }
 
     private let responder: Responder
@@ -39,6 +41,7 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), _):
             state = .reading(head, body: nil)
+            if head.headerFields[.expect]?.lowercased() == "100-continue" { answerExpectation(of: head, context: context) }
         case (.body(let part), .reading(let head, var body)):
             state = .idle  // lets `body` be appended to without a copy
             if (body?.readableBytes ?? 0) + part.readableBytes > maxBodyBytes {
@@ -55,8 +58,24 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
         case (.end, .discarding(let head)):
             state = .idle
             respond(to: Request(head: head, body: RequestBody(asyncSequence: OversizedBody(maxBytes: maxBodyBytes))), channel: context.channel)
+        case (.end, .answered):
+            state = .idle
         case (.body, _), (.end, .idle):
             break
+        }
+    }
+
+    /// A client that waits to be told before it sends its body (`Expect: 100-continue`: curl asks
+    /// for large bodies, and otherwise waits a second) is told to go on — or, when the announced
+    /// length is already past the limit, gets its 413 at once on a connection that then closes
+    /// (whether the client still sends the body is its choice, so what follows cannot be framed).
+    private func answerExpectation(of head: HTTPRequest, context: ChannelHandlerContext) {
+        if let length = head.headerFields[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+            state = .answered
+            respond(to: Request(head: head, body: RequestBody(asyncSequence: OversizedBody(maxBytes: maxBodyBytes))), channel: context.channel,
+                    closing: true)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
         }
     }
 
@@ -66,7 +85,7 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
         context.close(promise: nil)
     }
 
-    private func respond(to request: Request, channel: any Channel) {
+    private func respond(to request: Request, channel: any Channel, closing: Bool = false) {
         let responder = self.responder, serverName = self.serverName
         var logger = self.logger
         logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())  // RequestContext.id reads it
@@ -82,8 +101,9 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
             }
             response.headers[.date] = HTTPDate.now()
             if let serverName { response.headers[.server] = serverName }
+            if closing { response.headers[.connection] = "close" }
             let writer = ChannelResponseBodyWriter(channel: channel, head: response.head, streamed: response.body.contentLength == nil,
-                                                   closeAfterwards: request.headers[.connection]?.lowercased() == "close")
+                                                   closeAfterwards: closing || request.headers[.connection]?.lowercased() == "close")
             do {
                 try await response.body.write(writer)
             } catch {
