@@ -208,6 +208,43 @@ import Testing
         }
     }
 
+    /// An HTTP/1.0 client (nginx's `proxy_pass` by default) is answered in HTTP/1.0: keep-alive only
+    /// when asked for and the answer has a length; a stream unchunked, ended by closing.
+    @Test func anHTTP10ClientIsAnsweredInHTTP10() async throws {
+        let gates = (first: Gate(), second: Gate())
+        try await Self.app(gates: gates).test(.live) { client in
+            let plain = try await RawConnection.open(port: client.port!)
+            defer { plain.close() }
+            try await plain.send("POST /echo HTTP/1.0\r\nContent-Length: 3\r\n\r\none")
+            #expect(try await plain.wait { _, closed in closed })
+            #expect(plain.text.hasPrefix("HTTP/1.0 200 OK\r\n"))
+            #expect(plain.text.lowercased().contains("connection: close\r\n"))
+            #expect(plain.text.hasSuffix("\r\n\r\none"))
+
+            let kept = try await RawConnection.open(port: client.port!)
+            defer { kept.close() }
+            let keepAlive = "POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n"
+            try await kept.send(keepAlive + "one")
+            #expect(try await kept.wait { text, _ in text.hasSuffix("one") })
+            try await kept.send(keepAlive + "two")
+            #expect(try await kept.wait { text, _ in text.hasSuffix("two") })
+            #expect(kept.text.components(separatedBy: "HTTP/1.0 200 OK\r\n").count == 3)
+            #expect(kept.text.lowercased().contains("connection: keep-alive\r\n"))
+            #expect(!kept.closed)
+
+            let stream = try await RawConnection.open(port: client.port!)
+            defer { stream.close() }
+            try await stream.send("GET /ready-stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            #expect(try await stream.wait { text, _ in text.hasSuffix("\r\n\r\ndata: ready\n\n") })
+            gates.first.open()
+            #expect(try await stream.wait { _, closed in closed })
+            #expect(stream.text.hasPrefix("HTTP/1.0 200 OK\r\n"))
+            #expect(!stream.text.lowercased().contains("transfer-encoding"))
+            #expect(stream.text.lowercased().contains("connection: close\r\n"))
+            #expect(stream.text.hasSuffix("\r\n\r\ndata: ready\n\n"))
+        }
+    }
+
     @Test func aMalformedRequestGets400AndTheConnectionCloses() async throws {
         try await Self.app().test(.live) { client in
             let connection = try await RawConnection.open(port: client.port!)
