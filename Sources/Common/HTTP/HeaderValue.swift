@@ -24,3 +24,12 @@ extension StringProtocol where UTF8View: BidirectionalCollection {
         return true
     }
 }
+
+extension String {
+    /// The credential of an `Authorization: Bearer <credential>` value (the scheme's case ignored,
+    /// spaces around the credential trimmed); nil for any other scheme.
+    public var bearerCredential: String? {
+        guard hasCaseInsensitivePrefix("bearer ") else { return nil }
+        return dropFirst(7).trimmedHeaderValue
+    }
+}

@@ -108,14 +108,9 @@ public struct JSONParser {
                 return .object(members)
             }
             while true {
-                guard current == UInt8(ascii: "\"") else {
-                    throw error(current == UInt8(ascii: "}") ? "a comma stands before a closing }" : "an object key must be a string")
-                }
+                try expectKey()
                 let key = try string()
-                skipWhitespace()
-                guard current == UInt8(ascii: ":") else { throw error("a colon must follow an object key") }
-                index += 1
-                skipWhitespace()
+                try colon()
                 members[key] = try value(depth: depth)
                 if try closes(UInt8(ascii: "}"), after: "an object member") { return .object(members) }
             }
@@ -129,15 +124,27 @@ public struct JSONParser {
             if current == UInt8(ascii: "}") { return nil }
             var found: JSONValue?
             while true {
-                guard current == UInt8(ascii: "\"") else { throw error("an object key must be a string") }
+                try expectKey()
                 let key = try string()  // keys are short: no allocation below 16 bytes
-                skipWhitespace()
-                guard current == UInt8(ascii: ":") else { throw error("a colon must follow an object key") }
-                index += 1
-                skipWhitespace()
+                try colon()
                 if key == name { found = try value(depth: 1) } else { try skipValue(depth: 1) }
                 if try closes(UInt8(ascii: "}"), after: "an object member") { return found }
             }
+        }
+
+        /// An object's key (a string) must start here.
+        func expectKey() throws(JSONParseError) {
+            guard current == UInt8(ascii: "\"") else {
+                throw error(current == UInt8(ascii: "}") ? "a comma stands before a closing }" : "an object key must be a string")
+            }
+        }
+
+        /// The colon after an object's key, and the whitespace around it.
+        mutating func colon() throws(JSONParseError) {
+            skipWhitespace()
+            guard current == UInt8(ascii: ":") else { throw error("a colon must follow an object key") }
+            index += 1
+            skipWhitespace()
         }
 
         /// Steps over a value, checking its structure but building nothing.
@@ -155,12 +162,9 @@ public struct JSONParser {
                 }
                 while true {
                     if closer == UInt8(ascii: "}") {
-                        guard current == UInt8(ascii: "\"") else { throw error("an object key must be a string") }
+                        try expectKey()
                         try skipString()
-                        skipWhitespace()
-                        guard current == UInt8(ascii: ":") else { throw error("a colon must follow an object key") }
-                        index += 1
-                        skipWhitespace()
+                        try colon()
                     }
                     try skipValue(depth: depth + 1)
                     if try closes(closer, after: "a member or element") { return }

@@ -23,10 +23,10 @@ public struct Authenticator: Sendable {
         let presented: String
         let viaCookie: Bool
         if let authorization = request.headers[.authorization] {
-            guard authorization.lowercased().hasPrefix("bearer ") else {
+            guard let credential = authorization.bearerCredential else {
                 throw RungateError.unauthenticated("The Authorization header must be `Bearer <session or rg_adm_ token>`.")
             }
-            presented = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+            presented = credential
             viaCookie = false
         } else if let cookie = SessionCookie.value(in: request.headers) {
             presented = cookie

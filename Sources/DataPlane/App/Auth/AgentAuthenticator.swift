@@ -21,10 +21,10 @@ public struct AgentAuthenticator: Sendable {
     public func authenticate(_ request: Request) async throws -> AgentPrincipal {
         let presented: String
         if let authorization = request.headers[.authorization] {
-            guard authorization.hasCaseInsensitivePrefix("bearer ") else {
+            guard let credential = authorization.bearerCredential else {
                 throw RungateError.unauthenticated("The Authorization header must be `Bearer rg_agt_…`.")
             }
-            presented = authorization.dropFirst(7).trimmedHeaderValue
+            presented = credential
         } else if let apiKey = request.headers[.xAPIKey] {
             presented = apiKey.trimmedHeaderValue
         } else {

@@ -17,12 +17,12 @@ struct PlatformGuard: Sendable {
             }
         }
         try database.requireReachable()
-        guard let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") else {
+        guard let presented = request.headers[.authorization]?.bearerCredential else {
             throw RungateError.unauthenticated("The platform API needs `Authorization: Bearer rg_platform_…`.")
         }
         let token: Token
         do {
-            token = try Token.parse(String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces), expecting: .platform)
+            token = try Token.parse(presented, expecting: .platform)
         } catch {
             throw RungateError.unauthenticated("Only platform tokens are accepted here: \(error.description).")
         }
