@@ -1,5 +1,6 @@
 import Common
 import Synchronization
+import TestSupport
 import Testing
 
 /// The data plane's read-through cache: served stale (and only then) while the database is away,
@@ -104,11 +105,11 @@ import Testing
         let before = Task {
             try await cache.value(for: "token") {
                 started.set()
-                while !released.isSet { try await Task.sleep(for: .milliseconds(5)) }
+                _ = try await eventually { released.isSet }
                 return 1  // the row as it was before the revocation
             }
         }
-        while !started.isSet { try await Task.sleep(for: .milliseconds(5)) }
+        try #require(try await eventually { started.isSet })
         cache.remove("token")
         #expect(try await cache.value(for: "token") { nil } == nil)  // its own load: revoked
         released.set()

@@ -49,12 +49,7 @@ import Testing
 
         /// Waits (10 s at most) until `condition` holds for what was received; false if it never did.
         func wait(until condition: (String, Bool) -> Bool) async throws -> Bool {
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline {
-                if state.withLock({ condition($0.text, $0.closed) }) { return true }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            return false
+            try await eventually { state.withLock { condition($0.text, $0.closed) } }
         }
 
         func close() { channel.withLock { $0?.close(promise: nil) } }
@@ -65,8 +60,7 @@ import Testing
         private let opened = Mutex(false)
         func open() { opened.withLock { $0 = true } }
         func wait() async throws {
-            let deadline = ContinuousClock.now + .seconds(10)
-            while !opened.withLock({ $0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            _ = try await eventually { opened.withLock { $0 } }
         }
     }
 

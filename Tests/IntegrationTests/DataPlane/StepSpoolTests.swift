@@ -42,11 +42,7 @@ import Testing
     }
 
     static func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try await !condition() {
-            guard ContinuousClock.now < deadline else { Issue.record("timed out waiting until \(what)"); return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        if try await !TestSupport.eventually(every: .milliseconds(50), condition) { Issue.record("timed out waiting until \(what)") }
     }
 
     /// A fresh spool folder, an org with a run not yet written, and the step repository connected as
