@@ -80,7 +80,9 @@ public struct PostgresStepRepository: StepRepository {
                 FROM (SELECT run_id, count(*) AS steps, sum(input_tokens) AS input, sum(output_tokens) AS output, sum(cost_micros) AS cost,
                              max(created_at) AS last
                       FROM inserted GROUP BY run_id) t
-                WHERE r.id = t.run_id AND NOT (t.run_id = ANY(\(counted)::uuid[]))
+                -- NOT IN a subquery is one hashed lookup per run (= ANY of an array compared each
+                -- run with every run inserted above); the array holds no NULL.
+                WHERE r.id = t.run_id AND t.run_id NOT IN (SELECT unnest(\(counted)::uuid[]))
                 """, logger: logger)
             let sealed = steps.compactMap { step in step.payload.map { (step, $0) } }
             guard !sealed.isEmpty else { return }
