@@ -111,6 +111,10 @@ import Testing
             first.costMicros = 100
             second.costMicros = 20
             second.createdAt = first.createdAt.addingTimeInterval(2)
+            first.payload = SealedPayload(dataKeyID: UUID.random(), request: [1, 2, 3], response: nil)
+            func payloads(_ runID: UUID) async throws -> Int {
+                try await Self.count("SELECT count(*)::int FROM payloads WHERE run_id = \(runID)", on: owner)
+            }
             func totals() async throws -> String {
                 try await owner.query("""
                     SELECT step_count || '/' || input_tokens || '/' || cost_micros || '/' || (last_step_at = \(second.createdAt))
@@ -119,14 +123,24 @@ import Testing
             }
             try await repository.insert([first, second], runs: [run], events: [])
             #expect(try await totals() == "2/11/120/true")
+            #expect(try await payloads(run.id) == 1)
             // The same batch again (a retried write that had committed): nothing counts twice.
             try await repository.insert([first, second], runs: [run], events: [])
             #expect(try await totals() == "2/11/120/true")
-            // A later batch on the existing run adds to it.
+            #expect(try await payloads(run.id) == 1)
+            // A later batch on the existing run adds to it; a step of a run that is gone (its org
+            // purged meanwhile) is dropped with its payload, and the rest of the batch is written.
             var third = Self.step(handle, fixture, tokens: 1)
             third.createdAt = second.createdAt.addingTimeInterval(1)
-            try await repository.insert([third], runs: [], events: [])
+            third.payload = SealedPayload(dataKeyID: UUID.random(), request: [4], response: [5])
+            let gone = RunHandle(id: UUID.random(), status: .running, created: false, policyID: nil, policyVersion: nil, stepCount: 0, tokens: 0)
+            var orphan = Self.step(gone, fixture, tokens: 9)
+            orphan.payload = SealedPayload(dataKeyID: UUID.random(), request: [6], response: nil)
+            try await repository.insert([third, orphan], runs: [], events: [])
             #expect(try await totals() == "3/12/120/false")
+            #expect(try await payloads(run.id) == 2)
+            #expect(try await Self.count("SELECT count(*)::int FROM steps WHERE run_id = \(gone.id)", on: owner) == 0)
+            #expect(try await payloads(gone.id) == 0)
         }
     }
 
