@@ -144,6 +144,21 @@ import Testing
         }
     }
 
+    /// A run whose agent is gone (deleted meanwhile), or is not the org's, is not written; the rest
+    /// of its batch is.
+    @Test func aRunOfAnAgentThatIsGoneIsNotWritten() async throws {
+        try await Self.with { _, _, _, fixture, owner, _ in
+            let repository = PostgresStepRepository(database: Database(client: owner, logger: TestServers.logger))
+            let kept = NewRun(id: UUID.random(), orgID: fixture.orgID, agentID: fixture.resources.agentID, policyID: nil, policyVersion: nil)
+            let gone = NewRun(id: UUID.random(), orgID: fixture.orgID, agentID: UUID.random(), policyID: nil, policyVersion: nil)
+            let elsewhere = NewRun(id: UUID.random(), orgID: UUID.random(), agentID: fixture.resources.agentID, policyID: nil, policyVersion: nil)
+            try await repository.insert([], runs: [kept, gone, elsewhere], events: [])
+            for (run, written) in [(kept, 1), (gone, 0), (elsewhere, 0)] {
+                #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE id = \(run.id)", on: owner) == written)
+            }
+        }
+    }
+
     @Test func theBackgroundFlushHoldsAFreshRunForItsFirstStepButNotLongerThanASecond() async throws {
         try await Self.with { directory, recorder, _, fixture, owner, _ in
             let principal = Self.principal(fixture)

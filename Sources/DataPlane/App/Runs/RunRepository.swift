@@ -81,6 +81,7 @@ public struct PostgresRunRepository: RunRepository {
         let starting = runs.map { totals[$0.id] ?? RunTotals() }
         let stepCounts = starting.map(\.steps), inputs = starting.map(\.input), outputs = starting.map(\.output)
         let costs = starting.map(\.cost), lastSteps = zip(starting, started).map { $0.last ?? $1 }
+        let batchAgents = Array(Set(agents))
         let rows = try await connection.query(
             """
             WITH inserted AS (
@@ -94,8 +95,11 @@ public struct PostgresRunRepository: RunRepository {
                             \(lastSteps)::timestamptz[])
                   AS n(id, org_id, agent_id, policy_id, policy_version, started_at, step_count, input_tokens, output_tokens, cost_micros,
                        last_step_at)
-                -- An agent deleted meanwhile: its run (and so its steps) is not written.
-                WHERE EXISTS (SELECT 1 FROM agents a WHERE a.org_id = n.org_id AND a.id = n.agent_id)
+                -- An agent deleted meanwhile: its run (and so its steps) is not written. Looked up by
+                -- a primary-key probe per agent of the batch (LIMIT keeps it one): as a plain semi-join
+                -- the planner may hash every org's agents for each batch.
+                WHERE (n.org_id, n.agent_id) IN (SELECT a.org_id, a.id FROM unnest(\(batchAgents)::uuid[]) AS b(id),
+                                                 LATERAL (SELECT org_id, id FROM agents WHERE agents.id = b.id LIMIT 1) a)
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id, org_id, agent_id, policy_version
             ), announced AS (
