@@ -34,7 +34,7 @@ public enum RungateServer {
             responder: responder,
             server: server(responder),
             configuration: .init(address: .hostname(host, port: port), serverName: service),
-            services: backing.services + services,
+            services: backing.services + services + [EventLoopLagMonitor()],
             logger: logger)
         app.beforeServerStarts {
             try await backing.database.requireSchema(version: SchemaVersion.required)

@@ -5,7 +5,13 @@ import Prometheus
 public enum RungateMetrics {
     public static func bootstrap() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Event-loop lag matters from a fraction of a millisecond on (the default buckets start at 5 ms).
+        factory.durationHistogramBuckets[EventLoopLagMonitor.metricLabel] = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+        ]
+        MetricsSystem.bootstrap(factory)
         return registry
     }
 }
