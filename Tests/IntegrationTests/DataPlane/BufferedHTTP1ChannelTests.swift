@@ -138,6 +138,7 @@ import Testing
             try await connection.send(Self.post("bye", close: true))
             #expect(try await connection.wait { _, closed in closed })
             #expect(connection.text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(connection.text.lowercased().contains("connection: close\r\n"))
             #expect(connection.text.hasSuffix("bye"))
         }
     }

@@ -29,7 +29,7 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
             // is written, and closes idle connections when the server quiesces (graceful shutdown).
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                 withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false)
-            try channel.pipeline.syncOperations.addHandler(HTTP10Compatibility())
+            try channel.pipeline.syncOperations.addHandler(ConnectionPersistence())
             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try channel.pipeline.syncOperations.addHandler(
                 BufferedRequestHandler(responder: responder, maxBodyBytes: maxBodyBytes, serverName: serverName, logger: logger))

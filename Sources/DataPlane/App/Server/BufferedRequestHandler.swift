@@ -101,9 +101,8 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
             }
             response.headers[.date] = HTTPDate.now()
             if let serverName { response.headers[.server] = serverName }
-            if closing { response.headers[.connection] = "close" }
-            let writer = ChannelResponseBodyWriter(channel: channel, head: response.head, streamed: response.body.contentLength == nil,
-                                                   closeAfterwards: closing || request.headers[.connection]?.lowercased() == "close")
+            if closing { response.headers[.connection] = "close" }  // ConnectionPersistence closes after it
+            let writer = ChannelResponseBodyWriter(channel: channel, head: response.head, streamed: response.body.contentLength == nil)
             do {
                 try await response.body.write(writer)
             } catch {

@@ -18,13 +18,11 @@ struct ChannelResponseBodyWriter: ResponseBodyWriter {
 
     let channel: any Channel
     private let head: PendingHead
-    private let closeAfterwards: Bool
 
     /// `streamed`: the body's length is unknown (a stream), so the head does not wait for its end.
-    init(channel: any Channel, head: HTTPResponse, streamed: Bool, closeAfterwards: Bool) {
+    init(channel: any Channel, head: HTTPResponse, streamed: Bool) {
         self.channel = channel
         self.head = PendingHead(head)
-        self.closeAfterwards = closeAfterwards
         if streamed {
             let pending = self.head
             channel.eventLoop.scheduleTask(in: Self.streamHeadWait) {
@@ -50,11 +48,8 @@ struct ChannelResponseBodyWriter: ResponseBodyWriter {
 
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
         writeHeadIfPending()
-        guard closeAfterwards else { return channel.writeAndFlush(HTTPResponsePart.end(trailingHeaders), promise: nil) }
-        let ended = channel.eventLoop.makePromise(of: Void.self)
-        channel.writeAndFlush(HTTPResponsePart.end(trailingHeaders), promise: ended)
-        let channel = self.channel
-        ended.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        // Whether the connection closes after it is `ConnectionPersistence`'s to decide.
+        channel.writeAndFlush(HTTPResponsePart.end(trailingHeaders), promise: nil)
     }
 
     private func writeHeadIfPending() {
