@@ -27,9 +27,8 @@ private final class LoopTimer: Sendable {
             return state.cancelled
         }
         guard !cancelled else { return continuation.resume(throwing: CancellationError()) }
-        let (seconds, attoseconds) = duration.components
-        let nanoseconds = max(0, seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000)
-        let scheduled = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(nanoseconds)) { self.resume(with: .success(())) }
+        let delay = max(TimeAmount(duration), .zero)
+        let scheduled = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: delay) { self.resume(with: .success(())) }
         state.withLock { $0.scheduled = scheduled }
     }
 

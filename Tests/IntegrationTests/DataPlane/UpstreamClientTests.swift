@@ -98,7 +98,7 @@ import Testing
     /// call's start to this call's end) must reuse, only one known to be longer must not.
     @Test func anIdleConnectionClosesAfterTheIdleTimeoutFromItsLastUse() async throws {
         let idleTimeout = Duration.seconds(2)
-        try await withProvider(idleTimeout: .seconds(2)) { provider, client in
+        try await withProvider(idleTimeout: TimeAmount(idleTimeout)) { provider, client in
             let clock = ContinuousClock()
             func call() async throws -> (started: ContinuousClock.Instant, ended: ContinuousClock.Instant, accepted: Int) {
                 let started = clock.now
