@@ -242,7 +242,7 @@ public final class StepRecorder: Service, Sendable {
                 queue.steps.removeFirst(steps.count)
                 queue.events.removeFirst(events.count)
                 queue.bytes -= Self.footprint(steps)
-                return (runs, steps, events, queue.steps.count > 4 * batchSize || queue.events.count > 4 * batchSize)
+                return (runs, steps, events, !queue.steps.isEmpty || !queue.events.isEmpty)
             }
             CallMetrics.queued.record(pending)
             // Memory first (the newest steps, and the runs they need), then what waited on disk.
@@ -251,9 +251,8 @@ public final class StepRecorder: Service, Sendable {
                 // A write stuck on a connection the database dropped is abandoned and retried:
                 // batches are idempotent (a run or step already written is skipped, counted once).
                 // Keeping up, a batch is written from a thread that yields the core to any call
-                // (BackgroundExecutor); behind by more than four batches (a pass at the usual rate
-                // writes one or two), or draining for shutdown, it competes like the calls, so the
-                // queue cannot grow for want of CPU.
+                // (BackgroundExecutor); behind by a batch, or draining for shutdown, it competes
+                // like the calls, so the queue cannot grow for want of CPU.
                 let repository = self.repository
                 let executor: (any TaskExecutor)? = holdingFreshRuns && !behind ? BackgroundExecutor.shared : nil
                 try await withDeadline(until: writeDeadline(.seconds(15))) {
