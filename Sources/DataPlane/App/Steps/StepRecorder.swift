@@ -224,7 +224,7 @@ public final class StepRecorder: Service, Sendable {
     func flush(holdingFreshRuns: Bool) async -> Bool {
         while true {
             // Every queued run a step of this batch may belong to goes with it.
-            let (runs, steps, events, behind) = queue.withLock { queue -> ([NewRun], [StepRecord], [OutboxEvent], Bool) in
+            let (runs, steps, events) = queue.withLock { queue -> ([NewRun], [StepRecord], [OutboxEvent]) in
                 let steps = Array(queue.steps.prefix(batchSize)), events = Array(queue.events.prefix(batchSize))
                 var runs = queue.runs
                 if holdingFreshRuns {
@@ -242,7 +242,7 @@ public final class StepRecorder: Service, Sendable {
                 queue.steps.removeFirst(steps.count)
                 queue.events.removeFirst(events.count)
                 queue.bytes -= Self.footprint(steps)
-                return (runs, steps, events, !queue.steps.isEmpty || !queue.events.isEmpty)
+                return (runs, steps, events)
             }
             CallMetrics.queued.record(pending)
             // Memory first (the newest steps, and the runs they need), then what waited on disk.
@@ -250,14 +250,8 @@ public final class StepRecorder: Service, Sendable {
             do {
                 // A write stuck on a connection the database dropped is abandoned and retried:
                 // batches are idempotent (a run or step already written is skipped, counted once).
-                // Keeping up, a batch is written from a thread that yields the core to any call
-                // (BackgroundExecutor); behind by a batch, or draining for shutdown, it competes
-                // like the calls, so the queue cannot grow for want of CPU.
                 let repository = self.repository
-                let executor: (any TaskExecutor)? = holdingFreshRuns && !behind ? BackgroundExecutor.shared : nil
-                try await withDeadline(until: writeDeadline(.seconds(15))) {
-                    try await withTaskExecutorPreference(executor) { try await repository.insert(steps, runs: runs, events: events) }
-                }
+                try await withDeadline(until: writeDeadline(.seconds(15))) { try await repository.insert(steps, runs: runs, events: events) }
             } catch {
                 requeue(runs: runs, steps: steps, events: events)
                 logger.error("writing steps failed; will retry", metadata: ["count": "\(runs.count + steps.count + events.count)", "error": "\(String(reflecting: error))"])
