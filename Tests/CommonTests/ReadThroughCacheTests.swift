@@ -4,7 +4,8 @@ import TestSupport
 import Testing
 
 /// The data plane's read-through cache: served stale (and only then) while the database is away,
-/// and bounded by sweeping what nobody asked for during its retention.
+/// and bounded by generations: what nobody asked for during two retentions, or the oldest half of
+/// a full cache, goes — without walking the entries on a call.
 @Suite struct ReadThroughCacheTests {
     struct LoadFailed: Error {}
 
@@ -117,18 +118,38 @@ import Testing
         #expect(cache.cached("token") == nil)
     }
 
-    @Test func whatNobodyAskedForDuringTheRetentionIsSwept() async throws {
+    @Test func whatNobodyAskedForDuringTwoRetentionsIsDropped() async throws {
         let database = Database()
         let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .milliseconds(10), retention: .milliseconds(50), reachable: database.reachable)
         cache.put(0, for: -1)
         cache.put(0, for: -2)
-        try await Task.sleep(for: .milliseconds(120))
+        try await Task.sleep(for: .milliseconds(60))
         database.set(false)
         _ = try await cache.value(for: -2) { nil }  // still in use (during an outage, say)
-        for key in 0..<1024 { cache.put(key, for: key) }
-        #expect(cache.cached(-1) == nil, "unused past the retention: swept")
-        #expect(cache.cached(-2) == 0, "asked for within the retention: kept")
-        #expect(cache.count == 1025)
+        cache.put(1, for: 1)  // a retention has passed: the first rotation
+        #expect(cache.cached(-1) == 0, "unused for one retention only: kept")
+        try await Task.sleep(for: .milliseconds(60))
+        _ = try await cache.value(for: -2) { nil }
+        cache.put(2, for: 2)  // the second rotation
+        #expect(cache.cached(-1) == nil, "unused for two retentions: dropped")
+        #expect(cache.cached(-2) == 0, "asked for within each retention: kept")
+        #expect(cache.cached(1) == 1 && cache.cached(2) == 2)
+        #expect(cache.count == 3)
+    }
+
+    @Test func aFullCacheDropsItsOldestHalfNotEverything() async throws {
+        let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .seconds(60), capacity: 100)
+        for key in 0..<1000 { cache.put(key, for: key) }
+        #expect(cache.count == 100)
+        #expect((900..<1000).allSatisfy { cache.cached($0) == $0 }, "the newest entries are all kept")
+        #expect(cache.cached(899) == nil)
+        // An entry asked for is kept through the next rotation; the rest of its generation goes.
+        cache.update(900) { $0 = -900 }
+        #expect(try await cache.value(for: 900) { nil } == -900)
+        for key in 1000..<1050 { cache.put(key, for: key) }
+        #expect(cache.cached(900) == -900)
+        #expect(cache.cached(901) == nil)
+        #expect(cache.count <= 101)
     }
 
     @Test func expireAllMarksEverythingOutOfDateWithoutDroppingIt() async throws {

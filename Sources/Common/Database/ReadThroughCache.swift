@@ -7,14 +7,17 @@ public struct DatabaseUnreachable: Error, Sendable {}
 /// Values read from the database and kept in memory: fresh for `timeToLive`, reloaded after it — and
 /// past it still served while the database does not answer, so an outage does not stop calls whose
 /// state is already known (a change made before the outage arrived by notification and dropped the
-/// entry; none can be made during it). Bounded twice: an entry not asked for during `retention` is
-/// swept away, and a full cache is emptied and refills.
+/// entry; none can be made during it). Bounded without ever walking the entries on a call: they are
+/// kept in two generations, the entries asked for or stored since the last rotation and those of
+/// the generation before; an entry asked for moves to the current one. Each `retention` — or
+/// sooner, when the current generation reaches half the capacity — the previous generation is
+/// dropped and the current one takes its place, so an entry not asked for during one to two
+/// retentions goes. (A sweep over every entry, and emptying a full cache, held a call for up to
+/// ~10 ms once the runs cache had grown to 100 k entries: bench/RESULTS.md, session 13.)
 public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private struct Entry {
         let value: Value
         let loaded: ContinuousClock.Instant
-        /// The last time it was asked for: what is still in use is never swept, outage or not.
-        var used: ContinuousClock.Instant
     }
 
     /// One load of a key, shared by every caller that needs it meanwhile: when an entry expires
@@ -51,20 +54,67 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     }
 
     private struct State {
-        var values: [Key: Entry] = [:]
-        var putsSinceSweep = 0
+        /// Asked for or stored since `rotatedAt`. Sized for a full generation from the start: grown
+        /// by doubling, each resize moved every entry at once (~20 ms at 50 k runs); the pages of
+        /// the slots not yet used are not touched, so not resident.
+        var current: [Key: Entry]
+        /// The generation before: dropped at the next rotation, except what is asked for meanwhile.
+        var previous: [Key: Entry] = [:]
+        var rotatedAt = ContinuousClock.now
+        let generationSize: Int
         /// Counts removals and expiries: a load that began before one does not put its value back
         /// (it may be what the invalidation was about, e.g. a token read just before its revocation
         /// committed, which would otherwise be served for a whole time to live), and is not shared
         /// with callers that come after it.
         var invalidations: UInt64 = 0
         var flights: [Key: Flight] = [:]
+
+        init(capacity: Int) {
+            generationSize = max(capacity / 2, 1)
+            current = Dictionary(minimumCapacity: generationSize)
+        }
+
+        var count: Int { current.count + previous.count }
+
+        subscript(key: Key) -> Entry? { current[key] ?? previous[key] }
+
+        /// The entry of `key`, moved to the current generation: it is in use, outage or not.
+        mutating func use(_ key: Key) -> Entry? {
+            if let entry = current[key] { return entry }
+            guard let entry = previous.removeValue(forKey: key) else { return nil }
+            current[key] = entry
+            return entry
+        }
+
+        /// Puts `entry` (nil: removes the entry). Returns the generation a rotation dropped, for the
+        /// caller to release after the lock.
+        mutating func store(_ entry: Entry?, for key: Key, now: ContinuousClock.Instant, retention: Duration) -> [Key: Entry] {
+            previous.removeValue(forKey: key)
+            guard let entry else {
+                current.removeValue(forKey: key)
+                return [:]
+            }
+            var dropped: [Key: Entry] = [:]
+            if current[key] == nil, now - rotatedAt >= retention || current.count >= generationSize {
+                dropped = previous
+                previous = current
+                current = Dictionary(minimumCapacity: generationSize)
+                rotatedAt = now
+            }
+            current[key] = entry
+            return dropped
+        }
+
+        /// Changes every entry in place, in both generations.
+        mutating func mapEntries(_ change: (Entry) -> Entry) {
+            current = current.mapValues(change)
+            previous = previous.mapValues(change)
+        }
     }
 
-    private let entries = Mutex<State>(State())
+    private let entries: Mutex<State>
     private let timeToLive: Duration
     private let retention: Duration
-    private let capacity: Int
     private let loadDeadline: Duration
     /// Whether the database answers now (its health monitor): while it does not, nothing is loaded.
     private let reachable: @Sendable () -> Bool
@@ -76,7 +126,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         self.reachable = reachable
         self.timeToLive = timeToLive
         self.retention = max(retention, timeToLive)
-        self.capacity = capacity
+        self.entries = Mutex(State(capacity: capacity))
         self.loadDeadline = loadDeadline
         self.staleServes = Counter(label: "rungate_cache_stale_serves_total", dimensions: [("cache", name)])
     }
@@ -86,10 +136,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     /// known value if any.
     public func value(for key: Key, load: @escaping @Sendable () async throws -> Value?) async throws -> Value? {
         let now = ContinuousClock.now
-        let entry = entries.withLock { entries in
-            entries.values[key]?.used = now
-            return entries.values[key]
-        }
+        let entry = entries.withLock { $0.use(key) }
         if let entry, now - entry.loaded < timeToLive { return entry.value }
         if !reachable() {
             guard let entry else { throw DatabaseUnreachable() }
@@ -110,11 +157,11 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
             } catch {
                 result = .failure(error)
             }
-            entries.withLock { entries in
+            // What a rotation dropped is released here, after the lock.
+            _ = entries.withLock { entries -> [Key: Entry] in
                 if entries.flights[key] === flight { entries.flights[key] = nil }
-                if case .success(let value) = result, entries.invalidations == flight.generation {
-                    Self.store(value, for: key, in: &entries, now: .now, capacity: capacity, retention: retention)
-                }
+                guard case .success(let value) = result, entries.invalidations == flight.generation else { return [:] }
+                return entries.store(value.map { Entry(value: $0, loaded: .now) }, for: key, now: .now, retention: retention)
             }
             flight.finish(result)
         }
@@ -128,61 +175,46 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     }
 
     /// How many entries are held.
-    public var count: Int { entries.withLock { $0.values.count } }
+    public var count: Int { entries.withLock { $0.count } }
 
     /// The value of `key` whatever its age.
     public func cached(_ key: Key) -> Value? {
-        entries.withLock { $0.values[key]?.value }
+        entries.withLock { $0[key]?.value }
     }
 
     public func put(_ value: Value, for key: Key) {
-        let now = ContinuousClock.now, capacity = self.capacity, retention = self.retention
-        entries.withLock { Self.store(value, for: key, in: &$0, now: now, capacity: capacity, retention: retention) }
-    }
-
-    /// Puts `value` (nil: removes the entry).
-    private static func store(_ value: Value?, for key: Key, in entries: inout State, now: ContinuousClock.Instant,
-                              capacity: Int, retention: Duration) {
-        guard let value else {
-            entries.values.removeValue(forKey: key)
-            return
-        }
-        // Now and then what nobody asked for during the retention goes: most entries of a busy
-        // cache (runs) are never asked for again. A pass looks at each entry, so passes are
-        // spaced by a quarter of the size: at most four looks per put, however large it grows
-        // (a fixed spacing made a full runs cache cost ~100 looks per call).
-        entries.putsSinceSweep += 1
-        if entries.putsSinceSweep >= max(1024, entries.values.count / 4) {
-            entries.putsSinceSweep = 0
-            // Removed in place: the table keeps its capacity, so memory holds steady instead of
-            // a copy of the table being made (and released) on every pass.
-            let unused = entries.values.compactMap { now - $0.value.used >= retention ? $0.key : nil }
-            for key in unused { entries.values.removeValue(forKey: key) }
-        }
-        if entries.values.count >= capacity, entries.values[key] == nil { entries.values.removeAll(keepingCapacity: true) }
-        entries.values[key] = Entry(value: value, loaded: now, used: now)
+        let now = ContinuousClock.now, retention = self.retention
+        _ = entries.withLock { $0.store(Entry(value: value, loaded: now), for: key, now: now, retention: retention) }
     }
 
     /// Changes the value of `key` in place, if it is cached (its age is kept).
     public func update(_ key: Key, _ change: (inout Value) -> Void) {
         entries.withLock { entries in
-            guard let entry = entries.values[key] else { return }
-            var value = entry.value
-            change(&value)
-            entries.values[key] = Entry(value: value, loaded: entry.loaded, used: entry.used)
+            func changed(_ entry: Entry) -> Entry {
+                var value = entry.value
+                change(&value)
+                return Entry(value: value, loaded: entry.loaded)
+            }
+            if let entry = entries.current[key] {
+                entries.current[key] = changed(entry)
+            } else if let entry = entries.previous[key] {
+                entries.previous[key] = changed(entry)
+            }
         }
     }
 
     public func remove(_ key: Key) {
         entries.withLock { entries in
-            entries.values.removeValue(forKey: key)
+            entries.current.removeValue(forKey: key)
+            entries.previous.removeValue(forKey: key)
             entries.invalidations &+= 1
         }
     }
 
     public func removeAll(where shouldRemove: (Key, Value) -> Bool) {
         entries.withLock { entries in
-            entries.values = entries.values.filter { !shouldRemove($0.key, $0.value.value) }
+            entries.current = entries.current.filter { !shouldRemove($0.key, $0.value.value) }
+            entries.previous = entries.previous.filter { !shouldRemove($0.key, $0.value.value) }
             entries.invalidations &+= 1
         }
     }
@@ -193,9 +225,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         let past = ContinuousClock.now - timeToLive
         entries.withLock { entries in
             entries.invalidations &+= 1
-            for (key, entry) in entries.values {
-                entries.values[key] = Entry(value: entry.value, loaded: min(entry.loaded, past), used: entry.used)
-            }
+            entries.mapEntries { Entry(value: $0.value, loaded: min($0.loaded, past)) }
         }
     }
 }
