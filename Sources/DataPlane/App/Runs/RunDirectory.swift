@@ -26,7 +26,8 @@ public final class RunDirectory: Sendable {
     public init(repository: any RunRepository, recorder: StepRecorder, health: DatabaseHealth?, timeToLive: Duration = .seconds(30)) {
         self.repository = repository
         self.recorder = recorder
-        // Most runs are short: one not asked for in two minutes is let go (asked again, it is reloaded).
+        // Most runs are short: one not asked for in two to four minutes is let go (asked again, it is
+        // reloaded), sooner when more than 50 k runs a generation start here.
         self.entries = ReadThroughCache(name: "runs", timeToLive: timeToLive, retention: .seconds(120),
                                         reachable: { health?.isReachable ?? true })
         // Run ceilings (steps, tokens) see this replica's steps as they are recorded.
