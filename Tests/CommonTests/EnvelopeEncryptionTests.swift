@@ -17,6 +17,21 @@ import Testing
         #expect(String(decoding: try unwrapped.open(sealed, purpose: .providerKey), as: UTF8.self) == "sk-provider-secret")
     }
 
+    @Test func everySealHasItsOwnRandomNonce() async throws {
+        let key = keyring.newDataKey(orgID: orgID)
+        // 4 tasks × 1,000 seals of the same plaintext: nonces taken concurrently from the shared block.
+        let sealed = try await withThrowingTaskGroup(of: [[UInt8]].self) { group in
+            for _ in 0..<4 { group.addTask { try (0..<1000).map { _ in try key.seal(Array("same".utf8), purpose: .payload) } } }
+            return try await group.reduce(into: [[UInt8]]()) { $0 += $1 }
+        }
+        let nonces = sealed.map { Array($0[1..<13]) }
+        #expect(Set(nonces).count == 4000, "a nonce reused under one key breaks GCM")
+        for position in [0, 5, 11] {
+            #expect(Set(nonces.prefix(1000).map { $0[position] }).count > 200, "random bytes, not a counter or zeros")
+        }
+        #expect(try sealed.allSatisfy { try key.open($0, purpose: .payload) == Array("same".utf8) })
+    }
+
     @Test func tamperedCiphertextFails() throws {
         let key = keyring.newDataKey(orgID: orgID)
         var sealed = try key.seal(Array("secret".utf8), purpose: .payload)

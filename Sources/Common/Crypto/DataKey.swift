@@ -67,10 +67,13 @@ public struct WrappedDataKey: Sendable, Equatable {
 /// AES-256-GCM with a version byte in front: `0x01 || nonce(12) || ciphertext || tag(16)`.
 enum Envelope {
     static let version: UInt8 = 1
+    /// GCM's 96-bit nonce, random for each seal.
+    typealias Nonce = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
 
     static func seal(_ plaintext: [UInt8], key: SymmetricKey, aad: [UInt8]) throws(EnvelopeError) -> [UInt8] {
         do {
-            let box = try AES.GCM.seal(plaintext, using: key, authenticating: aad)
+            let nonce = try withUnsafeBytes(of: RandomBlock.shared.next(as: Nonce.self)) { try AES.GCM.Nonce(data: $0) }
+            let box = try AES.GCM.seal(plaintext, using: key, nonce: nonce, authenticating: aad)
             guard let combined = box.combined else { throw EnvelopeError.encryptionFailed }
             return [version] + Array(combined)
         } catch {
