@@ -152,6 +152,14 @@ import Testing
         #expect(cache.count <= 101)
     }
 
+    @Test func removeAllTakesWhatItPicksFromBothGenerations() {
+        let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .seconds(60), capacity: 8)
+        for key in 0..<6 { cache.put(key, for: key) }  // 0–3 in the previous generation, 4–5 in the current
+        cache.removeAll { _, value in value % 2 == 1 }
+        #expect((0..<6).map { cache.cached($0) } == [0, nil, 2, nil, 4, nil])
+        #expect(cache.count == 3)
+    }
+
     @Test func expireAllMarksEverythingOutOfDateWithoutDroppingIt() async throws {
         let database = Database()
         let cache = ReadThroughCache<String, Int>(name: "test", timeToLive: .seconds(60), reachable: database.reachable)

@@ -12,8 +12,8 @@ public struct DatabaseUnreachable: Error, Sendable {}
 /// the generation before; an entry asked for moves to the current one. Each `retention` — or
 /// sooner, when the current generation reaches half the capacity — the previous generation is
 /// dropped and the current one takes its place, so an entry not asked for during one to two
-/// retentions goes. (A sweep over every entry, and emptying a full cache, held a call for up to
-/// ~10 ms once the runs cache had grown to 100 k entries: bench/RESULTS.md, session 13.)
+/// retentions goes. (A sweep over every entry, emptying a full cache and doubling resizes held calls
+/// for up to ~20 ms once the runs cache had grown to 100 k entries: bench/RESULTS.md, session 13.)
 public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private struct Entry {
         let value: Value
@@ -54,9 +54,9 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     }
 
     private struct State {
-        /// Asked for or stored since `rotatedAt`. Sized for a full generation from the start: grown
-        /// by doubling, each resize moved every entry at once (~20 ms at 50 k runs); the pages of
-        /// the slots not yet used are not touched, so not resident.
+        /// Asked for or stored since `rotatedAt`. Sized for a full generation from the start (and
+        /// kept so: entries are removed in place): grown by doubling, each resize moved every entry
+        /// at once; the pages of the slots not yet used are not touched, so not resident.
         var current: [Key: Entry]
         /// The generation before: dropped at the next rotation, except what is asked for meanwhile.
         var previous: [Key: Entry] = [:]
@@ -103,6 +103,15 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
             }
             current[key] = entry
             return dropped
+        }
+
+        /// Removes what `shouldRemove` picks, in place (each generation keeps its size).
+        mutating func removeAll(where shouldRemove: (Key, Entry) -> Bool) {
+            func prune(_ generation: inout [Key: Entry]) {
+                for key in generation.compactMap({ shouldRemove($0.key, $0.value) ? $0.key : nil }) { generation.removeValue(forKey: key) }
+            }
+            prune(&current)
+            prune(&previous)
         }
 
         /// Changes every entry in place, in both generations.
@@ -213,8 +222,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
 
     public func removeAll(where shouldRemove: (Key, Value) -> Bool) {
         entries.withLock { entries in
-            entries.current = entries.current.filter { !shouldRemove($0.key, $0.value.value) }
-            entries.previous = entries.previous.filter { !shouldRemove($0.key, $0.value.value) }
+            entries.removeAll { shouldRemove($0, $1.value) }
             entries.invalidations &+= 1
         }
     }
