@@ -50,7 +50,7 @@ public struct DataPlaneConfiguration: Sendable {
         self.tokenUsageFlushInterval = tokenUsageFlushInterval
         self.failOpenRateLimits = failOpenRateLimits
         self.approvalTimeToLive = approvalTimeToLive
-        self.reservationLease = reservationLease ?? .nanoseconds(upstreamRequestTimeout.nanoseconds) + .seconds(60)
+        self.reservationLease = reservationLease ?? Duration(upstreamRequestTimeout) + .seconds(60)
         self.spoolDirectory = spoolDirectory
         self.stepBufferBytes = stepBufferBytes
         self.stepFlushInterval = stepFlushInterval
