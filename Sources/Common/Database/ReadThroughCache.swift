@@ -86,14 +86,9 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
             return entry
         }
 
-        /// Puts `entry` (nil: removes the entry). Returns the generation a rotation dropped, for the
-        /// caller to release after the lock.
-        mutating func store(_ entry: Entry?, for key: Key, now: ContinuousClock.Instant, retention: Duration) -> [Key: Entry] {
+        /// Puts `entry`. Returns the generation a rotation dropped, for the caller to release after the lock.
+        mutating func store(_ entry: Entry, for key: Key, now: ContinuousClock.Instant, retention: Duration) -> [Key: Entry] {
             previous.removeValue(forKey: key)
-            guard let entry else {
-                current.removeValue(forKey: key)
-                return [:]
-            }
             var dropped: [Key: Entry] = [:]
             if current[key] == nil, now - rotatedAt >= retention || current.count >= generationSize {
                 dropped = previous
@@ -103,6 +98,11 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
             }
             current[key] = entry
             return dropped
+        }
+
+        mutating func remove(_ key: Key) {
+            current.removeValue(forKey: key)
+            previous.removeValue(forKey: key)
         }
 
         /// Removes what `shouldRemove` picks, in place (each generation keeps its size).
@@ -170,7 +170,11 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
             _ = entries.withLock { entries -> [Key: Entry] in
                 if entries.flights[key] === flight { entries.flights[key] = nil }
                 guard case .success(let value) = result, entries.invalidations == flight.generation else { return [:] }
-                return entries.store(value.map { Entry(value: $0, loaded: .now) }, for: key, now: .now, retention: retention)
+                guard let value else {
+                    entries.remove(key)  // there is none: nothing cached
+                    return [:]
+                }
+                return entries.store(Entry(value: value, loaded: .now), for: key, now: .now, retention: retention)
             }
             flight.finish(result)
         }
@@ -214,8 +218,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
 
     public func remove(_ key: Key) {
         entries.withLock { entries in
-            entries.current.removeValue(forKey: key)
-            entries.previous.removeValue(forKey: key)
+            entries.remove(key)
             entries.invalidations &+= 1
         }
     }
