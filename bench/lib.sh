@@ -113,15 +113,34 @@ LUA
 
 # bench_govern: governance on for the bench org: a policy (model allow-list, tool blocklist, a
 # content rule, loop detection, a per-agent rate limit) its agents are pinned to, and an org budget.
+# The rules are written straight into the table, past the control plane's validation, and a stored
+# version that does not validate enforces nothing: keep every value inside PolicyRules' ranges
+# (max_repeats ≤ 1000, requests_per_minute ≤ 1,000,000), and check with bench_check_governed.
+# Each benchmark call starts its own run, so the loop counter never passes 1.
 bench_govern() {
   psql_super "$OWNER_URL" -q <<'SQL'
 INSERT INTO policies (org_id, name) SELECT id, 'bench' FROM orgs;
 INSERT INTO policy_versions (org_id, policy_id, version, rules)
 SELECT org_id, id, 1, '{"models": {"allow": ["gpt-4o*"]}, "tools": {"deny": ["shell*"]},
   "content": [{"name": "aws", "pattern": "AKIA[0-9A-Z]{16}", "action": "block"}],
-  "loop_detection": {"max_repeats": 1000000, "window_seconds": 60},
-  "rate_limits": [{"scope": "agent", "requests_per_minute": 100000000}]}'::jsonb FROM policies WHERE name = 'bench';
+  "loop_detection": {"max_repeats": 1000, "window_seconds": 60},
+  "rate_limits": [{"scope": "agent", "requests_per_minute": 1000000}]}'::jsonb FROM policies WHERE name = 'bench';
 UPDATE agents a SET policy_id = p.id, policy_version = 1 FROM policies p WHERE p.name = 'bench' AND p.org_id = a.org_id;
 INSERT INTO budgets (org_id, scope, period, cap_micros) SELECT id, 'org', 'month', 1000000000000000 FROM orgs;
 SQL
+}
+
+# bench_check_governed PORT: fails the benchmark unless the data plane on PORT enforces the bench
+# policy (a model outside its allow-list answered 403 policy_violation-style), waiting a few seconds
+# for caches that still hold the agent's previous pin.
+bench_check_governed() {
+  local body='{"model":"o1-mini","messages":[{"role":"user","content":"Say something short."}]}' status i
+  for i in $(seq 1 50); do
+    status=$(curl -s -o "$WORK/governed-check.json" -w '%{http_code}' -H "Authorization: Bearer $AGENT_TOKEN" \
+      -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$1/v1/chat/completions")
+    [ "$status" = 403 ] && return 0
+    sleep 0.2
+  done
+  echo "the bench policy is not enforced (a disallowed model got HTTP $status): governed figures would measure nothing" >&2
+  exit 1
 }
