@@ -74,7 +74,9 @@ public enum BudgetCounterKey {
         return "rungate:{\(orgID.lowercasedString)}:budget:\(budgetID.lowercasedString):\(window)"
     }
 
-    /// The sorted set of a counter's reservation leases (member: reservation id, score: expiry in
-    /// ms): a reservation whose data plane died is released when its lease runs out.
-    public static func leases(of key: String) -> String { key + ":leases" }
+    /// The sorted set of a counter's reservations in flight (member: `<reservation id>:<amount>`,
+    /// score: the lease's expiry in ms): a reservation whose data plane died is released when its
+    /// lease runs out. (Builds before this one kept `:leases`, members without the amount and the
+    /// amount in a hash field; each build releases only its own, so both can run side by side.)
+    public static func holds(of key: String) -> String { key + ":holds" }
 }

@@ -162,24 +162,25 @@ final class BudgetGuard: Sendable {
         case exceeded(ApplicableBudget)
     }
 
-    // KEYS: per budget, its counter and its leases. ARGV: reservation id, actual cost, then the
-    // alert thresholds, then the caps. A reservation whose lease already ran out was released by
-    // then: only what is still held is released (never twice).
+    // KEYS: per budget, its counter and its holds. ARGV: reservation id, actual cost, the amount
+    // reserved, then the alert thresholds, then the caps. A hold whose lease already ran out was
+    // released by then: only what is still held is released (never twice). A counter Redis no
+    // longer has (lost, or expired) is not recreated here: the next call seeds it from the durable
+    // spend, which this call's cost joins.
     private static let settleScript = RedisScript("""
         local n = #KEYS / 2
+        local member, actual, held = ARGV[1] .. ':' .. ARGV[3], tonumber(ARGV[2]), tonumber(ARGV[3])
         local out = {}
         for i = 1, n do
-          local key, leases = KEYS[2 * i - 1], KEYS[2 * i]
-          local held = tonumber(redis.call('HGET', key, 'r:' .. ARGV[1]) or '0')
-          if held > 0 then
-            redis.call('HINCRBY', key, 'reserved', -held)
-            redis.call('HDEL', key, 'r:' .. ARGV[1])
-          end
-          redis.call('ZREM', leases, ARGV[1])
-          local spent = redis.call('HINCRBY', key, 'spent', tonumber(ARGV[2]))
+          local key, holds = KEYS[2 * i - 1], KEYS[2 * i]
           local flags = 0
-          if spent >= tonumber(ARGV[2 + i]) and redis.call('HSETNX', key, 'threshold_alerted', 1) == 1 then flags = flags + 1 end
-          if spent >= tonumber(ARGV[2 + n + i]) and redis.call('HSETNX', key, 'exceeded_alerted', 1) == 1 then flags = flags + 2 end
+          local present = redis.call('ZREM', holds, member) == 1
+          if present and held ~= 0 then redis.call('HINCRBY', key, 'reserved', -held) end
+          if present or redis.call('EXISTS', key) == 1 then
+            local spent = redis.call('HINCRBY', key, 'spent', actual)
+            if spent >= tonumber(ARGV[3 + i]) and redis.call('HSETNX', key, 'threshold_alerted', 1) == 1 then flags = flags + 1 end
+            if spent >= tonumber(ARGV[3 + n + i]) and redis.call('HSETNX', key, 'exceeded_alerted', 1) == 1 then flags = flags + 2 end
+          end
           out[i] = flags
         end
         return out
@@ -193,8 +194,8 @@ final class BudgetGuard: Sendable {
         var flags: [Int] = []
         if let redis {
             do {
-                let reply = try await redis.eval(Self.settleScript, keys: hold.budgets.flatMap { [$0.key, BudgetCounterKey.leases(of: $0.key)] },
-                                                 arguments: [hold.id.lowercasedString, String(actual)] + thresholds.map(String.init)
+                let reply = try await redis.eval(Self.settleScript, keys: hold.budgets.flatMap { [$0.key, BudgetCounterKey.holds(of: $0.key)] },
+                                                 arguments: [hold.id.lowercasedString, String(actual), String(hold.reserved)] + thresholds.map(String.init)
                                                      + hold.budgets.map { String($0.capMicros) })
                 flags = reply.array?.compactMap(\.int) ?? []
             } catch {

@@ -18,9 +18,10 @@ public final class GovernanceCounters: Sendable {
         "rungate:{\(org.lowercasedString)}:" + parts.joined(separator: ":")
     }
 
+    // A counter that held nothing before this (INCRBY answers the amount itself) starts its window.
     private static let incrementScript = RedisScript("""
         local count = redis.call('INCRBY', KEYS[1], ARGV[1])
-        if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+        if count == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
         return count
         """)
 

@@ -37,15 +37,20 @@ public struct CompiledContentRule: @unchecked Sendable {
 /// Loads policy versions. Versions are immutable, so a loaded one is cached for the life of the
 /// process (bounded); only name resolution (`x-rungate-policy`) goes to the database each time.
 public final class PolicyStore: Sendable {
+    /// A version of one org's policy (the org is part of the key: a cached version is only ever
+    /// served to the org the database served it to).
+    private struct VersionKey: Hashable { let orgID: UUID; let policyID: UUID; let version: Int }
+    private struct NameKey: Hashable { let orgID: UUID; let name: String; let version: Int }
+
     private let database: Database
-    private let cache = Mutex<[String: ActivePolicy]>([:])
+    private let cache = Mutex<[VersionKey: ActivePolicy]>([:])
 
     public init(database: Database) {
         self.database = database
     }
 
     public func policy(id: UUID, version: Int, orgID: UUID) async throws -> ActivePolicy? {
-        let key = "\(id)@\(version)"
+        let key = VersionKey(orgID: orgID, policyID: id, version: version)
         if let cached = cache.withLock({ $0[key] }) { return cached }
         guard let (name, rulesText) = try await database.client.query(
             """
@@ -61,11 +66,11 @@ public final class PolicyStore: Sendable {
         return policy
     }
 
-    private let names = Mutex<[String: UUID]>([:])
+    private let names = Mutex<[NameKey: UUID]>([:])
 
     /// The id of `name` in the org, if that version exists (cached: published versions stay).
     public func resolve(name: String, version: Int, orgID: UUID) async throws -> UUID? {
-        let key = "\(orgID)/\(name)@\(version)"
+        let key = NameKey(orgID: orgID, name: name, version: version)
         if let cached = names.withLock({ $0[key] }) { return cached }
         let id = try await database.client.query(
             """

@@ -1,0 +1,168 @@
+import Common
+@testable import DataPlane
+import Foundation
+import Logging
+import PostgresNIO
+import TestSupport
+import Testing
+
+/// The preflight and settle scripts against a real Redis (and the durable spend against a real
+/// database): what each outcome charges, what a refusal leaves untouched, how holds are released.
+@Suite struct PreflightScriptTests {
+    /// One org's keys, a day budget and the pieces a preflight needs.
+    struct Fixture: Sendable {
+        let redis: RedisClient
+        let preflight: Preflight
+        let budgets: BudgetGuard
+        let spend: BudgetSpendRecorder
+        let orgID = UUID()
+        let budgetRow: BudgetGuard.BudgetRow
+
+        init(redis: RedisClient, database: Database, cap: Int64 = 1_000) {
+            self.redis = redis
+            budgets = BudgetGuard(database: database, redis: redis, logger: TestServers.logger)
+            spend = BudgetSpendRecorder(database: database, logger: TestServers.logger)
+            preflight = Preflight(redis: redis, counters: GovernanceCounters(redis: redis), budgets: budgets, spend: spend)
+            budgetRow = .init(id: UUID(), scope: "org", scopeID: nil, period: .day, capMicros: cap, alertThresholdPercent: 80)
+        }
+
+        var budget: ApplicableBudget {
+            let now = Date()
+            let start = BudgetPeriod.day.start(of: now)
+            return ApplicableBudget(budget: budgetRow, key: BudgetCounterKey.key(orgID: orgID, budgetID: budgetRow.id, periodStart: start),
+                                    periodStart: start, resetsAt: BudgetPeriod.day.end(of: now))
+        }
+
+        func limit(_ name: String, ceiling: Int, cost: Int = 1) -> GovernanceCounters.Limit {
+            .init(key: GovernanceCounters.key(org: orgID, "rl", name), ceiling: ceiling, cost: cost)
+        }
+
+        func plan(limits: [GovernanceCounters.Limit] = [], budget: Bool = true, reserve: Int64 = 0, seed: Int64? = 0,
+                  lease: Duration = .seconds(600)) -> Preflight.Plan {
+            var plan = Preflight.Plan()
+            plan.limits = limits
+            plan.orgID = orgID
+            if budget {
+                plan.budgets = [self.budget]
+                plan.seeds = [seed]
+            }
+            plan.reserve = reserve
+            plan.lease = lease
+            return plan
+        }
+
+        func integer(_ arguments: String...) async throws -> Int? { try await redis.send(arguments.map { Array($0.utf8) }).int }
+        func counter() async throws -> (spent: Int?, reserved: Int?) {
+            let fields = try await redis.send("HMGET", budget.key, "spent", "reserved").array ?? []
+            return (fields.first?.string.flatMap { Int($0) }, fields.dropFirst().first?.string.flatMap { Int($0) })
+        }
+        func holds() async throws -> [String] {
+            try await redis.send("ZRANGE", BudgetCounterKey.holds(of: budget.key), "0", "-1").array?.compactMap(\.string) ?? []
+        }
+    }
+
+    func withFixture(cap: Int64 = 1_000, _ body: @escaping @Sendable (Fixture) async throws -> Void) async throws {
+        try await TestDatabase.with { database in
+            try await withPostgresClient(url: try database.url(role: "rungate_data")) { client in
+                try await withRedisClient { redis in
+                    try await body(Fixture(redis: redis, database: Database(client: client, logger: TestServers.logger), cap: cap))
+                }
+            }
+        }
+    }
+
+    @Test func aClearedCallChargesItsWindowsAndHoldsItsReserveUntilSettled() async throws {
+        try await withFixture { f in
+            let limit = f.limit("req", ceiling: 5)
+            guard case .cleared(let decision?, let hold) = try await f.preflight.run(f.plan(limits: [limit], reserve: 300)) else {
+                Issue.record("the call should clear"); return
+            }
+            #expect(decision.remaining == 4 && decision.resetSeconds > 0 && decision.resetSeconds <= 60)
+            #expect(try await f.integer("GET", limit.key) == 1)
+            #expect(try await f.integer("TTL", limit.key).map { $0 > 0 } == true, "a new window expires")
+            #expect(try await f.counter() == (0, 300))
+            #expect(try await f.holds() == ["\(hold.id.lowercasedString):300"])
+            #expect(try await f.integer("TTL", f.budget.key).map { $0 > 0 } == true)
+            #expect(try await f.integer("TTL", BudgetCounterKey.holds(of: f.budget.key)).map { $0 > 0 } == true)
+
+            #expect(await f.budgets.settle(hold, actual: 120).isEmpty)
+            #expect(try await f.counter() == (120, 0), "the actual cost is spent, the rest released")
+            #expect(try await f.holds().isEmpty)
+            #expect(await f.budgets.settle(hold, actual: 120).isEmpty)
+            #expect(try await f.counter() == (240, 0), "a settle is not idempotent on spend, but never releases twice")
+        }
+    }
+
+    @Test func aRateLimitRefusalChargesNoWindowAndReservesNothing() async throws {
+        try await withFixture { f in
+            let open = f.limit("open", ceiling: 10), full = f.limit("full", ceiling: 2)
+            _ = try await f.integer("SET", full.key, "2")
+            guard case .rateLimited(let decision) = try await f.preflight.run(f.plan(limits: [open, full], reserve: 50)) else {
+                Issue.record("the full window should refuse"); return
+            }
+            #expect(decision.index == 1 && decision.remaining == 0)
+            #expect(try await f.integer("GET", open.key) == 0, "the window charged before the refusal is refunded")
+            #expect(try await f.integer("GET", full.key) == 2)
+            #expect(try await f.counter().reserved == nil)
+            #expect(try await f.holds().isEmpty)
+        }
+    }
+
+    @Test func aBudgetRefusalRefundsTheRateWindowsAndHoldsNothing() async throws {
+        try await withFixture(cap: 100) { f in
+            let limit = f.limit("req", ceiling: 10)
+            guard case .overBudget(let refusal) = try await f.preflight.run(f.plan(limits: [limit], reserve: 20, seed: 90)) else {
+                Issue.record("90 spent + 20 reserved crosses 100"); return
+            }
+            #expect(refusal.spent == 90 && refusal.reserved == 0 && refusal.amount == 20)
+            #expect(try await f.integer("GET", limit.key) == 0)
+            #expect(try await f.counter() == (90, nil), "the counter starts from its seed, with nothing reserved")
+            #expect(try await f.integer("TTL", f.budget.key).map { $0 > 0 } == true, "a counter created by a refused call still expires")
+            #expect(try await f.holds().isEmpty)
+        }
+    }
+
+    @Test func aHoldWhoseLeaseRanOutIsReleasedOnceAndItsLateSettleOnlySpends() async throws {
+        try await withFixture { f in
+            guard case .cleared(_, let dead) = try await f.preflight.run(f.plan(reserve: 400, lease: .zero)) else {
+                Issue.record("the first call should clear"); return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+            guard case .cleared(_, let live) = try await f.preflight.run(f.plan(reserve: 100, seed: nil)) else {
+                Issue.record("the second call should clear"); return
+            }
+            #expect(try await f.counter() == (0, 100), "the expired hold's 400 is released, the new 100 held")
+            #expect(try await f.holds() == ["\(live.id.lowercasedString):100"])
+            _ = await f.budgets.settle(dead, actual: 7)
+            #expect(try await f.counter() == (7, 100), "the late settle spends but does not release again")
+        }
+    }
+
+    @Test func aCounterRedisLostIsSeededFromTheDurableSpendAndNotRecreatedBySettling() async throws {
+        try await withFixture { f in
+            let window = BudgetSpendRecorder.Window(orgID: f.orgID, budgetID: f.budgetRow.id, periodStart: f.budget.periodStart!)
+            f.spend.add(15, to: window)  // settled, not yet written: part of the durable spend
+            guard case .cleared(_, let hold) = try await f.preflight.run(f.plan(reserve: 10, seed: nil)) else {
+                Issue.record("the call should clear"); return
+            }
+            #expect(try await f.counter() == (15, 10), "a missing counter starts from the durable spend")
+            _ = try await f.integer("DEL", f.budget.key, BudgetCounterKey.holds(of: f.budget.key))
+            _ = await f.budgets.settle(hold, actual: 5)
+            #expect(try await f.integer("EXISTS", f.budget.key) == 0, "the next call seeds it again instead")
+        }
+    }
+
+    @Test func theLoopCounterStartsItsWindowAndRefusesPastItsMaximum() async throws {
+        try await withFixture { f in
+            var plan = f.plan(budget: false)
+            let key = GovernanceCounters.key(org: f.orgID, "loop", UUID().lowercasedString)
+            plan.loop = (key, 30, 2)
+            for _ in 0..<2 {
+                guard case .cleared = try await f.preflight.run(plan) else { Issue.record("two repeats are allowed"); return }
+            }
+            #expect(try await f.integer("TTL", key).map { $0 > 0 && $0 <= 30 } == true)
+            guard case .loop(let seen) = try await f.preflight.run(plan) else { Issue.record("the third repeat is a loop"); return }
+            #expect(seen == 3)
+        }
+    }
+}
