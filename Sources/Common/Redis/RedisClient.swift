@@ -31,14 +31,21 @@ public final class RedisClient: Sendable, Service {
     /// Sends one command, e.g. `send("INCRBY", key, "1")`.
     @discardableResult
     public func send(_ arguments: String...) async throws -> RedisValue {
-        try await send(arguments.map { Array($0.utf8) })
+        try await send(RedisCommand(arguments))
     }
 
     /// Sends one command with binary-safe arguments.
     public func send(_ arguments: [[UInt8]]) async throws -> RedisValue {
+        var command = RedisCommand(capacity: arguments.reduce(0) { $0 + $1.count + 16 })
+        for argument in arguments { command.append(argument) }
+        return try await send(command)
+    }
+
+    /// Sends one command built with `RedisCommand`.
+    public func send(_ command: RedisCommand) async throws -> RedisValue {
         let (slot, connecting, connection) = try await liveConnection()
         do {
-            return try await connection.send(arguments)
+            return try await connection.send(command)
         } catch {
             // An error reply leaves the connection open; a transport failure or timeout closes it.
             if !connection.isActive { drop(slot, connecting) }

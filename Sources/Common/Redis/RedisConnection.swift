@@ -32,8 +32,8 @@ final class RedisConnection: Sendable {
         }
         let connection = RedisConnection(channel: channel)
         do {
-            if let password = configuration.password { _ = try await connection.send(["AUTH", password].map { Array($0.utf8) }) }
-            if configuration.database != 0 { _ = try await connection.send(["SELECT", String(configuration.database)].map { Array($0.utf8) }) }
+            if let password = configuration.password { _ = try await connection.send(RedisCommand(["AUTH", password])) }
+            if configuration.database != 0 { _ = try await connection.send(RedisCommand(["SELECT", String(configuration.database)])) }
         } catch {
             connection.close()
             throw error
@@ -42,16 +42,9 @@ final class RedisConnection: Sendable {
     }
 
     /// Sends one command and waits for its reply.
-    func send(_ arguments: [[UInt8]]) async throws -> RedisValue {
-        var buffer = channel.allocator.buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
-        buffer.writeString("*\(arguments.count)\r\n")
-        for argument in arguments {
-            buffer.writeString("$\(argument.count)\r\n")
-            buffer.writeBytes(argument)
-            buffer.writeStaticString("\r\n")
-        }
+    func send(_ command: RedisCommand) async throws -> RedisValue {
         let promise = channel.eventLoop.makePromise(of: RedisValue.self)
-        channel.writeAndFlush(RedisRequest(bytes: buffer, reply: promise)).whenFailure { error in
+        channel.writeAndFlush(RedisRequest(bytes: command.encoded, reply: promise)).whenFailure { error in
             promise.fail(RedisError.connection("\(error)"))
         }
         return try await promise.futureResult.get()

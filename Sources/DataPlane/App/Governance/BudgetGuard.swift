@@ -194,9 +194,17 @@ final class BudgetGuard: Sendable {
         var flags: [Int] = []
         if let redis {
             do {
-                let reply = try await redis.eval(Self.settleScript, keys: hold.budgets.flatMap { [$0.key, BudgetCounterKey.holds(of: $0.key)] },
-                                                 arguments: [hold.id.lowercasedString, String(actual), String(hold.reserved)] + thresholds.map(String.init)
-                                                     + hold.budgets.map { String($0.capMicros) })
+                let reply = try await redis.eval(Self.settleScript, keyCount: 2 * hold.budgets.count) { command in
+                    for budget in hold.budgets {
+                        command.append(budget.key)
+                        command.append(BudgetCounterKey.holds(of: budget.key))
+                    }
+                    command.append(hold.id.lowercasedString)
+                    command.append(actual)
+                    command.append(hold.reserved)
+                    for threshold in thresholds { command.append(threshold) }
+                    for budget in hold.budgets { command.append(budget.capMicros) }
+                }
                 flags = reply.array?.compactMap(\.int) ?? []
             } catch {
                 // The reservation is released when its lease runs out; the durable spend is still written.

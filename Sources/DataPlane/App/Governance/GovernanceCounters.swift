@@ -28,7 +28,11 @@ public final class GovernanceCounters: Sendable {
     /// Adds `amount` to a counter that lives `window` seconds from its first use; returns the new value.
     public func add(_ key: String, _ amount: Int = 1, window seconds: Int) async throws -> Int {
         if let redis {
-            return try await redis.eval(Self.incrementScript, keys: [key], arguments: [String(amount), String(seconds)]).int ?? 0
+            return try await redis.eval(Self.incrementScript, keyCount: 1) { command in
+                command.append(key)
+                command.append(amount)
+                command.append(seconds)
+            }.int ?? 0
         }
         let now = ContinuousClock.now
         return local.withLock { counters in

@@ -177,20 +177,34 @@ struct Preflight: Sendable {
     /// The script's outcome, or nil when it needs the durable spend of a counter Redis does not have.
     private func runScript(_ plan: Plan, on redis: RedisClient) async throws -> Outcome? {
         let now = Date()
-        var keys: [String] = []
-        var arguments = [plan.loop == nil ? "0" : "1", String(plan.loop?.windowSeconds ?? 0), String(plan.loop?.maxRepeats ?? 0),
-                         String(plan.limits.count), String(Self.rateWindowSeconds), String(plan.budgets.count), String(plan.reserve),
-                         plan.reservationID.lowercasedString, String(plan.lease.components.seconds * 1000)]
-        if let loop = plan.loop { keys.append(loop.key) }
-        for limit in plan.limits {
-            keys.append(limit.key)
-            arguments += [String(limit.ceiling), String(limit.cost)]
+        let keyCount = (plan.loop == nil ? 0 : 1) + plan.limits.count + 2 * plan.budgets.count
+        let reply = try await redis.eval(Self.script, keyCount: keyCount) { command in
+            if let loop = plan.loop { command.append(loop.key) }
+            for limit in plan.limits { command.append(limit.key) }
+            for budget in plan.budgets {
+                command.append(budget.key)
+                command.append(BudgetCounterKey.holds(of: budget.key))
+            }
+            command.append(plan.loop == nil ? 0 : 1)
+            command.append(plan.loop?.windowSeconds ?? 0)
+            command.append(plan.loop?.maxRepeats ?? 0)
+            command.append(plan.limits.count)
+            command.append(Self.rateWindowSeconds)
+            command.append(plan.budgets.count)
+            command.append(plan.reserve)
+            command.append(plan.reservationID.lowercasedString)
+            command.append(plan.lease.components.seconds * 1000)
+            for limit in plan.limits {
+                command.append(limit.ceiling)
+                command.append(limit.cost)
+            }
+            for (budget, seed) in zip(plan.budgets, plan.seeds) {
+                command.append(budget.capMicros)
+                command.append(BudgetGuard.counterLifetime(budget, now: now))
+                command.append(seed ?? -1)
+            }
         }
-        for (budget, seed) in zip(plan.budgets, plan.seeds) {
-            keys += [budget.key, BudgetCounterKey.holds(of: budget.key)]
-            arguments += [String(budget.capMicros), String(BudgetGuard.counterLifetime(budget, now: now)), seed.map(String.init) ?? "-1"]
-        }
-        let values = try await redis.eval(Self.script, keys: keys, arguments: arguments).array?.compactMap(\.int) ?? []
+        let values = reply.array?.compactMap(\.int) ?? []
         switch (values.first, values.count) {
         case (0, 4):
             let decision = GovernanceCounters.Decision(allowed: true, index: values[1], remaining: values[2], resetSeconds: max(values[3], 1))
