@@ -130,22 +130,29 @@ import Testing
         ])
         #expect(policy.contentRules.count == 2, "the fixture's rules parse")
         let evaluator = PolicyEvaluator(policy: policy)
-        var redacted = 0
+        var redacted = 0, blocked = 0
         for seed in 1...3_000 as ClosedRange<UInt64> {
             var generator = Generator(seed: seed)
             let request = Self.json(depth: 0, using: &generator)
             _ = evaluator.check(request: request, model: request["model"]?.stringValue, runSteps: Int.random(in: 0...20, using: &generator),
                                 runTokens: Int.random(in: 0...2000, using: &generator))
             _ = PolicyEvaluator.toolNames(in: request)
+            // Keys never hold the marker, so the encoded request holds it exactly when some string value does.
+            let holdsKey = String(decoding: try JSONEncoder().encode(request), as: UTF8.self).contains("-----BEGIN PRIVATE KEY-----")
             switch evaluator.screen(request: request) {
             case .success(let rewritten?):
                 redacted += 1
+                #expect(!holdsKey, "seed \(seed): a request holding the blocked content is refused")
                 let text = String(decoding: try JSONEncoder().encode(rewritten), as: UTF8.self)
                 #expect(text.range(of: "AKIA[0-9A-Z]{16}", options: .regularExpression) == nil, "seed \(seed): the secret is gone")
-            case .success(nil), .failure:
-                break
+            case .success(nil):
+                #expect(!holdsKey, "seed \(seed): a request holding the blocked content is refused")
+            case .failure(let violation):
+                blocked += 1
+                #expect(holdsKey && violation.rule == "content[1]", "seed \(seed): only the blocked content refuses")
             }
         }
         #expect(redacted > 0, "the generator reaches the redaction path")
+        #expect(blocked > 0, "the generator reaches the block path")
     }
 }

@@ -62,10 +62,8 @@ public struct PolicyEvaluator: Sendable {
         let rules = policy.contentRules.enumerated().filter { $0.element.rule.appliesTo != .response }
         guard !rules.isEmpty else { return .success(nil) }
         for (index, compiled) in rules where compiled.rule.action == .block {
-            var matched = false
-            Self.visitTexts(json) { text in
-                if compiled.expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil { matched = true }
-                return text
+            let matched = Self.anyText(of: json) { text in
+                compiled.expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
             }
             if matched {
                 return .failure(PolicyViolation(rule: "content[\(index)]", code: "content_blocked",
@@ -109,6 +107,17 @@ public struct PolicyEvaluator: Sendable {
             }
         }
         return names
+    }
+
+    /// Whether any string value of the request (the ones `visitTexts` rewrites) satisfies
+    /// `predicate`; stops at the first that does, and builds nothing.
+    static func anyText(of json: JSONValue, _ predicate: (String) -> Bool) -> Bool {
+        switch json {
+        case .string(let text): predicate(text)
+        case .array(let items): items.contains { anyText(of: $0, predicate) }
+        case .object(let object): object.values.contains { anyText(of: $0, predicate) }
+        default: false
+        }
     }
 
     /// Rewrites every string value of the request — message texts, tool-call arguments, tool
