@@ -5,8 +5,8 @@ import NIOCore
 /// argument on the way (a governed call sends some 35 arguments; building a string for each, and
 /// its `$<length>` header, was a tenth of its Redis client's work).
 public struct RedisCommand: Sendable {
-    /// Room kept in front of the arguments for the array header (`*<count>\r\n`), which is only
-    /// known once every argument is in.
+    /// Room kept in front of the arguments for the array header (`*<count>\r\n`, 13 bytes at
+    /// most), which is only known once every argument is in.
     private static let headroom = 16
     private var buffer: ByteBuffer
     public private(set) var count = 0
@@ -24,62 +24,80 @@ public struct RedisCommand: Sendable {
     }
 
     public mutating func append(_ string: String) {
-        writeLength(string.utf8.count)
-        buffer.writeString(string)
-        buffer.writeStaticString("\r\n")
-        count += 1
+        let utf8 = string.utf8
+        appendBulk(length: utf8.count) { destination in
+            if utf8.withContiguousStorageIfAvailable({ destination.copyMemory(from: UnsafeRawBufferPointer($0)) }) == nil {
+                for (index, byte) in utf8.enumerated() { destination[index] = byte }
+            }
+        }
     }
 
     public mutating func append(_ bytes: [UInt8]) {
-        writeLength(bytes.count)
-        buffer.writeBytes(bytes)
-        buffer.writeStaticString("\r\n")
-        count += 1
+        appendBulk(length: bytes.count) { destination in
+            bytes.withUnsafeBytes { destination.copyMemory(from: $0) }
+        }
     }
 
     public mutating func append(_ integer: some BinaryInteger) {
-        withDecimalDigits(of: Int64(integer)) { digits in
-            writeLength(digits.count)
-            buffer.writeBytes(digits)
-        }
-        buffer.writeStaticString("\r\n")
-        count += 1
+        let value = Int64(integer)
+        appendBulk(length: decimalLength(value)) { writeDecimal(value, into: $0) }
     }
 
     /// The command as it goes on the wire: the array header, then the arguments.
     var encoded: ByteBuffer {
         var framed = buffer
-        withDecimalDigits(of: Int64(count)) { digits in
-            let start = framed.readerIndex - digits.count - 3
-            framed.setInteger(UInt8(ascii: "*"), at: start)
-            framed.setBytes(digits, at: start + 1)
-            framed.setStaticString("\r\n", at: start + 1 + digits.count)
-            framed.moveReaderIndex(to: start)
+        let length = decimalLength(Int64(count)) + 3
+        let start = framed.readerIndex - length
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { header in
+            let raw = UnsafeMutableRawBufferPointer(header)
+            raw[0] = UInt8(ascii: "*")
+            writeDecimal(Int64(count), into: UnsafeMutableRawBufferPointer(rebasing: raw[1..<(length - 2)]))
+            raw[length - 2] = UInt8(ascii: "\r")
+            raw[length - 1] = UInt8(ascii: "\n")
+            framed.setBytes(UnsafeRawBufferPointer(raw), at: start)
         }
+        framed.moveReaderIndex(to: start)
         return framed
     }
 
-    private mutating func writeLength(_ length: Int) {
-        buffer.writeInteger(UInt8(ascii: "$"))
-        withDecimalDigits(of: Int64(length)) { buffer.writeBytes($0) }
-        buffer.writeStaticString("\r\n")
+    /// `$<length>\r\n<payload>\r\n` in one write: `payload` fills exactly `length` bytes.
+    private mutating func appendBulk(length: Int, _ payload: (UnsafeMutableRawBufferPointer) -> Void) {
+        let digits = decimalLength(Int64(length))
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 + digits + 2 + length + 2) { out in
+            out[0] = UInt8(ascii: "$")
+            writeDecimal(Int64(length), into: UnsafeMutableRawBufferPointer(rebasing: out[1..<(1 + digits)]))
+            var at = 1 + digits
+            out[at] = UInt8(ascii: "\r")
+            out[at + 1] = UInt8(ascii: "\n")
+            at += 2
+            payload(UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + length)]))
+            at += length
+            out[at] = UInt8(ascii: "\r")
+            out[at + 1] = UInt8(ascii: "\n")
+            return at + 2
+        }
+        count += 1
     }
 }
 
-/// `value` in decimal ASCII, in a stack buffer.
-private func withDecimalDigits<T>(of value: Int64, _ body: (UnsafeRawBufferPointer) -> T) -> T {
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-        var magnitude = value.magnitude
-        var start = digits.count
-        repeat {
-            start -= 1
-            digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-            magnitude /= 10
-        } while magnitude > 0
-        if value < 0 {
-            start -= 1
-            digits[start] = UInt8(ascii: "-")
-        }
-        return body(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: digits[start...])))
+/// How many bytes `value` takes in decimal ASCII (with its sign).
+private func decimalLength(_ value: Int64) -> Int {
+    var magnitude = value.magnitude, length = value < 0 ? 2 : 1
+    while magnitude >= 10 {
+        magnitude /= 10
+        length += 1
     }
+    return length
+}
+
+/// Writes `value` in decimal ASCII, filling `destination` (exactly `decimalLength(value)` bytes).
+private func writeDecimal(_ value: Int64, into destination: UnsafeMutableRawBufferPointer) {
+    var magnitude = value.magnitude
+    var index = destination.count
+    repeat {
+        index -= 1
+        destination[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+        magnitude /= 10
+    } while magnitude > 0
+    if value < 0 { destination[0] = UInt8(ascii: "-") }
 }
