@@ -5,7 +5,7 @@ import Testing
 /// Commands are RESP arrays of bulk strings, whatever the arguments were appended as.
 @Suite struct RedisCommandTests {
     private func wire(_ command: RedisCommand) -> String {
-        String(buffer: command.encoded)
+        String(buffer: command.encoded())
     }
 
     @Test func stringsBytesAndIntegersAreBulkStrings() {
@@ -25,7 +25,7 @@ import Testing
     @Test func theHeaderCountsEveryArgumentAndNothingIsLeftInFront() {
         var command = RedisCommand()
         for index in 0..<12 { command.append(index) }
-        let encoded = command.encoded
+        let encoded = command.encoded()
         #expect(String(buffer: encoded).hasPrefix("*12\r\n$1\r\n0\r\n"))
         #expect(encoded.readableBytes == "*12\r\n".utf8.count + 10 * 7 + 2 * 8)
         #expect(wire(RedisCommand([])) == "*0\r\n")

@@ -42,7 +42,7 @@ public final class RedisClient: Sendable, Service {
     }
 
     /// Sends one command built with `RedisCommand`.
-    public func send(_ command: RedisCommand) async throws -> RedisValue {
+    public func send(_ command: consuming RedisCommand) async throws -> RedisValue {
         let (slot, connecting, connection) = try await liveConnection()
         do {
             return try await connection.send(command)

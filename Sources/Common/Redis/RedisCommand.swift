@@ -43,21 +43,22 @@ public struct RedisCommand: Sendable {
         appendBulk(length: decimalLength(value)) { writeDecimal(value, into: $0) }
     }
 
-    /// The command as it goes on the wire: the array header, then the arguments.
-    var encoded: ByteBuffer {
-        var framed = buffer
+    /// The command as it goes on the wire: the array header, then the arguments. Consuming, so the
+    /// header goes into the command's own buffer (a copy still holding it would make the write copy
+    /// the whole buffer first).
+    consuming func encoded() -> ByteBuffer {
         let length = decimalLength(Int64(count)) + 3
-        let start = framed.readerIndex - length
+        let start = buffer.readerIndex - length
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { header in
             let raw = UnsafeMutableRawBufferPointer(header)
             raw[0] = UInt8(ascii: "*")
             writeDecimal(Int64(count), into: UnsafeMutableRawBufferPointer(rebasing: raw[1..<(length - 2)]))
             raw[length - 2] = UInt8(ascii: "\r")
             raw[length - 1] = UInt8(ascii: "\n")
-            framed.setBytes(UnsafeRawBufferPointer(raw), at: start)
+            buffer.setBytes(UnsafeRawBufferPointer(raw), at: start)
         }
-        framed.moveReaderIndex(to: start)
-        return framed
+        buffer.moveReaderIndex(to: start)
+        return buffer
     }
 
     /// `$<length>\r\n<payload>\r\n` in one write: `payload` fills exactly `length` bytes.

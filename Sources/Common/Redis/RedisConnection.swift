@@ -42,9 +42,9 @@ final class RedisConnection: Sendable {
     }
 
     /// Sends one command and waits for its reply.
-    func send(_ command: RedisCommand) async throws -> RedisValue {
+    func send(_ command: consuming RedisCommand) async throws -> RedisValue {
         let promise = channel.eventLoop.makePromise(of: RedisValue.self)
-        channel.writeAndFlush(RedisRequest(bytes: command.encoded, reply: promise)).whenFailure { error in
+        channel.writeAndFlush(RedisRequest(bytes: command.encoded(), reply: promise)).whenFailure { error in
             promise.fail(RedisError.connection("\(error)"))
         }
         return try await promise.futureResult.get()

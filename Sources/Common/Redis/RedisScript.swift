@@ -30,14 +30,14 @@ extension RedisClient {
         command.append(keyCount)
         append(&command)
         do {
-            return try await send(command)
+            return try await send(consume command)
         } catch RedisError.server(let message) where message.hasPrefix("NOSCRIPT") {
             var loading = RedisCommand(capacity: capacity + script.source.utf8.count)
             loading.append("EVAL")
             loading.append(script.source)
             loading.append(keyCount)
             append(&loading)
-            return try await send(loading)
+            return try await send(consume loading)
         }
     }
 }
