@@ -6,6 +6,8 @@ cd "$ROOT"
 # The cheapest possible upstream: nginx answering a fixed chat completion.
 BENCH_ANSWER='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"This is a fixed benchmark answer."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}'
 BENCH_BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say something short."}]}'
+# Set by bench_govern: data planes started afterwards are checked to enforce the bench policy.
+BENCH_GOVERNED=0
 
 # bench_setup NAME: sets WORK, PIDS, BIN, OWNER_URL, ROLE_PW, REDIS_PORT; cleans up on exit.
 bench_setup() {
@@ -44,7 +46,8 @@ bench_cleanup() {
 
 # bench_data_plane PORT [COMMAND...]: starts the data plane (COMMAND, by default this tree's release
 # build; e.g. a copy under valgrind) on PORT against the bench database and Redis, its output added
-# to $WORK/data.log, and waits until it is ready; sets DATA_PID.
+# to $WORK/data.log, and waits until it is ready (and, after bench_govern, until it enforces the
+# bench policy); sets DATA_PID.
 bench_data_plane() {
   local port=$1; shift
   [ $# -gt 0 ] || set -- "$BIN/rungate-data"
@@ -52,6 +55,7 @@ bench_data_plane() {
     "$@" --port "$port" --spool-dir "$WORK/spool" --log-level warning >>"$WORK/data.log" 2>&1 &
   DATA_PID=$!; PIDS+=($DATA_PID)
   wait_ready "http://127.0.0.1:$port/readyz" rungate-data
+  if [ "$BENCH_GOVERNED" = 1 ]; then bench_check_governed "$port"; fi
 }
 
 # bench_nginx SERVERS: starts nginx with the given server/upstream blocks (http context).
@@ -115,9 +119,11 @@ LUA
 # content rule, loop detection, a per-agent rate limit) its agents are pinned to, and an org budget.
 # The rules are written straight into the table, past the control plane's validation, and a stored
 # version that does not validate enforces nothing: keep every value inside PolicyRules' ranges
-# (max_repeats ≤ 1000, requests_per_minute ≤ 1,000,000), and check with bench_check_governed.
+# (max_repeats ≤ 1000, requests_per_minute ≤ 1,000,000). Every data plane started after this
+# (bench_data_plane) is checked with bench_check_governed before it is measured.
 # Each benchmark call starts its own run, so the loop counter never passes 1.
 bench_govern() {
+  BENCH_GOVERNED=1
   psql_super "$OWNER_URL" -q <<'SQL'
 INSERT INTO policies (org_id, name) SELECT id, 'bench' FROM orgs;
 INSERT INTO policy_versions (org_id, policy_id, version, rules)
