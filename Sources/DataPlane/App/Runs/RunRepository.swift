@@ -75,13 +75,17 @@ public struct PostgresRunRepository: RunRepository {
     /// of the runs this inserted are returned (the others get their steps' totals by update).
     @discardableResult
     public static func insert(_ runs: [NewRun], totals: [UUID: RunTotals] = [:], on connection: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
-        let ids = runs.map(\.id), orgs = runs.map(\.orgID), agents = runs.map(\.agentID), started = runs.map(\.startedAt)
-        // No NULL elements in postgres-nio arrays: no policy travels as the nil UUID and version -1.
-        let policies = runs.map { $0.policyID ?? NewRun.noPolicy }, versions = runs.map { $0.policyVersion ?? -1 }
+        // Each column one binary array, written in one pass (`PostgresBinaryArray`).
+        let ids = PostgresBinaryArray(runs.map(\.id)), orgs = PostgresBinaryArray(runs.map(\.orgID))
+        let agents = PostgresBinaryArray(runs.map(\.agentID)), started = PostgresBinaryArray(runs.map(\.startedAt))
+        // No NULL elements: no policy travels as the nil UUID and version -1.
+        let policies = PostgresBinaryArray(runs.map { $0.policyID ?? NewRun.noPolicy })
+        let versions = PostgresBinaryArray(runs.map { $0.policyVersion ?? -1 })
         let starting = runs.map { totals[$0.id] ?? RunTotals() }
-        let stepCounts = starting.map(\.steps), inputs = starting.map(\.input), outputs = starting.map(\.output)
-        let costs = starting.map(\.cost), lastSteps = zip(starting, started).map { $0.last ?? $1 }
-        let batchAgents = Array(Set(agents))
+        let stepCounts = PostgresBinaryArray(starting.map(\.steps)), inputs = PostgresBinaryArray(starting.map(\.input))
+        let outputs = PostgresBinaryArray(starting.map(\.output)), costs = PostgresBinaryArray(starting.map(\.cost))
+        let lastSteps = PostgresBinaryArray(zip(starting, runs).map { $0.last ?? $1.startedAt })
+        let batchAgents = PostgresBinaryArray(Array(Set(agents.elements)))
         let rows = try await connection.query(
             """
             WITH inserted AS (

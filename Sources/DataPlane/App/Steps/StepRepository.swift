@@ -31,14 +31,18 @@ public struct PostgresStepRepository: StepRepository {
         }
         // Arrays bound as parameters and unnested: one statement for the whole batch. Nullable
         // columns travel as sentinels ('' and -1) since postgres-nio arrays have no NULL elements.
-        let ids = steps.map(\.id), orgs = steps.map(\.orgID), runs = steps.map(\.runID), times = steps.map(\.createdAt)
-        let kinds = steps.map(\.kind.rawValue), endpoints = steps.map(\.endpoint), providers = steps.map { $0.provider ?? "" }
-        let models = steps.map { $0.model ?? "" }, statuses = steps.map(\.status), httpStatuses = steps.map { $0.httpStatus ?? -1 }
-        let inputs = steps.map(\.usage.input), outputs = steps.map(\.usage.output), cached = steps.map(\.usage.cachedInput)
-        let costs = steps.map(\.costMicros), latencies = steps.map { $0.latencyMilliseconds ?? -1 }
-        let ttfts = steps.map { $0.timeToFirstTokenMilliseconds ?? -1 }, rules = steps.map { $0.rule ?? "" }
-        let versions = steps.map { $0.policyVersion ?? -1 }, errors = steps.map { $0.errorCode ?? "" }
-        let fingerprints = steps.map { $0.requestFingerprint ?? "" }
+        // Each column one binary array, written in one pass (`PostgresBinaryArray`).
+        func column<Element: PostgresBinaryArrayElement & Sendable>(_ value: (StepRecord) -> Element) -> PostgresBinaryArray<Element> {
+            PostgresBinaryArray(steps.map(value))
+        }
+        let ids = column(\.id), orgs = column(\.orgID), runs = column(\.runID), times = column(\.createdAt)
+        let kinds = column(\.kind.rawValue), endpoints = column(\.endpoint), providers = column { $0.provider ?? "" }
+        let models = column { $0.model ?? "" }, statuses = column(\.status), httpStatuses = column { $0.httpStatus ?? -1 }
+        let inputs = column(\.usage.input), outputs = column(\.usage.output), cached = column(\.usage.cachedInput)
+        let costs = column(\.costMicros), latencies = column { $0.latencyMilliseconds ?? -1 }
+        let ttfts = column { $0.timeToFirstTokenMilliseconds ?? -1 }, rules = column { $0.rule ?? "" }
+        let versions = column { $0.policyVersion ?? -1 }, errors = column { $0.errorCode ?? "" }
+        let fingerprints = column { $0.requestFingerprint ?? "" }
         let logger = database.logger
         try await database.transaction { connection in
             // A run new in this batch is written with its steps' totals: updating it right after
@@ -55,12 +59,14 @@ public struct PostgresStepRepository: StepRepository {
             // with `= ANY` of the batch's runs), the planner scanned the whole runs and steps tables
             // for every batch — at 42 k rows, 80 of the 100 ms the two statements took, growing
             // with the tables.
-            let counted = Array(startedHere), batchRuns = Array(Set(runs))
+            let counted = PostgresBinaryArray(Array(startedHere)), batchRuns = PostgresBinaryArray(Array(Set(runs.elements)))
             let sealed = steps.compactMap { step in step.payload.map { (step, $0) } }
             // A missing response travels as an empty array.
-            let payloadSteps = sealed.map(\.0.id), payloadOrgs = sealed.map(\.0.orgID), payloadRuns = sealed.map(\.0.runID)
-            let payloadTimes = sealed.map(\.0.createdAt), payloadKeys = sealed.map(\.1.dataKeyID)
-            let requests = sealed.map { ByteBuffer(bytes: $0.1.request) }, responses = sealed.map { ByteBuffer(bytes: $0.1.response ?? []) }
+            let payloadSteps = PostgresBinaryArray(sealed.map(\.0.id)), payloadOrgs = PostgresBinaryArray(sealed.map(\.0.orgID))
+            let payloadRuns = PostgresBinaryArray(sealed.map(\.0.runID)), payloadTimes = PostgresBinaryArray(sealed.map(\.0.createdAt))
+            let payloadKeys = PostgresBinaryArray(sealed.map(\.1.dataKeyID))
+            let requests = PostgresBinaryArray(sealed.map { ByteBuffer(bytes: $0.1.request) })
+            let responses = PostgresBinaryArray(sealed.map { ByteBuffer(bytes: $0.1.response ?? []) })
             try await connection.query(
                 """
                 WITH inserted AS (
@@ -111,8 +117,8 @@ public struct PostgresStepRepository: StepRepository {
     /// Events for the outbox, kept only for orgs with an active webhook subscribed to their type
     /// (nothing else reads them: an event no one listens to would only be fanned out to no one).
     static func insert(_ events: [OutboxEvent], on connection: PostgresConnection, logger: Logger) async throws {
-        let orgs = events.map(\.orgID), types = events.map(\.type.rawValue)
-        let payloads = events.map { $0.payload.jsonb }
+        let orgs = PostgresBinaryArray(events.map(\.orgID)), types = PostgresBinaryArray(events.map(\.type.rawValue))
+        let payloads = PostgresBinaryArray(events.map { $0.payload.jsonb })
         try await connection.query(
             """
             INSERT INTO events (org_id, type, payload)
