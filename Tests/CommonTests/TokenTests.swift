@@ -1,4 +1,5 @@
 import Common
+import TestSupport
 import Testing
 
 @Suite struct TokenTests {
@@ -58,5 +59,17 @@ import Testing
         #expect(Base62.encode([0, 61], width: 2) == "0z")
         #expect(Base62.encode([0, 62], width: 2) == "10")
         #expect(Base62.encode(UInt32.max, width: 6) == "4gfFC3")
+    }
+
+    /// The checksum's encoding (integer division) agrees with the byte-array one it replaced.
+    @Test func base62OfA32BitValueIsBase62OfItsBigEndianBytes() {
+        var generator = SeededGenerator(seed: 62)
+        let values: [UInt32] = [0, 1, 61, 62, 3_843, 3_844, .max] + (0..<500).map { _ in .random(in: .min ... .max, using: &generator) }
+        for value in values {
+            for width in [0, 1, 6, 8] {
+                let bytes = withUnsafeBytes(of: value.bigEndian) { Array($0) }
+                #expect(Base62.encode(value, width: width) == Base62.encode(bytes, width: width), "\(value) at width \(width)")
+            }
+        }
     }
 }

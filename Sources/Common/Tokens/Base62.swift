@@ -23,9 +23,21 @@ public enum Base62 {
         return String(decoding: digits.reversed(), as: UTF8.self)
     }
 
-    /// Encodes a 32-bit value in exactly `width` characters.
+    /// Encodes a 32-bit value in `width` characters (more if it needs them), as `encode(_:width:)`
+    /// does its big-endian bytes — by integer division, into a string short enough to need no
+    /// allocation: every call on the data plane checks a token's checksum with it.
     public static func encode(_ value: UInt32, width: Int) -> String {
-        withUnsafeBytes(of: value.bigEndian) { encode(Array($0), width: width) }
+        var needed = 0, rest = value
+        while rest > 0 { needed += 1; rest /= 62 }
+        let count = max(width, needed)
+        return String(unsafeUninitializedCapacity: count) { digits in
+            var number = value
+            for index in stride(from: count - 1, through: 0, by: -1) {
+                digits[index] = alphabet[Int(number % 62)]
+                number /= 62
+            }
+            return count
+        }
     }
 
     /// True when every byte is in the alphabet.

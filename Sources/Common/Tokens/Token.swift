@@ -31,18 +31,13 @@ public struct Token: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `value` as a token of any kind.
     public static func parse(_ value: String) throws(TokenFormatError) -> Token {
-        // Longest prefix first: none is a prefix of another today, but keep it order-proof.
-        guard let kind = TokenKind.allCases.sorted(by: { $0.prefix.count > $1.prefix.count })
-            .first(where: { value.hasPrefix($0.prefix) })
-        else { throw .unknownPrefix }
-        let utf8 = Array(value.utf8)
+        let utf8 = value.utf8
+        guard let kind = TokenKind.longestPrefixFirst.first(where: { utf8.starts(with: $0.prefix.utf8) }) else { throw .unknownPrefix }
         let prefixLength = kind.prefix.utf8.count
         guard utf8.count == prefixLength + bodyLength + checksumLength else { throw .wrongLength }
-        let rest = utf8[prefixLength...]
-        guard Base62.isValid(rest) else { throw .invalidCharacters }
-        let head = utf8[..<(prefixLength + bodyLength)]
-        let expected = Array(Base62.encode(CRC32.checksum(head), width: checksumLength).utf8)
-        guard expected.elementsEqual(utf8[(prefixLength + bodyLength)...]) else { throw .badChecksum }
+        guard Base62.isValid(utf8.dropFirst(prefixLength)) else { throw .invalidCharacters }
+        let expected = Base62.encode(CRC32.checksum(utf8.prefix(prefixLength + bodyLength)), width: checksumLength)
+        guard expected.utf8.elementsEqual(utf8.suffix(checksumLength)) else { throw .badChecksum }
         return Token(kind: kind, value: value)
     }
 

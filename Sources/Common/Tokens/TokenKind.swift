@@ -11,6 +11,10 @@ public enum TokenKind: String, Sendable, CaseIterable, Codable {
     /// A single-use invitation to join an org, sent to the invitee.
     case invitation
 
+    /// Longest prefix first, for matching a token against them: none is a prefix of another
+    /// today, but matching stays order-proof.
+    static let longestPrefixFirst = allCases.sorted { $0.prefix.count > $1.prefix.count }
+
     public var prefix: String {
         switch self {
         case .agent: "rg_agt_"

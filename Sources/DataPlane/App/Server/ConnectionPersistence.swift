@@ -36,15 +36,16 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
             guard http10 else { return context.write(data, promise: promise) }
             promise?.succeed(())
         case .head(var head):
-            let keepAlive = request.keepAlive && !head.headers["connection"].contains { $0.lowercased() == "close" }
-                && (!http10 || head.headers.contains(name: "content-length"))
+            let keepAlive = request.keepAlive && !Self.saysClose(head.headers) && (!http10 || head.headers.contains(name: "content-length"))
+            closing = !keepAlive
+            // The usual answer (HTTP/1.1, kept alive) goes on as it came, without being re-wrapped.
+            guard http10 || !keepAlive else { return context.write(data, promise: promise) }
             if http10 {
                 head.version = .http1_0
                 head.headers.replaceOrAdd(name: "connection", value: keepAlive ? "keep-alive" : "close")
-            } else if !keepAlive {
+            } else {
                 head.headers.replaceOrAdd(name: "connection", value: "close")
             }
-            closing = !keepAlive
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .body:
             context.write(data, promise: promise)
@@ -57,6 +58,14 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
             let channel = context.channel
             written.futureResult.whenComplete { _ in channel.close(promise: nil) }
             context.writeAndFlush(data, promise: written)
+        }
+    }
+
+    /// Whether an answer's head carries `Connection: close`, read without building the array of
+    /// the header's values that `HTTPHeaders`' subscript returns.
+    private static func saysClose(_ headers: HTTPHeaders) -> Bool {
+        headers.contains { name, value in
+            name.utf8.count == 10 && value.utf8.count == 5 && name.lowercased() == "connection" && value.lowercased() == "close"
         }
     }
 }
