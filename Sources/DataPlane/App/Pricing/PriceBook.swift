@@ -29,10 +29,27 @@ public struct ModelPrice: Sendable, Equatable {
 }
 
 /// The price table: shipped defaults plus each org's overrides, reloaded periodically.
+///
+/// Indexed by org and provider, so a call's look-up reads only its own org's and the defaults'
+/// prices for its provider — not every org's (it had filtered the whole table, under the lock, on
+/// each call whose model had no exact price of the org's own).
 public final class PriceBook: Service, Sendable {
-    struct Key: Hashable { let orgID: UUID?; let provider: String; let model: String }
+    struct Scope: Hashable { let orgID: UUID?; let provider: String }
 
-    private let prices = Mutex<[Key: ModelPrice]>([:])
+    /// One org's (or the defaults') prices for one provider.
+    struct Prices: Sendable {
+        let exact: [String: ModelPrice]
+        /// The named models (not `*`) longest first: the first that starts a model's name is
+        /// its longest matching prefix (a dated model priced as its family).
+        let prefixes: [(model: String, price: ModelPrice)]
+
+        init(exact: [String: ModelPrice]) {
+            self.exact = exact
+            self.prefixes = exact.filter { $0.key != "*" }.map { (model: $0.key, price: $0.value) }.sorted { $0.model.count > $1.model.count }
+        }
+    }
+
+    private let prices = Mutex<[Scope: Prices]>([:])
     private let database: Database?
     private let refreshInterval: Duration
 
@@ -41,20 +58,28 @@ public final class PriceBook: Service, Sendable {
         self.refreshInterval = refreshInterval
     }
 
-    /// The price for `model` of `provider` (`openai` or `anthropic`) as `orgID` pays it.
+    /// The price for `model` of `provider` (`openai` or `anthropic`) as `orgID` pays it: the
+    /// org's own price for the model or its longest priced prefix, else the default's, else the
+    /// org's then the default's catch-all (`*`).
     public func price(orgID: UUID, provider: String, model: String) -> ModelPrice? {
         prices.withLock { prices in
-            for org in [Optional(orgID), nil] {
-                if let exact = prices[Key(orgID: org, provider: provider, model: model)] { return exact }
-                let prefixed = prices.filter { $0.key.orgID == org && $0.key.provider == provider && $0.key.model != "*" && model.hasPrefix($0.key.model) }
-                if let longest = prefixed.max(by: { $0.key.model.count < $1.key.model.count }) { return longest.value }
+            let own = prices[Scope(orgID: orgID, provider: provider)], defaults = prices[Scope(orgID: nil, provider: provider)]
+            for table in [own, defaults] {
+                guard let table else { continue }
+                if let exact = table.exact[model] { return exact }
+                if let prefixed = table.prefixes.first(where: { model.hasPrefix($0.model) }) { return prefixed.price }
             }
-            return prices[Key(orgID: orgID, provider: provider, model: "*")] ?? prices[Key(orgID: nil, provider: provider, model: "*")]
+            return own?.exact["*"] ?? defaults?.exact["*"]
         }
     }
 
     public func set(_ price: ModelPrice, orgID: UUID?, provider: String, model: String) {
-        prices.withLock { $0[Key(orgID: orgID, provider: provider, model: model)] = price }
+        let scope = Scope(orgID: orgID, provider: provider)
+        prices.withLock { prices in
+            var exact = prices[scope]?.exact ?? [:]
+            exact[model] = price
+            prices[scope] = Prices(exact: exact)
+        }
     }
 
     public func reload() async throws {
@@ -64,12 +89,13 @@ public final class PriceBook: Service, Sendable {
             SELECT org_id, provider, model, input_micros_per_mtok, output_micros_per_mtok, cached_input_micros_per_mtok, max_output_tokens
             FROM prices
             """, logger: database.logger)
-        var loaded: [Key: ModelPrice] = [:]
+        var loaded: [Scope: [String: ModelPrice]] = [:]
         for try await (org, provider, model, input, output, cached, maxOutput) in rows.decode((UUID?, String, String, Int64, Int64, Int64, Int?).self) {
-            loaded[Key(orgID: org, provider: provider, model: model)] = ModelPrice(
+            loaded[Scope(orgID: org, provider: provider), default: [:]][model] = ModelPrice(
                 inputPerMillion: input, outputPerMillion: output, cachedInputPerMillion: cached, maxOutputTokens: maxOutput)
         }
-        prices.withLock { $0 = loaded }
+        let tables = loaded.mapValues(Prices.init(exact:))
+        prices.withLock { $0 = tables }
     }
 
     public func run() async throws {
