@@ -52,6 +52,10 @@ import Testing
         let values = [ByteBuffer(), ByteBuffer(bytes: [0, 1, 2, 255]), ByteBuffer(repeating: 7, count: 10_000)]
         #expect(ours(values) == theirs(values))
         #expect(PostgresBinaryArray(values).psqlType == [ByteBuffer].psqlType)
+        // Bytes in an array are bound as the same bytea.
+        let arrays = values.map { Array(buffer: $0) }
+        #expect(ours(arrays) == theirs(values))
+        #expect(PostgresBinaryArray(arrays).psqlType == [ByteBuffer].psqlType)
     }
 
     @Test func emptyArraysHaveNoDimensions() {

@@ -122,3 +122,15 @@ extension ByteBuffer: PostgresBinaryArrayElement {
         }
     }
 }
+
+/// `bytea` from bytes already in an array (sealed payloads), without a `ByteBuffer` copy first.
+extension Array: PostgresBinaryArrayElement where Element == UInt8 {
+    public static var postgresElementType: PostgresDataType { .bytea }
+    public static var postgresArrayType: PostgresDataType { .byteaArray }
+    public var postgresBinarySize: Int { count }
+    public func writePostgresBinary(to target: UnsafeMutableRawPointer) {
+        withUnsafeBytes { bytes in
+            if let source = bytes.baseAddress { target.copyMemory(from: source, byteCount: bytes.count) }
+        }
+    }
+}

@@ -29,9 +29,9 @@ public struct PostgresStepRepository: StepRepository {
                 "http_status": step.httpStatus.map { .number(Double($0)) } ?? .null, "model": step.model.map { .string($0) } ?? .null,
             ])] : [])
         }
-        // Arrays bound as parameters and unnested: one statement for the whole batch. Nullable
-        // columns travel as sentinels ('' and -1) since postgres-nio arrays have no NULL elements.
-        // Each column one binary array, written in one pass (`PostgresBinaryArray`).
+        // Arrays bound as parameters and unnested: one statement for the whole batch, each column
+        // one binary array written in one pass (`PostgresBinaryArray`). Nullable columns travel as
+        // sentinels ('' and -1): the arrays have no NULL elements.
         func column<Element: PostgresBinaryArrayElement & Sendable>(_ value: (StepRecord) -> Element) -> PostgresBinaryArray<Element> {
             PostgresBinaryArray(steps.map(value))
         }
@@ -65,8 +65,7 @@ public struct PostgresStepRepository: StepRepository {
             let payloadSteps = PostgresBinaryArray(sealed.map(\.0.id)), payloadOrgs = PostgresBinaryArray(sealed.map(\.0.orgID))
             let payloadRuns = PostgresBinaryArray(sealed.map(\.0.runID)), payloadTimes = PostgresBinaryArray(sealed.map(\.0.createdAt))
             let payloadKeys = PostgresBinaryArray(sealed.map(\.1.dataKeyID))
-            let requests = PostgresBinaryArray(sealed.map { ByteBuffer(bytes: $0.1.request) })
-            let responses = PostgresBinaryArray(sealed.map { ByteBuffer(bytes: $0.1.response ?? []) })
+            let requests = PostgresBinaryArray(sealed.map(\.1.request)), responses = PostgresBinaryArray(sealed.map { $0.1.response ?? [] })
             try await connection.query(
                 """
                 WITH inserted AS (
