@@ -75,9 +75,14 @@ public struct MasterKeyring: Sendable {
     }
 }
 
+/// 32 bytes from the system's cryptographically secure generator: a key, or a token's body.
 func randomKeyBytes() -> [UInt8] {
+    // Eight bytes per draw from the system's generator (one `getrandom` each), not one.
     var generator = SystemRandomNumberGenerator()
-    return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(32)
+    for _ in 0..<4 { withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) } }
+    return bytes
 }
 
 extension MasterKeyring {

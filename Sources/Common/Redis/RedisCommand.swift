@@ -38,9 +38,14 @@ public struct RedisCommand: Sendable {
         }
     }
 
-    public mutating func append(_ integer: some BinaryInteger) {
-        let value = Int64(integer)
+    /// Signed 64-bit integers only: a generic `BinaryInteger` converted here would trap on an
+    /// unsigned value above `Int64.max`.
+    public mutating func append(_ value: Int64) {
         appendBulk(length: decimalLength(value)) { writeDecimal(value, into: $0) }
+    }
+
+    public mutating func append(_ value: Int) {
+        append(Int64(value))
     }
 
     /// The command as it goes on the wire: the array header, then the arguments. Consuming, so the

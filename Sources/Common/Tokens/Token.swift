@@ -15,9 +15,7 @@ public struct Token: Sendable, Hashable, CustomStringConvertible {
 
     /// Creates a new random token of `kind`.
     public static func generate(_ kind: TokenKind) -> Token {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let head = kind.prefix + Base62.encode(bytes, width: bodyLength)
+        let head = kind.prefix + Base62.encode(randomKeyBytes(), width: bodyLength)
         let checksum = Base62.encode(CRC32.checksum(head.utf8), width: checksumLength)
         return Token(kind: kind, value: head + checksum)
     }
