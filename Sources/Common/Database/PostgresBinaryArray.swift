@@ -102,10 +102,8 @@ extension String: PostgresBinaryArrayElement {
     public static var postgresArrayType: PostgresDataType { .textArray }
     public var postgresBinarySize: Int { utf8.count }
     public func writePostgresBinary(to target: UnsafeMutableRawPointer) {
-        // Native strings are contiguous UTF-8; a bridged one is copied byte by byte.
-        let copied: Void? = utf8.withContiguousStorageIfAvailable { bytes in
-            if let source = bytes.baseAddress { target.copyMemory(from: source, byteCount: bytes.count) }
-        }
+        // Native strings are contiguous UTF-8; any other is copied byte by byte.
+        let copied: Void? = utf8.withContiguousStorageIfAvailable { copyRaw(UnsafeRawBufferPointer($0), to: target) }
         if copied == nil {
             for (index, byte) in utf8.enumerated() { target.storeBytes(of: byte, toByteOffset: index, as: UInt8.self) }
         }
@@ -117,9 +115,7 @@ extension ByteBuffer: PostgresBinaryArrayElement {
     public static var postgresArrayType: PostgresDataType { .byteaArray }
     public var postgresBinarySize: Int { readableBytes }
     public func writePostgresBinary(to target: UnsafeMutableRawPointer) {
-        withUnsafeReadableBytes { bytes in
-            if let source = bytes.baseAddress { target.copyMemory(from: source, byteCount: bytes.count) }
-        }
+        withUnsafeReadableBytes { copyRaw($0, to: target) }
     }
 }
 
@@ -129,8 +125,11 @@ extension Array: PostgresBinaryArrayElement where Element == UInt8 {
     public static var postgresArrayType: PostgresDataType { .byteaArray }
     public var postgresBinarySize: Int { count }
     public func writePostgresBinary(to target: UnsafeMutableRawPointer) {
-        withUnsafeBytes { bytes in
-            if let source = bytes.baseAddress { target.copyMemory(from: source, byteCount: bytes.count) }
-        }
+        withUnsafeBytes { copyRaw($0, to: target) }
     }
+}
+
+/// Copies `bytes` to `target` (an empty buffer may have no base address).
+private func copyRaw(_ bytes: UnsafeRawBufferPointer, to target: UnsafeMutableRawPointer) {
+    if let source = bytes.baseAddress { target.copyMemory(from: source, byteCount: bytes.count) }
 }
