@@ -1,0 +1,140 @@
+import Common
+@testable import DataPlane
+import Foundation
+import TestSupport
+import Testing
+
+/// The single-node path (no Redis configured: DESIGN's in-process counters), told apart by what the
+/// calls that follow see: the same outcomes as the preflight and settle scripts
+/// (`PreflightScriptTests`) — what a cleared call holds and spends, what a refusal leaves
+/// uncharged, how an expired hold is released, when a budget's alerts fire.
+@Suite struct InProcessPreflightTests {
+    struct Fixture: Sendable {
+        let preflight: Preflight
+        let budgets: BudgetGuard
+        let orgID = UUID()
+        let budgetRow: BudgetGuard.BudgetRow
+
+        init(database: Database, cap: Int64) {
+            budgets = BudgetGuard(database: database, redis: nil, logger: TestServers.logger)
+            preflight = Preflight(redis: nil, counters: GovernanceCounters(redis: nil), budgets: budgets,
+                                  spend: BudgetSpendRecorder(database: database, logger: TestServers.logger))
+            budgetRow = .init(id: UUID(), scope: "org", scopeID: nil, period: .day, capMicros: cap, alertThresholdPercent: 80)
+        }
+
+        var budget: ApplicableBudget {
+            let now = Date()
+            let start = BudgetPeriod.day.start(of: now)
+            return ApplicableBudget(budget: budgetRow, key: BudgetCounterKey.key(orgID: orgID, budgetID: budgetRow.id, periodStart: start),
+                                    periodStart: start, resetsAt: BudgetPeriod.day.end(of: now))
+        }
+
+        func limit(_ name: String, ceiling: Int) -> GovernanceCounters.Limit {
+            .init(key: GovernanceCounters.key(org: orgID, "rl", name), ceiling: ceiling, cost: 1)
+        }
+
+        /// A call's plan; `seed` nil makes a call without a counter read the durable spend (none here).
+        func plan(limits: [GovernanceCounters.Limit] = [], budget: Bool = true, reserve: Int64 = 0, seed: Int64? = nil,
+                  lease: Duration = .seconds(600)) -> Preflight.Plan {
+            var plan = Preflight.Plan()
+            plan.limits = limits
+            plan.orgID = orgID
+            if budget {
+                plan.budgets = [self.budget]
+                plan.seeds = [seed]
+            }
+            plan.reserve = reserve
+            plan.lease = lease
+            return plan
+        }
+
+        /// The budget's spent and reserved amounts, as a call too large for any cap is refused with them.
+        func counter() async throws -> (spent: Int64, reserved: Int64)? {
+            guard case .overBudget(let refusal) = try await preflight.run(plan(reserve: .max / 2)) else { return nil }
+            return (refusal.spent, refusal.reserved)
+        }
+    }
+
+    func withFixture(cap: Int64 = 1_000, _ body: @escaping @Sendable (Fixture) async throws -> Void) async throws {
+        try await TestDatabase.with { database in
+            try await withPostgresClient(url: try database.url(role: "rungate_data")) { client in
+                try await body(Fixture(database: Database(client: client, logger: TestServers.logger), cap: cap))
+            }
+        }
+    }
+
+    @Test func aClearedCallChargesItsWindowAndHoldsItsReserveUntilSettled() async throws {
+        try await withFixture { f in
+            let limit = f.limit("req", ceiling: 5)
+            guard case .cleared(let decision?, let hold) = try await f.preflight.run(f.plan(limits: [limit], reserve: 300)) else {
+                Issue.record("the call should clear"); return
+            }
+            #expect(decision.remaining == 4 && decision.resetSeconds > 0 && decision.resetSeconds <= 60)
+            #expect(try await f.counter()! == (0, 300))
+            #expect(await f.budgets.settle(hold, actual: 120).isEmpty)
+            #expect(try await f.counter()! == (120, 0), "the actual cost is spent, the rest released")
+            #expect(await f.budgets.settle(hold, actual: 120).isEmpty)
+            #expect(try await f.counter()! == (240, 0), "a settle is not idempotent on spend, but never releases twice")
+        }
+    }
+
+    @Test func aBudgetRefusalRefundsTheRateWindowAndHoldsNothing() async throws {
+        try await withFixture(cap: 100) { f in
+            let limit = f.limit("req", ceiling: 10)
+            guard case .overBudget(let refusal) = try await f.preflight.run(f.plan(limits: [limit], reserve: 20, seed: 90)) else {
+                Issue.record("90 spent + 20 reserved crosses 100"); return
+            }
+            #expect(refusal.spent == 90 && refusal.reserved == 0 && refusal.amount == 20)
+            guard case .cleared(let decision?, _) = try await f.preflight.run(f.plan(limits: [limit], budget: false)) else {
+                Issue.record("the window has room"); return
+            }
+            #expect(decision.remaining == 9, "the refused call's charge was refunded")
+            #expect(try await f.counter()! == (90, 0))
+        }
+    }
+
+    @Test func aRateLimitRefusalReservesNothing() async throws {
+        try await withFixture { f in
+            let limit = f.limit("req", ceiling: 1)
+            guard case .cleared = try await f.preflight.run(f.plan(limits: [limit], reserve: 10)) else {
+                Issue.record("the first call should clear"); return
+            }
+            guard case .rateLimited(let decision) = try await f.preflight.run(f.plan(limits: [limit], reserve: 500)) else {
+                Issue.record("the window is full"); return
+            }
+            #expect(decision.remaining == 0)
+            #expect(try await f.counter()! == (0, 10), "only the first call's reserve is held")
+        }
+    }
+
+    @Test func aHoldWhoseLeaseRanOutIsReleasedOnceAndItsLateSettleOnlySpends() async throws {
+        try await withFixture { f in
+            guard case .cleared(_, let dead) = try await f.preflight.run(f.plan(reserve: 400, lease: .zero)) else {
+                Issue.record("the first call should clear"); return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+            guard case .cleared = try await f.preflight.run(f.plan(reserve: 100)) else {
+                Issue.record("the second call should clear"); return
+            }
+            #expect(try await f.counter()! == (0, 100), "the expired hold's 400 is released, the new 100 held")
+            _ = await f.budgets.settle(dead, actual: 7)
+            #expect(try await f.counter()! == (7, 100), "the late settle spends but does not release again")
+        }
+    }
+
+    @Test func theAlertThresholdAndTheCapAreAnnouncedOnceEach() async throws {
+        try await withFixture(cap: 100) { f in
+            func spend(_ actual: Int64) async throws -> [BudgetGuard.Crossing] {
+                guard case .cleared(_, let hold) = try await f.preflight.run(f.plan(reserve: 1)) else { return [] }
+                return await f.budgets.settle(hold, actual: actual)
+            }
+            #expect(try await spend(50).isEmpty)
+            let threshold = try await spend(35)  // 85 of 100: past 80 %
+            #expect(threshold.count == 1 && { if case .threshold = threshold[0] { true } else { false } }())
+            #expect(try await spend(5).isEmpty, "the threshold is announced once")
+            let exceeded = try await spend(20)  // 110
+            #expect(exceeded.count == 1 && { if case .exceeded = exceeded[0] { true } else { false } }())
+            #expect(try await f.counter()! == (110, 0))
+        }
+    }
+}
