@@ -9,7 +9,7 @@ import Testing
 /// (`PreflightScriptTests`) — what a cleared call holds and spends, what a refusal leaves
 /// uncharged, how an expired hold is released, when a budget's alerts fire.
 @Suite struct InProcessPreflightTests {
-    struct Fixture: Sendable {
+    struct Fixture: PreflightPlanning, Sendable {
         let preflight: Preflight
         let budgets: BudgetGuard
         let orgID = UUID()
@@ -19,38 +19,12 @@ import Testing
             budgets = BudgetGuard(database: database, redis: nil, logger: TestServers.logger)
             preflight = Preflight(redis: nil, counters: GovernanceCounters(redis: nil), budgets: budgets,
                                   spend: BudgetSpendRecorder(database: database, logger: TestServers.logger))
-            budgetRow = .init(id: UUID(), scope: "org", scopeID: nil, period: .day, capMicros: cap, alertThresholdPercent: 80)
-        }
-
-        var budget: ApplicableBudget {
-            let now = Date()
-            let start = BudgetPeriod.day.start(of: now)
-            return ApplicableBudget(budget: budgetRow, key: BudgetCounterKey.key(orgID: orgID, budgetID: budgetRow.id, periodStart: start),
-                                    periodStart: start, resetsAt: BudgetPeriod.day.end(of: now))
-        }
-
-        func limit(_ name: String, ceiling: Int) -> GovernanceCounters.Limit {
-            .init(key: GovernanceCounters.key(org: orgID, "rl", name), ceiling: ceiling, cost: 1)
-        }
-
-        /// A call's plan; `seed` nil makes a call without a counter read the durable spend (none here).
-        func plan(limits: [GovernanceCounters.Limit] = [], budget: Bool = true, reserve: Int64 = 0, seed: Int64? = nil,
-                  lease: Duration = .seconds(600)) -> Preflight.Plan {
-            var plan = Preflight.Plan()
-            plan.limits = limits
-            plan.orgID = orgID
-            if budget {
-                plan.budgets = [self.budget]
-                plan.seeds = [seed]
-            }
-            plan.reserve = reserve
-            plan.lease = lease
-            return plan
+            budgetRow = Self.dayBudget(cap: cap)
         }
 
         /// The budget's spent and reserved amounts, as a call too large for any cap is refused with them.
         func counter() async throws -> (spent: Int64, reserved: Int64)? {
-            guard case .overBudget(let refusal) = try await preflight.run(plan(reserve: .max / 2)) else { return nil }
+            guard case .overBudget(let refusal) = try await preflight.run(plan(reserve: .max / 2, seed: nil)) else { return nil }
             return (refusal.spent, refusal.reserved)
         }
     }

@@ -10,7 +10,7 @@ import Testing
 /// database): what each outcome charges, what a refusal leaves untouched, how holds are released.
 @Suite struct PreflightScriptTests {
     /// One org's keys, a day budget and the pieces a preflight needs.
-    struct Fixture: Sendable {
+    struct Fixture: PreflightPlanning, Sendable {
         let redis: RedisClient
         let preflight: Preflight
         let budgets: BudgetGuard
@@ -23,32 +23,7 @@ import Testing
             budgets = BudgetGuard(database: database, redis: redis, logger: TestServers.logger)
             spend = BudgetSpendRecorder(database: database, logger: TestServers.logger)
             preflight = Preflight(redis: redis, counters: GovernanceCounters(redis: redis), budgets: budgets, spend: spend)
-            budgetRow = .init(id: UUID(), scope: "org", scopeID: nil, period: .day, capMicros: cap, alertThresholdPercent: 80)
-        }
-
-        var budget: ApplicableBudget {
-            let now = Date()
-            let start = BudgetPeriod.day.start(of: now)
-            return ApplicableBudget(budget: budgetRow, key: BudgetCounterKey.key(orgID: orgID, budgetID: budgetRow.id, periodStart: start),
-                                    periodStart: start, resetsAt: BudgetPeriod.day.end(of: now))
-        }
-
-        func limit(_ name: String, ceiling: Int, cost: Int = 1) -> GovernanceCounters.Limit {
-            .init(key: GovernanceCounters.key(org: orgID, "rl", name), ceiling: ceiling, cost: cost)
-        }
-
-        func plan(limits: [GovernanceCounters.Limit] = [], budget: Bool = true, reserve: Int64 = 0, seed: Int64? = 0,
-                  lease: Duration = .seconds(600)) -> Preflight.Plan {
-            var plan = Preflight.Plan()
-            plan.limits = limits
-            plan.orgID = orgID
-            if budget {
-                plan.budgets = [self.budget]
-                plan.seeds = [seed]
-            }
-            plan.reserve = reserve
-            plan.lease = lease
-            return plan
+            budgetRow = Self.dayBudget(cap: cap)
         }
 
         func integer(_ arguments: String...) async throws -> Int? { try await redis.send(arguments.map { Array($0.utf8) }).int }

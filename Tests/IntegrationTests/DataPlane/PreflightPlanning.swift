@@ -1,0 +1,42 @@
+import Common
+@testable import DataPlane
+import Foundation
+
+/// One org's day budget and rate-limit windows, and the preflight plans of calls against them:
+/// shared by the scripts' tests (Redis) and the in-process path's tests.
+protocol PreflightPlanning {
+    var orgID: UUID { get }
+    var budgetRow: BudgetGuard.BudgetRow { get }
+}
+
+extension PreflightPlanning {
+    static func dayBudget(cap: Int64) -> BudgetGuard.BudgetRow {
+        .init(id: UUID(), scope: "org", scopeID: nil, period: .day, capMicros: cap, alertThresholdPercent: 80)
+    }
+
+    var budget: ApplicableBudget {
+        let now = Date()
+        let start = BudgetPeriod.day.start(of: now)
+        return ApplicableBudget(budget: budgetRow, key: BudgetCounterKey.key(orgID: orgID, budgetID: budgetRow.id, periodStart: start),
+                                periodStart: start, resetsAt: BudgetPeriod.day.end(of: now))
+    }
+
+    func limit(_ name: String, ceiling: Int, cost: Int = 1) -> GovernanceCounters.Limit {
+        .init(key: GovernanceCounters.key(org: orgID, "rl", name), ceiling: ceiling, cost: cost)
+    }
+
+    /// A call's plan; `seed` nil makes a call without a counter read the durable spend.
+    func plan(limits: [GovernanceCounters.Limit] = [], budget: Bool = true, reserve: Int64 = 0, seed: Int64? = 0,
+              lease: Duration = .seconds(600)) -> Preflight.Plan {
+        var plan = Preflight.Plan()
+        plan.limits = limits
+        plan.orgID = orgID
+        if budget {
+            plan.budgets = [self.budget]
+            plan.seeds = [seed]
+        }
+        plan.reserve = reserve
+        plan.lease = lease
+        return plan
+    }
+}
