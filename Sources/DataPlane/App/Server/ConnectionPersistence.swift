@@ -36,7 +36,8 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
             guard http10 else { return context.write(data, promise: promise) }
             promise?.succeed(())
         case .head(var head):
-            let keepAlive = request.keepAlive && !Self.saysClose(head.headers) && (!http10 || head.headers.contains(name: "content-length"))
+            // The head comes from the HTTP types as HTTP/1.1, so NIO's `isKeepAlive` means "no `Connection: close`".
+            let keepAlive = request.keepAlive && head.isKeepAlive && (!http10 || head.headers.contains(name: "content-length"))
             closing = !keepAlive
             // The usual answer (HTTP/1.1, kept alive) goes on as it came, without being re-wrapped.
             guard http10 || !keepAlive else { return context.write(data, promise: promise) }
@@ -58,14 +59,6 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
             let channel = context.channel
             written.futureResult.whenComplete { _ in channel.close(promise: nil) }
             context.writeAndFlush(data, promise: written)
-        }
-    }
-
-    /// Whether an answer's head carries `Connection: close`, read without building the array of
-    /// the header's values that `HTTPHeaders`' subscript returns.
-    private static func saysClose(_ headers: HTTPHeaders) -> Bool {
-        headers.contains { name, value in
-            name.utf8.count == 10 && value.utf8.count == 5 && name.lowercased() == "connection" && value.lowercased() == "close"
         }
     }
 }
