@@ -102,11 +102,9 @@ extension String: PostgresBinaryArrayElement {
     public static var postgresArrayType: PostgresDataType { .textArray }
     public var postgresBinarySize: Int { utf8.count }
     public func writePostgresBinary(to target: UnsafeMutableRawPointer) {
-        // Native strings are contiguous UTF-8; any other is copied byte by byte.
-        let copied: Void? = utf8.withContiguousStorageIfAvailable { copyRaw(UnsafeRawBufferPointer($0), to: target) }
-        if copied == nil {
-            for (index, byte) in utf8.enumerated() { target.storeBytes(of: byte, toByteOffset: index, as: UInt8.self) }
-        }
+        // `withUTF8` makes a string that is not already contiguous UTF-8 so (native ones are).
+        var string = self
+        string.withUTF8 { copyRaw(UnsafeRawBufferPointer($0), to: target) }
     }
 }
 
