@@ -1,24 +1,36 @@
 import Common
 @testable import DataPlane
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
 /// The single-node path (no Redis configured: DESIGN's in-process counters), told apart by what the
 /// calls that follow see: the same outcomes as the preflight and settle scripts
 /// (`PreflightScriptTests`) — what a cleared call holds and spends, what a refusal leaves
-/// uncharged, how an expired hold is released, when a budget's alerts fire.
+/// uncharged, how an expired hold is released, when a budget's alerts fire — and, as Redis expires
+/// its keys, when a budget's counter lapses and is dropped.
 @Suite struct InProcessPreflightTests {
+    /// The budget counters' time, moved on by the tests.
+    final class ManualClock: Sendable {
+        private let offset = Mutex(Duration.zero)
+        func now() -> ContinuousClock.Instant { .now + offset.withLock { $0 } }
+        func advance(by duration: Duration) { offset.withLock { $0 += duration } }
+    }
+
     struct Fixture: PreflightPlanning, Sendable {
         let preflight: Preflight
         let budgets: BudgetGuard
+        let spend: BudgetSpendRecorder
+        let clock = ManualClock()
         let orgID = UUID()
         let budgetRow: BudgetGuard.BudgetRow
 
-        init(database: Database, cap: Int64) {
-            budgets = BudgetGuard(database: database, redis: nil, logger: TestServers.logger)
-            preflight = Preflight(redis: nil, counters: GovernanceCounters(redis: nil), budgets: budgets,
-                                  spend: BudgetSpendRecorder(database: database, logger: TestServers.logger))
+        init(database: Database, cap: Int64, sweepThreshold: Int) {
+            budgets = BudgetGuard(database: database, redis: nil, logger: TestServers.logger, localSweepThreshold: sweepThreshold,
+                                  clock: { [clock] in clock.now() })
+            spend = BudgetSpendRecorder(database: database, logger: TestServers.logger)
+            preflight = Preflight(redis: nil, counters: GovernanceCounters(redis: nil), budgets: budgets, spend: spend)
             budgetRow = Self.dayBudget(cap: cap)
         }
 
@@ -29,10 +41,10 @@ import Testing
         }
     }
 
-    func withFixture(cap: Int64 = 1_000, _ body: @escaping @Sendable (Fixture) async throws -> Void) async throws {
+    func withFixture(cap: Int64 = 1_000, sweepThreshold: Int = 200_000, _ body: @escaping @Sendable (Fixture) async throws -> Void) async throws {
         try await TestDatabase.with { database in
             try await withPostgresClient(url: try database.url(role: "rungate_data")) { client in
-                try await body(Fixture(database: Database(client: client, logger: TestServers.logger), cap: cap))
+                try await body(Fixture(database: Database(client: client, logger: TestServers.logger), cap: cap, sweepThreshold: sweepThreshold))
             }
         }
     }
@@ -109,6 +121,46 @@ import Testing
             let exceeded = try await spend(20)  // 110
             #expect(exceeded.count == 1 && { if case .exceeded = exceeded[0] { true } else { false } }())
             #expect(try await f.counter()! == (110, 0))
+        }
+    }
+
+    @Test func theCountersOfRunsThatEndedAreDroppedOnceTheyLapse() async throws {
+        try await withFixture(sweepThreshold: 4) { f in
+            let runBudget = BudgetGuard.BudgetRow(id: UUID(), scope: "run", scopeID: nil, period: .run, capMicros: 1_000, alertThresholdPercent: 80)
+            func call() async throws {
+                var plan = f.plan(budget: false, reserve: 10)
+                let runID = UUID()
+                plan.budgets = [ApplicableBudget(budget: runBudget, key: BudgetCounterKey.key(orgID: f.orgID, budgetID: runBudget.id, periodStart: nil, runID: runID),
+                                                 periodStart: nil, resetsAt: nil)]
+                plan.seeds = [0]
+                plan.runID = runID
+                guard case .cleared(_, let hold) = try await f.preflight.run(plan) else { Issue.record("the call should clear"); return }
+                _ = await f.budgets.settle(hold, actual: 5)
+            }
+            for _ in 0..<4 { try await call() }
+            #expect(f.budgets.localCount == 4, "one counter per run")
+            f.clock.advance(by: .seconds(25 * 3600 - 60))
+            try await call()  // the table reached 4: swept, but nothing has lapsed
+            #expect(f.budgets.localCount == 5, "a run budget's counter lives a day and an hour after its last call, as in Redis")
+            f.clock.advance(by: .seconds(120))
+            for _ in 0..<3 { try await call() }  // no sweep until the table doubles to 8
+            #expect(f.budgets.localCount == 8)
+            try await call()
+            #expect(f.budgets.localCount == 5, "the first four runs' counters lapsed and are swept; the last five stay")
+        }
+    }
+
+    @Test func aLapsedCounterIsNotRecreatedByALateSettleAndTheNextCallSeedsItFromTheDurableSpend() async throws {
+        try await withFixture { f in
+            guard case .cleared(_, let hold) = try await f.preflight.run(f.plan(reserve: 100)) else {
+                Issue.record("the call should clear"); return
+            }
+            #expect(try await f.counter()! == (0, 100))
+            f.clock.advance(by: .seconds(2 * 86_400))  // past the day window's end plus an hour
+            #expect(await f.budgets.settle(hold, actual: 30).isEmpty)
+            // What the durable spend holds by now (this call's cost among it), written or not.
+            f.spend.add(70, to: .init(orgID: f.orgID, budgetID: f.budgetRow.id, periodStart: f.budget.periodStart!))
+            #expect(try await f.counter()! == (70, 0), "seeded afresh: the lapsed 100 reserve is gone, the settle's 30 not counted twice")
         }
     }
 }

@@ -38,14 +38,17 @@ final class BudgetGuard: Sendable {
     private let redis: RedisClient?
     private let logger: Logger
     private let cache: ReadThroughCache<UUID, [BudgetRow]>
-    private let local = Mutex<[String: LocalCounter]>([:])
+    private let local: Mutex<ExpiringTable<LocalCounter>>
+    private let clock: @Sendable () -> ContinuousClock.Instant
 
-    /// A budget counter without Redis: the same fields, and the leases of the reservations it holds.
-    struct LocalCounter {
-        var spent: Int64 = 0
+    /// A budget counter without Redis: the same fields, the leases of the reservations it holds, and
+    /// when it lapses (as its Redis twin's TTL would).
+    struct LocalCounter: Expiring {
+        var spent: Int64
         var reserved: Int64 = 0
         var alerted = 0
         var leases: [UUID: (amount: Int64, expires: ContinuousClock.Instant)] = [:]
+        var expires: ContinuousClock.Instant
 
         /// Releases reservations whose lease ran out.
         mutating func expireLeases(now: ContinuousClock.Instant) {
@@ -65,7 +68,12 @@ final class BudgetGuard: Sendable {
         let alertThresholdPercent: Int
     }
 
-    init(database: Database, redis: RedisClient?, logger: Logger) {
+    /// `localSweepThreshold`: how many in-process counters (no Redis) may accumulate before lapsed
+    /// ones are swept; `clock`: their time (tests move it on).
+    init(database: Database, redis: RedisClient?, logger: Logger, localSweepThreshold: Int = 200_000,
+         clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+        self.local = Mutex(ExpiringTable(sweepThreshold: localSweepThreshold))
+        self.clock = clock
         self.cache = ReadThroughCache(name: "budgets", timeToLive: .seconds(5), capacity: 10_000, reachable: { database.health.isReachable })
         self.database = database
         self.redis = redis
@@ -126,8 +134,8 @@ final class BudgetGuard: Sendable {
         return written + unwritten.unwritten(for: .init(orgID: orgID, budgetID: budget.id, periodStart: start))
     }
 
-    /// Whether this process holds a counter for `key` (without Redis).
-    func hasLocalCounter(_ key: String) -> Bool { local.withLock { $0[key] != nil } }
+    /// How many budget counters this process holds (without Redis), lapsed ones not yet swept included.
+    var localCount: Int { local.withLock { $0.count } }
 
     /// How long a budget's counter outlives its window (so a late settle still finds it).
     static func counterLifetime(_ budget: ApplicableBudget, now: Date) -> Int {
@@ -135,23 +143,36 @@ final class BudgetGuard: Sendable {
     }
 
     /// Reserves `amount` against every budget in process, or says which one it would cross (with
-    /// Redis the preflight script does this, together with the call's other counters).
-    func reserveInProcess(_ amount: Int64, on budgets: [ApplicableBudget], seeds: [Int64?], id: UUID, lease: Duration) -> Result<BudgetHold, BudgetRefusal> {
+    /// Redis the preflight script does this, together with the call's other counters). Nil when a
+    /// budget has no live counter and its seed is unknown: the caller reads the durable spend and
+    /// asks again, as the script asks for it. A counter lives as long as its Redis twin would, and
+    /// at least as long as the leases it holds; then it is dropped, so a single node does not keep
+    /// one counter per run it ever served.
+    func reserveInProcess(_ amount: Int64, on budgets: [ApplicableBudget], seeds: [Int64?], id: UUID, lease: Duration) -> Result<BudgetHold, BudgetRefusal>? {
         guard !budgets.isEmpty else { return .success(.none) }
-        let now = ContinuousClock.now
+        let now = clock()
+        let date = Date()
         return local.withLock { counters in
+            counters.sweepIfDue(now: now)
+            var entries: [LocalCounter] = []
+            entries.reserveCapacity(budgets.count)
             for (budget, seed) in zip(budgets, seeds) {
-                var entry = counters[budget.key] ?? LocalCounter(spent: seed ?? 0)
+                let lifetime = Duration.seconds(Self.counterLifetime(budget, now: date))
+                guard var entry = counters.live(budget.key, now: now) ?? seed.map({ LocalCounter(spent: $0, expires: now + lifetime) }) else {
+                    return nil
+                }
                 entry.expireLeases(now: now)
-                counters[budget.key] = entry
+                // Kept even when a budget refuses: the seed and the released leases (as the script keeps them).
+                counters.set(budget.key, entry)
                 if entry.spent + entry.reserved + amount > budget.capMicros {
                     return .failure(BudgetRefusal(budget: budget, spent: entry.spent, reserved: entry.reserved, amount: amount))
                 }
+                entry.reserved += amount
+                entry.leases[id] = (amount, now + lease)
+                entry.expires = now + max(lifetime, lease)
+                entries.append(entry)
             }
-            for budget in budgets {
-                counters[budget.key, default: LocalCounter()].reserved += amount
-                counters[budget.key, default: LocalCounter()].leases[id] = (amount, now + lease)
-            }
+            for (budget, entry) in zip(budgets, entries) { counters.set(budget.key, entry) }
             return .success(BudgetHold(budgets: budgets, reserved: amount, id: id))
         }
     }
@@ -212,16 +233,19 @@ final class BudgetGuard: Sendable {
                 return []
             }
         } else {
+            let now = clock()
             flags = local.withLock { counters in
                 zip(hold.budgets, thresholds).map { budget, threshold in
-                    var entry = counters[budget.key] ?? LocalCounter()
+                    // A counter that lapsed is not recreated (as with Redis): the next call seeds it
+                    // from the durable spend, which this call's cost joins.
+                    guard var entry = counters.live(budget.key, now: now) else { return 0 }
                     if let lease = entry.leases.removeValue(forKey: hold.id) { entry.reserved -= lease.amount }
                     entry.spent += actual
                     var crossed = 0
                     if entry.spent >= threshold, entry.alerted & 1 == 0 { crossed += 1 }
                     if entry.spent >= budget.capMicros, entry.alerted & 2 == 0 { crossed += 2 }
                     entry.alerted |= crossed
-                    counters[budget.key] = entry
+                    counters.set(budget.key, entry)
                     return crossed
                 }
             }

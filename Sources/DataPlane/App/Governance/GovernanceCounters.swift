@@ -7,37 +7,22 @@ import Synchronization
 /// `{org_id}`, so the scripts run unchanged on Redis Cluster), else in process (single node).
 public final class GovernanceCounters: Sendable {
     private let redis: RedisClient?
-    private let local: Mutex<LocalCounters>
+    private let local: Mutex<ExpiringTable<Counter>>
 
     /// `sweepThreshold`: how many in-process counters may accumulate before expired ones are swept.
     public init(redis: RedisClient?, sweepThreshold: Int = 200_000) {
         self.redis = redis
-        self.local = Mutex(LocalCounters(sweepThreshold: sweepThreshold))
+        self.local = Mutex(ExpiringTable(sweepThreshold: sweepThreshold))
     }
 
-    /// In-process counters (no Redis). Expired ones are swept once the table reaches the threshold
-    /// or twice its size after the last sweep, whichever is more: a table full of live counters is
-    /// not filtered again on every call (as it was), and a sweep's cost is spread over the calls
-    /// that grew the table.
-    struct LocalCounters {
-        var entries: [String: (count: Int, expires: ContinuousClock.Instant)] = [:]
-        let sweepThreshold: Int
-        private var sweepAt: Int
-
-        init(sweepThreshold: Int) {
-            self.sweepThreshold = sweepThreshold
-            self.sweepAt = sweepThreshold
-        }
-
-        mutating func sweepIfDue(now: ContinuousClock.Instant) {
-            guard entries.count >= sweepAt else { return }
-            entries = entries.filter { $0.value.expires > now }
-            sweepAt = max(sweepThreshold, entries.count * 2)
-        }
+    /// An in-process counter (no Redis) and the end of its window.
+    struct Counter: Expiring {
+        var count: Int
+        var expires: ContinuousClock.Instant
     }
 
     /// How many counters are held in process (tests).
-    var localCount: Int { local.withLock { $0.entries.count } }
+    var localCount: Int { local.withLock { $0.count } }
 
     /// `rungate:{org}:<parts>`: the braces are Redis Cluster's hash tag.
     public static func key(org: UUID, _ parts: String...) -> String {
@@ -63,10 +48,9 @@ public final class GovernanceCounters: Sendable {
         let now = ContinuousClock.now
         return local.withLock { counters in
             counters.sweepIfDue(now: now)
-            var entry = counters.entries[key] ?? (0, now + .seconds(seconds))
-            if entry.expires <= now { entry = (0, now + .seconds(seconds)) }
+            var entry = counters.live(key, now: now) ?? Counter(count: 0, expires: now + .seconds(seconds))
             entry.count += amount
-            counters.entries[key] = entry
+            counters.set(key, entry)
             return entry.count
         }
     }
@@ -95,7 +79,7 @@ public final class GovernanceCounters: Sendable {
         return local.withLock { counters in
             counters.sweepIfDue(now: now)
             func used(_ key: String) -> (Int, ContinuousClock.Instant) {
-                guard let entry = counters.entries[key], entry.expires > now else { return (0, now + .seconds(seconds)) }
+                guard let entry = counters.live(key, now: now) else { return (0, now + .seconds(seconds)) }
                 return (entry.count, entry.expires)
             }
             for (index, limit) in limits.enumerated() {
@@ -108,7 +92,7 @@ public final class GovernanceCounters: Sendable {
             var best = Decision(allowed: true, index: 0, remaining: Int.max, resetSeconds: seconds)
             for (index, limit) in limits.enumerated() {
                 let (count, expires) = used(limit.key)
-                counters.entries[limit.key] = (count + limit.cost, expires)
+                counters.set(limit.key, Counter(count: count + limit.cost, expires: expires))
                 let left = limit.ceiling - count - limit.cost
                 if left < best.remaining {
                     best = Decision(allowed: true, index: index, remaining: max(left, 0), resetSeconds: max(Int((expires - now).components.seconds), 1))

@@ -225,6 +225,7 @@ struct Preflight: Sendable {
     /// The single-node path: the same checks in the same order; a rate-limit charge is refunded
     /// when a budget then refuses, as the script never charges it.
     private func runInProcess(_ plan: Plan) async throws -> Outcome {
+        var plan = plan
         if let loop = plan.loop {
             let seen = try await counters.add(loop.key, window: loop.windowSeconds)
             if seen > loop.maxRepeats { return .loop(seen: seen) }
@@ -235,18 +236,29 @@ struct Preflight: Sendable {
             guard admitted.allowed else { return .rateLimited(admitted) }
             decision = admitted
         }
-        var seeds = plan.seeds
-        for (index, budget) in plan.budgets.enumerated() where seeds[index] == nil && !budgets.hasLocalCounter(budget.key) {
-            seeds[index] = try await budgets.durableSpend(of: budget, orgID: plan.orgID, runID: plan.runID, unwritten: spend)
-        }
-        switch budgets.reserveInProcess(plan.reserve, on: plan.budgets, seeds: seeds, id: plan.reservationID, lease: plan.lease) {
-        case .success(let hold):
-            return .cleared(decision, hold)
-        case .failure(let refusal):
+        func refundLimits() async throws {
             for limit in plan.limits where limit.cost != 0 {
                 _ = try await counters.add(limit.key, -limit.cost, window: Self.rateWindowSeconds)
             }
-            return .overBudget(refusal)
         }
+        // At most twice: the second time with the seeds the reservation asked for (a window refunds
+        // its charge when the call is refused, or when the durable spend cannot be read).
+        for _ in 0..<2 {
+            switch budgets.reserveInProcess(plan.reserve, on: plan.budgets, seeds: plan.seeds, id: plan.reservationID, lease: plan.lease) {
+            case .success(let hold):
+                return .cleared(decision, hold)
+            case .failure(let refusal):
+                try await refundLimits()
+                return .overBudget(refusal)
+            case nil:
+                do {
+                    plan.seeds = try await seeded(plan)
+                } catch {
+                    try await refundLimits()
+                    throw error
+                }
+            }
+        }
+        preconditionFailure("a reservation with every seed known asked for one")
     }
 }
