@@ -47,11 +47,11 @@ def api(method, path, token=AGENT_TOKEN, body=None, base=DATA_URL):
         return error.code, error.headers, json.loads(error.read() or b"null")
 
 
-def steps_of(run_id, expected, timeout=5.0, token=AGENT_TOKEN):
+def steps_of(run_id, expected, timeout=5.0, token=AGENT_TOKEN, base=DATA_URL):
     """The run's steps once `expected` of them are written (steps are written off the request path)."""
     deadline = time.monotonic() + timeout
     while True:
-        status, _, body = api("GET", f"/v1/runs/{run_id}/steps", token=token)
+        status, _, body = api("GET", f"/v1/runs/{run_id}/steps", token=token, base=base)
         assert status == 200, body
         if len(body["data"]) >= expected or time.monotonic() > deadline:
             return body["data"]

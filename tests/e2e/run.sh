@@ -31,7 +31,7 @@ PLATFORM_DB_URL=$(role_url "$OWNER_URL" rungate_platform "$ROLE_PW")
 
 export RUNGATE_MASTER_KEY="k1:$(python3 -c 'import os,base64; print(base64.b64encode(os.urandom(32)).decode())')"
 MOCK_PORT=$(free_port); DATA_PORT=$(free_port); DATA2_PORT=$(free_port); CONTROL_PORT=$(free_port); PLATFORM_PORT=$(free_port)
-NOREDIS_PORT=$(free_port); FAILOPEN_PORT=$(free_port); OTLP_PORT=$(free_port)
+NOREDIS_PORT=$(free_port); FAILOPEN_PORT=$(free_port); SINGLE_PORT=$(free_port); OTLP_PORT=$(free_port)
 PIDS=()
 # SIGTERM drains; the mock may still hold the deliberately unanswered "timeout" request, so whatever
 # has not exited after 5 s is killed.
@@ -73,7 +73,12 @@ for spec in "$NOREDIS_PORT:false" "$FAILOPEN_PORT:true"; do
     "$BIN/rungate-data" --port "${spec%%:*}" >"$WORK/logs/data-${spec%%:*}.log" 2>&1 &
   PIDS+=($!)
 done
+# A single node: no Redis configured at all, so its counters live in process (DESIGN's single-node mode).
+env -u RUNGATE_REDIS_URL RUNGATE_DATABASE_URL="$DATA_DB_URL" RUNGATE_SPOOL_DIR=none \
+  "$BIN/rungate-data" --port "$SINGLE_PORT" >"$WORK/logs/data-$SINGLE_PORT.log" 2>&1 &
+PIDS+=($!)
 wait_ready "http://127.0.0.1:$MOCK_PORT/healthz" mock-provider
+wait_ready "http://127.0.0.1:$SINGLE_PORT/readyz" rungate-data-single-node
 wait_ready "http://127.0.0.1:$NOREDIS_PORT/healthz" rungate-data-without-redis
 wait_ready "http://127.0.0.1:$FAILOPEN_PORT/healthz" rungate-data-fail-open
 wait_ready "http://127.0.0.1:$PLATFORM_PORT/readyz" rungate-platform
@@ -92,6 +97,7 @@ PLATFORM_TOKEN=$(RUNGATE_DATABASE_URL="$PLATFORM_DB_URL" "$BIN/rungate-platform"
   | sed -n 's/^RUNGATE_PLATFORM_TOKEN=//p')
 export E2E_PLATFORM_URL="http://127.0.0.1:$PLATFORM_PORT" E2E_PLATFORM_TOKEN="$PLATFORM_TOKEN"
 export E2E_NOREDIS_URL="http://127.0.0.1:$NOREDIS_PORT" E2E_FAILOPEN_URL="http://127.0.0.1:$FAILOPEN_PORT"
+export E2E_SINGLE_NODE_URL="http://127.0.0.1:$SINGLE_PORT" E2E_SINGLE_NODE_LOG="$WORK/logs/data-$SINGLE_PORT.log"
 export E2E_OWNER_PASSWORD="e2e-owner-password-123" E2E_SECRETS_FILE="$WORK/secrets.txt"
 # Every secret of the run, so that the end can check none of them reached a log.
 echo "$CREDENTIALS" | sed -n 's/^RUNGATE_[A-Z_]*TOKEN=//p' > "$E2E_SECRETS_FILE"
