@@ -64,12 +64,11 @@ public final class PriceBook: Service, Sendable {
     public func price(orgID: UUID, provider: String, model: String) -> ModelPrice? {
         prices.withLock { prices in
             let own = prices[Scope(orgID: orgID, provider: provider)], defaults = prices[Scope(orgID: nil, provider: provider)]
-            for table in [own, defaults] {
-                guard let table else { continue }
-                if let exact = table.exact[model] { return exact }
-                if let prefixed = table.prefixes.first(where: { model.hasPrefix($0.model) }) { return prefixed.price }
+            func named(in table: Prices?) -> ModelPrice? {
+                guard let table else { return nil }
+                return table.exact[model] ?? table.prefixes.first(where: { model.hasPrefix($0.model) })?.price
             }
-            return own?.exact["*"] ?? defaults?.exact["*"]
+            return named(in: own) ?? named(in: defaults) ?? own?.exact["*"] ?? defaults?.exact["*"]
         }
     }
 
