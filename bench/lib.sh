@@ -105,7 +105,9 @@ bench_bootstrap() {
   BOOTSTRAP_CREDENTIALS=$credentials
 }
 
-# bench_wrk_script FILE TOKEN: a wrk script posting BENCH_BODY with the token.
+# bench_wrk_script FILE TOKEN: a wrk script posting BENCH_BODY with the token. Each call starts a
+# run of its own, unless RUNGATE_BENCH_CALLS_PER_RUN=N: then each connection sends N calls per run
+# (x-rungate-run-id), as an agent does — those calls find their run already there.
 bench_wrk_script() {
   cat > "$1" <<LUA
 wrk.method = "POST"
@@ -113,15 +115,32 @@ wrk.body = '$BENCH_BODY'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $2"
 LUA
+  local per_run=${RUNGATE_BENCH_CALLS_PER_RUN:-1}
+  [ "$per_run" -gt 1 ] || return 0
+  cat >> "$1" <<LUA
+local per_run, calls, run = $per_run, 0, nil
+-- Seeded per thread (wrk runs one Lua state per thread): threads do not share run ids.
+math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 1000000)
+request = function()
+  if calls % per_run == 0 then
+    run = string.gsub("xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx", "x", function() return string.format("%x", math.random(0, 15)) end)
+  end
+  calls = calls + 1
+  wrk.headers["x-rungate-run-id"] = run
+  return wrk.format()
+end
+LUA
 }
 
 # bench_govern: governance on for the bench org: a policy (model allow-list, tool blocklist, a
-# content rule, loop detection, a per-agent rate limit) its agents are pinned to, and an org budget.
+# content rule, loop detection, a per-agent rate limit) its agents are pinned to, and budgets on
+# the org (month), on each agent (day) and on every run: three reservations per call.
 # The rules are written straight into the table, past the control plane's validation, and a stored
 # version that does not validate enforces nothing: keep every value inside PolicyRules' ranges
 # (max_repeats ≤ 1000, requests_per_minute ≤ 1,000,000). Every data plane started after this
 # (bench_data_plane) is checked with bench_check_governed before it is measured.
-# Each benchmark call starts its own run, so the loop counter never passes 1.
+# Unless RUNGATE_BENCH_CALLS_PER_RUN is set, each benchmark call starts its own run, so the loop
+# counter never passes 1 (the same body repeats in a run: keep N at most max_repeats).
 bench_govern() {
   BENCH_GOVERNED=1
   psql_super "$OWNER_URL" -q <<'SQL'
@@ -133,6 +152,8 @@ SELECT org_id, id, 1, '{"models": {"allow": ["gpt-4o*"]}, "tools": {"deny": ["sh
   "rate_limits": [{"scope": "agent", "requests_per_minute": 1000000}]}'::jsonb FROM policies WHERE name = 'bench';
 UPDATE agents a SET policy_id = p.id, policy_version = 1 FROM policies p WHERE p.name = 'bench' AND p.org_id = a.org_id;
 INSERT INTO budgets (org_id, scope, period, cap_micros) SELECT id, 'org', 'month', 1000000000000000 FROM orgs;
+INSERT INTO budgets (org_id, scope, scope_id, period, cap_micros) SELECT org_id, 'agent', id, 'day', 1000000000000000 FROM agents;
+INSERT INTO budgets (org_id, scope, period, cap_micros) SELECT id, 'run', 'run', 1000000000000 FROM orgs;
 SQL
 }
 
