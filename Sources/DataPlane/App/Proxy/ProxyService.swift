@@ -47,7 +47,10 @@ struct ProxyService: Sendable {
         guard case .object = json else { throw RungateError.badRequest("The request body must be a JSON object.") }
         let fingerprint = SHA256.hash(data: body.readableBytesView).hexString
         let requestedRunID = try requestedRunID(request)
-        // Only a call on an existing run can be a retry; the lookup overlaps the run's resolution.
+        // Only a call on an existing run can be a retry. The look-up (a Redis round trip with Redis)
+        // is awaited only once the provider has answered: until then the step's kind matters to no
+        // one (a refusal is a `block`, a held call's decision an `approval`), so the round trip
+        // overlaps the call instead of preceding it — on every call of a run but its first.
         async let isRetry = retries.isRetry(runID: requestedRunID, fingerprint: fingerprint)
         let requestedPolicy = try await policies.requested(by: request, principal: principal)
         let run = try await runs.resolve(id: requestedRunID, principal: principal, policy: requestedPolicy)
@@ -56,7 +59,7 @@ struct ProxyService: Sendable {
         let model = json["model"]?.stringValue.map(Self.storable(model:))
         let streaming = json["stream"] == .bool(true)
         var step = StepRecord(
-            orgID: principal.orgID, runID: run.id, kind: await isRetry ? .retry : .modelCall,
+            orgID: principal.orgID, runID: run.id, kind: .modelCall,
             endpoint: endpoint.rawValue, provider: endpoint.family.rawValue, model: model, status: "ok", requestFingerprint: fingerprint)
         step.policyVersion = run.policyVersion
 
@@ -173,8 +176,10 @@ struct ProxyService: Sendable {
             response = try await upstream.execute(.POST, url: target.baseURL + endpoint.upstreamPath, headers: upstreamHeaders, body: forwardedBody)
         } catch {
             recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
+            if await isRetry { step.kind = .retry }
             throw await upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
         }
+        if await isRetry { step.kind = .retry }
 
         let payloadKey = principal.storePayloads ? try? await dataKeys.active(orgID: principal.orgID) : nil
         var headers = HeaderFilter.downstream(response.headers)
