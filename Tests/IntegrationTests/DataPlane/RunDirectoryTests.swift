@@ -16,9 +16,10 @@ import Testing
         let base: PostgresRunRepository
         let resolves = Atomic<Int>(0)
         init(_ base: PostgresRunRepository) { self.base = base }
-        func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue) async throws -> RunHandle {
+        func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue,
+                     commit: RunCreationCommit) async throws -> RunHandle {
             resolves.add(1, ordering: .relaxed)
-            return try await base.resolve(id: id, principal: principal, policy: policy, metadata: metadata)
+            return try await base.resolve(id: id, principal: principal, policy: policy, metadata: metadata, commit: commit)
         }
         func create(_ run: NewRun) async throws { try await base.create(run) }
         func get(id: UUID, principal: AgentPrincipal) async throws -> Run? { try await base.get(id: id, principal: principal) }
@@ -99,6 +100,32 @@ import Testing
             try await directory.ensureWritten(run.id)
             #expect(try await Self.count("SELECT count(*)::int FROM events WHERE type = 'run.started' AND payload->>'run_id' = \(run.id.uuidString.lowercased())",
                                          on: owner) == 1)
+        }
+    }
+
+    @Test func aRunAnAgentNamesIsCreatedAtOnceAndWrittenAgainWithItsFirstStepsBatch() async throws {
+        try await Self.with { directory, recorder, runs, fixture, owner, _ in
+            let principal = Self.principal(fixture)
+            let kept = try await directory.resolve(id: UUID(), principal: principal, policy: nil)
+            let lost = try await directory.resolve(id: UUID(), principal: principal, policy: nil)
+            #expect(kept.created && lost.created && runs.resolves.load(ordering: .relaxed) == 2)
+            #expect(try await !directory.resolve(id: kept.id, principal: principal, policy: nil).created, "only its first call created it")
+            for run in [kept, lost] {
+                #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE id = \(run.id)", on: owner) == 1, "visible to every replica at once")
+            }
+            // Its commit did not wait for the disk: a PostgreSQL crash just after it could lose it.
+            try await owner.query("DELETE FROM runs WHERE id = \(lost.id)", logger: TestServers.logger)
+            recorder.record(Self.step(kept, fixture, tokens: 3))
+            recorder.record(Self.step(lost, fixture, tokens: 5))
+            #expect(await recorder.flush())
+            for (run, tokens) in [(kept, 3), (lost, 5)] {
+                #expect(try await Self.count("SELECT step_count FROM runs WHERE id = \(run.id) AND agent_id = \(fixture.resources.agentID)", on: owner) == 1,
+                        "the step counted once, whether the batch found its run or wrote it again")
+                #expect(try await Self.count("SELECT input_tokens::int FROM runs WHERE id = \(run.id)", on: owner) == tokens)
+                #expect(try await Self.count("SELECT count(*)::int FROM steps WHERE run_id = \(run.id)", on: owner) == 1)
+            }
+            #expect(try await Self.count("SELECT count(*)::int FROM events WHERE type = 'run.started' AND payload->>'run_id' = \(kept.id.uuidString.lowercased())",
+                                         on: owner) == 1, "announced once")
         }
     }
 

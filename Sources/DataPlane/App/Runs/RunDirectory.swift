@@ -5,8 +5,8 @@ import Foundation
 ///
 /// A call without `x-rungate-run-id` starts a run here: its id is made up, and the run is written
 /// with the next step batch, before its steps. A call naming a run this replica knows is answered
-/// from memory; an unknown one is resolved in PostgreSQL (created there on first use, as before)
-/// and remembered. A run's state changing anywhere reaches every replica by notification (the
+/// from memory; an unknown one is resolved in PostgreSQL (created there on first use, its commit
+/// not waiting for the disk: the run goes again with its first step's batch, durably) and remembered. A run's state changing anywhere reaches every replica by notification (the
 /// `runs` trigger), and entries are refreshed after `timeToLive` — from then on the steps and
 /// tokens other replicas recorded count too. While PostgreSQL does not answer, known runs and new
 /// ones keep working; only an unknown run id is refused.
@@ -45,16 +45,21 @@ public final class RunDirectory: Sendable {
         guard let id else {
             let run = NewRun(id: UUID.random(), orgID: principal.orgID, agentID: principal.agentID,
                              policyID: policy?.id ?? principal.policyID, policyVersion: policy?.version ?? principal.policyVersion)
-            let handle = RunHandle(id: run.id, status: .running, created: true, policyID: run.policyID, policyVersion: run.policyVersion)
+            var handle = RunHandle(id: run.id, status: .running, created: false, policyID: run.policyID, policyVersion: run.policyVersion)
             entries.put(Entry(handle: handle, orgID: principal.orgID, agentID: principal.agentID, unwritten: run), for: run.id)
             recorder.start(run)
+            handle.created = true
             return handle
         }
         let repository = self.repository
         let entry: Entry?
         do {
-            entry = try await entries.value(for: id) {
-                let handle = try await repository.resolve(id: id, principal: principal, policy: policy, metadata: [:])
+            entry = try await entries.value(for: id) { [recorder] in
+                let handle = try await repository.resolve(id: id, principal: principal, policy: policy, metadata: [:], commit: .rewrittenWithSteps)
+                if handle.created {
+                    recorder.start(NewRun(id: id, orgID: principal.orgID, agentID: principal.agentID, policyID: handle.policyID,
+                                          policyVersion: handle.policyVersion))
+                }
                 return Entry(handle: handle, orgID: principal.orgID, agentID: principal.agentID, unwritten: nil)
             }
         } catch let error as RungateError {
@@ -63,10 +68,12 @@ public final class RunDirectory: Sendable {
             throw RungateError.dependencyUnavailable("database")
         }
         // Another agent's run behaves exactly like one that does not exist.
-        guard var entry, entry.orgID == principal.orgID, entry.agentID == principal.agentID else {
+        guard let entry, entry.orgID == principal.orgID, entry.agentID == principal.agentID else {
             throw RungateError.notFound("Run \(id.lowercasedString)")
         }
-        entry.handle.created = false
+        // The call that created the run is told so (its run budgets start from nothing, without
+        // a look-up); the calls after it are not.
+        if entry.handle.created { entries.update(id) { $0.handle.created = false } }
         return entry.handle
     }
 

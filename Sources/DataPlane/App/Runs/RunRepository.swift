@@ -2,12 +2,24 @@ import Common
 import Foundation
 import PostgresNIO
 
+/// Whether `RunRepository.resolve` waits for a run it creates to reach the disk.
+public enum RunCreationCommit: Sendable {
+    /// The commit waits for the write-ahead log's flush (an explicit start, answered with the run).
+    case flushed
+    /// The commit does not wait (`synchronous_commit` off, for that transaction alone): the run is
+    /// visible to every other transaction at once, as with `flushed`; the caller writes it again,
+    /// durably, with its first step's batch — a no-op, unless a PostgreSQL crash in the moment
+    /// after lost it. On this box the flush was ~1.3 ms of a first call's ~3 ms (bench/RESULTS.md).
+    case rewrittenWithSteps
+}
+
 /// Runs as the data plane reads and writes them. Every query is scoped to the calling agent, so
 /// another agent's or org's run id behaves exactly like one that does not exist.
 public protocol RunRepository: Sendable {
     /// The run `id` of this agent, created on first use (under `policy`, else the agent's pin);
     /// a new id when `id` is nil.
-    func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue) async throws -> RunHandle
+    func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue,
+                 commit: RunCreationCommit) async throws -> RunHandle
     func get(id: UUID, principal: AgentPrincipal) async throws -> Run?
     /// Writes a run started by a call on this replica, unless it exists already.
     func create(_ run: NewRun) async throws
@@ -22,23 +34,27 @@ public struct PostgresRunRepository: RunRepository {
         self.database = database
     }
 
-    public func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue) async throws -> RunHandle {
+    public func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue,
+                        commit: RunCreationCommit) async throws -> RunHandle {
         let runID = id ?? UUID.random()
         let policyID = policy?.id ?? principal.policyID, policyVersion = policy?.version ?? principal.policyVersion
         // One round trip: insert if new, else read the existing run, only if it is this agent's.
         // When calls race to create the same run, the loser's INSERT waits for the winner, but its
         // statement's snapshot predates the winner's commit and sees no row: a second attempt does.
         for _ in 0..<2 {
-            if let handle = try await attemptResolve(runID: runID, principal: principal, policyID: policyID, policyVersion: policyVersion, metadata: metadata) {
+            if let handle = try await attemptResolve(runID: runID, principal: principal, policyID: policyID, policyVersion: policyVersion,
+                                                     metadata: metadata, commit: commit) {
                 return handle
             }
         }
         throw RungateError.notFound("Run \(runID.lowercasedString)")
     }
 
-    private func attemptResolve(runID: UUID, principal: AgentPrincipal, policyID: UUID?, policyVersion: Int?, metadata: JSONValue) async throws -> RunHandle? {
+    private func attemptResolve(runID: UUID, principal: AgentPrincipal, policyID: UUID?, policyVersion: Int?, metadata: JSONValue,
+                                commit: RunCreationCommit) async throws -> RunHandle? {
         let statement = ResolveRun(runID: runID, orgID: principal.orgID, agentID: principal.agentID, policyID: policyID,
-                                   policyVersion: policyVersion, metadata: metadata.jsonb)
+                                   policyVersion: policyVersion, metadata: metadata.jsonb,
+                                   synchronousCommit: commit == .rewrittenWithSteps ? "off" : nil)
         for try await (status, created, policyID, policyVersion, steps, tokens) in try await database.client.execute(statement, logger: database.logger) {
             return RunHandle(id: runID, status: Run.Status(rawValue: status) ?? .running, created: created, policyID: policyID,
                              policyVersion: policyVersion, stepCount: steps, tokens: tokens)
@@ -50,11 +66,14 @@ public struct PostgresRunRepository: RunRepository {
     /// connection: the first call of every run an agent names itself runs it, and parsing and
     /// planning this statement cost PostgreSQL more than executing it (~0.8 of ~1.1 ms, bench/RESULTS.md).
     struct ResolveRun: PostgresPreparedStatement {
-        static let name = "rungate_resolve_run_v1"
+        static let name = "rungate_resolve_run_v2"
+        // $7: this transaction's `synchronous_commit` ('off'), or NULL to keep the server's. Set in
+        // the insert's one source row, so it is set whenever a run is inserted.
         static let sql = """
             WITH inserted AS (
                 INSERT INTO runs (id, org_id, agent_id, policy_id, policy_version, metadata)
-                VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+                SELECT $1, $2, $3, $4, $5, $6::jsonb
+                FROM (SELECT set_config('synchronous_commit', COALESCE($7, current_setting('synchronous_commit')), true)) AS commit_mode
                 ON CONFLICT (id) DO NOTHING
                 RETURNING status, true AS created, policy_id, policy_version, step_count, input_tokens + output_tokens
             ), announced AS (
@@ -69,19 +88,20 @@ public struct PostgresRunRepository: RunRepository {
             SELECT status, false, policy_id, policy_version, step_count, input_tokens + output_tokens FROM runs
             WHERE id = $1 AND org_id = $2 AND agent_id = $3 AND NOT EXISTS (SELECT 1 FROM inserted)
             """
-        static let bindingDataTypes: [PostgresDataType] = [.uuid, .uuid, .uuid, .uuid, .int8, .text]
+        static let bindingDataTypes: [PostgresDataType] = [.uuid, .uuid, .uuid, .uuid, .int8, .text, .text]
         typealias Row = (String, Bool, UUID?, Int?, Int, Int)
 
-        let runID: UUID, orgID: UUID, agentID: UUID, policyID: UUID?, policyVersion: Int?, metadata: String
+        let runID: UUID, orgID: UUID, agentID: UUID, policyID: UUID?, policyVersion: Int?, metadata: String, synchronousCommit: String?
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 6)
+            var bindings = PostgresBindings(capacity: 7)
             bindings.append(runID)
             bindings.append(orgID)
             bindings.append(agentID)
             bindings.append(policyID)
             bindings.append(policyVersion)
             bindings.append(metadata)
+            bindings.append(synchronousCommit)
             return bindings
         }
 

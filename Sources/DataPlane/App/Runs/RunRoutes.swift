@@ -53,7 +53,7 @@ struct RunRoutes: Sendable {
             }
         }
         let policy = try await policies.requested(by: request, principal: principal)
-        let handle = try await runs.resolve(id: id, principal: principal, policy: policy, metadata: metadata)
+        let handle = try await runs.resolve(id: id, principal: principal, policy: policy, metadata: metadata, commit: .flushed)
         guard handle.created else {
             throw RungateError(.conflict, code: "run_exists", message: "A run with this id already exists.", recovery: "Omit `id` to get a new run.")
         }
