@@ -46,31 +46,39 @@ def test_a_run_over_its_cap_gets_402_with_scope_cap_spent_and_reserved():
     assert run_row["cost_micros"] <= 200
 
 
-def test_sixty_four_concurrent_calls_on_two_replicas_never_overspend_a_run_cap():
-    cap = 2_000
+def concurrent_calls_hold_a_run_cap(bases, calls, cap=2_000):
+    """`calls` calls at once on one run with a cap of `cap`, spread over the data planes at `bases`:
+    some are answered, the rest refused with 402, and what the answered ones spent (priced as the
+    proxy prices gpt-4o-mini) passes the cap by one call's cost at most. Returns (token, run id, spent)."""
     token, _ = agent_with_run_cap(cap)
     run_id = str(uuid.uuid4())
-    clients = [openai.OpenAI(base_url=base + "/v1", api_key=token, max_retries=0) for base in (DATA_URL, DATA2_URL)]
+    clients = [openai.OpenAI(base_url=base + "/v1", api_key=token, max_retries=0) for base in bases]
 
     def one(index):
         try:
-            completion = clients[index % 2].chat.completions.create(
+            completion = clients[index % len(clients)].chat.completions.create(
                 model="gpt-4o-mini", max_tokens=200, extra_headers={"x-rungate-run-id": run_id},
                 messages=[{"role": "user", "content": f"call {index} [[words:150]] [[latency:20]]"}])
             return ("ok", completion.usage.prompt_tokens, completion.usage.completion_tokens)
         except openai.APIStatusError as error:
             return (error.status_code, error.body)
 
-    with ThreadPoolExecutor(max_workers=64) as pool:
-        results = list(pool.map(one, range(64)))
+    with ThreadPoolExecutor(max_workers=calls) as pool:
+        results = list(pool.map(one, range(calls)))
     ok = [r for r in results if r[0] == "ok"]
     refused = [r for r in results if r[0] != "ok"]
     assert ok and refused, "the cap must let some calls through and refuse others"
-    assert all(status == 402 and body["rungate"]["cap_micros"] == cap for status, body in refused), [r[:2] for r in refused if r[0] != 402][:3]
+    assert all(status == 402 and body["rungate"]["scope"] == "run" and body["rungate"]["cap_micros"] == cap
+               for status, body in refused), [r[:2] for r in refused][:3]
     # Settled spend: every answered call's actual cost, priced as the proxy prices it.
     one_call = max((p * 150_000 + c * 600_000 + 500_000) // 1_000_000 for _, p, c in ok)
     spent = sum((p * 150_000 + c * 600_000 + 500_000) // 1_000_000 for _, p, c in ok)
     assert spent <= cap + one_call, f"{len(ok)} calls spent {spent} µ$ against a cap of {cap}"
+    return token, run_id, spent
+
+
+def test_sixty_four_concurrent_calls_on_two_replicas_never_overspend_a_run_cap():
+    concurrent_calls_hold_a_run_cap((DATA_URL, DATA2_URL), 64)
 
 
 def agent_with_daily_cap(cap_micros, **extra):

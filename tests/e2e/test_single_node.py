@@ -3,15 +3,13 @@ process. The real SDKs against it: calls pass and are recorded, and rate limits,
 budgets (with their alerts) hold just as with Redis."""
 import os
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 import openai
 import pytest
 
 from conftest import api, steps_of
-from test_budgets import agent_with_daily_cap, agent_with_run_cap
+from test_budgets import agent_with_daily_cap, concurrent_calls_hold_a_run_cap
 from test_governance import ask, governed
 from webhook_receiver import Receiver, subscribe
 
@@ -54,30 +52,7 @@ def test_rate_limits_and_loop_detection_count_in_process():
 
 
 def test_a_run_cap_holds_under_thirty_two_concurrent_calls():
-    cap = 2_000
-    token, _ = agent_with_run_cap(cap)
-    client = openai.OpenAI(base_url=SINGLE_URL + "/v1", api_key=token, max_retries=0)
-    run_id = str(uuid.uuid4())
-
-    def one(index):
-        try:
-            completion = client.chat.completions.create(
-                model="gpt-4o-mini", max_tokens=200, extra_headers={"x-rungate-run-id": run_id},
-                messages=[{"role": "user", "content": f"call {index} [[words:150]] [[latency:20]]"}])
-            return ("ok", completion.usage.prompt_tokens, completion.usage.completion_tokens)
-        except openai.APIStatusError as error:
-            return (error.status_code, error.body)
-
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        results = list(pool.map(one, range(32)))
-    ok = [r for r in results if r[0] == "ok"]
-    refused = [r for r in results if r[0] != "ok"]
-    assert ok and refused, "the cap must let some calls through and refuse others"
-    assert all(status == 402 and body["rungate"]["scope"] == "run" and body["rungate"]["cap_micros"] == cap
-               for status, body in refused), [r[:2] for r in refused][:3]
-    one_call = max((p * 150_000 + c * 600_000 + 500_000) // 1_000_000 for _, p, c in ok)
-    spent = sum((p * 150_000 + c * 600_000 + 500_000) // 1_000_000 for _, p, c in ok)
-    assert spent <= cap + one_call, f"{len(ok)} calls spent {spent} µ$ against a cap of {cap}"
+    token, run_id, spent = concurrent_calls_hold_a_run_cap((SINGLE_URL,), 32)
     # The run's cost is written with its steps, a moment after the answers.
     deadline = time.monotonic() + 5
     while (run := api("GET", f"/v1/runs/{run_id}", token=token, base=SINGLE_URL)[2])["cost_micros"] != spent:

@@ -6,9 +6,10 @@ import Foundation
 /// A call without `x-rungate-run-id` starts a run here: its id is made up, and the run is written
 /// with the next step batch, before its steps. A call naming a run this replica knows is answered
 /// from memory; an unknown one is resolved in PostgreSQL (created there on first use, its commit
-/// not waiting for the disk: the run goes again with its first step's batch, durably) and remembered. A run's state changing anywhere reaches every replica by notification (the
-/// `runs` trigger), and entries are refreshed after `timeToLive` — from then on the steps and
-/// tokens other replicas recorded count too. While PostgreSQL does not answer, known runs and new
+/// not waiting for the disk: the run goes again with its first step's batch, durably) and
+/// remembered. A run's state changing anywhere reaches every replica by notification (the `runs`
+/// trigger), and entries are refreshed after `timeToLive` — from then on the steps and tokens
+/// other replicas recorded count too. While PostgreSQL does not answer, known runs and new
 /// ones keep working; only an unknown run id is refused.
 public final class RunDirectory: Sendable {
     struct Entry: Sendable {
