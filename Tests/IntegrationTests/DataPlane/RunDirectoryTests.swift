@@ -129,6 +129,33 @@ import Testing
         }
     }
 
+    @Test func creatingARunToBeWrittenAgainSkipsTheFlushForThatTransactionAlone() async throws {
+        try await Self.with { _, _, runs, fixture, _, _ in
+            let principal = Self.principal(fixture)
+            // What the transaction that ran the statement commits with, read before its commit.
+            func commitSetting(_ runID: UUID, _ commit: RunCreationCommit) async throws -> String? {
+                try await runs.base.database.client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: TestServers.logger)
+                    let statement = PostgresRunRepository.ResolveRun(
+                        runID: runID, orgID: principal.orgID, agentID: principal.agentID, policyID: nil, policyVersion: nil, metadata: "{}",
+                        synchronousCommit: commit == .rewrittenWithSteps ? "off" : nil)
+                    for try await _ in try await connection.execute(statement, logger: TestServers.logger) {}
+                    let setting = try await connection.query("SHOW synchronous_commit", logger: TestServers.logger).first(decoding: String.self)
+                    try await connection.query("COMMIT", logger: TestServers.logger)
+                    let after = try await connection.query("SHOW synchronous_commit", logger: TestServers.logger).first(decoding: String.self)
+                    #expect(after == "on", "the setting ends with its transaction")
+                    return setting
+                }
+            }
+            let id = UUID()
+            let created = try await commitSetting(id, .rewrittenWithSteps), flushed = try await commitSetting(UUID(), .flushed)
+            let found = try await commitSetting(id, .rewrittenWithSteps)
+            #expect(created == "off")
+            #expect(flushed == "on", "the server's own setting")
+            #expect(found == "off", "set on the path that finds the run too")
+        }
+    }
+
     @Test func aNewRunStartsWithItsBatchsTotalsAndABatchWrittenTwiceCountsOnce() async throws {
         try await Self.with { _, _, _, fixture, owner, _ in
             let repository = PostgresStepRepository(database: Database(client: owner, logger: TestServers.logger))
