@@ -8,7 +8,7 @@ protocol Expiring {
 /// twice its size after the last sweep, whichever is more. So a table full of live entries is not
 /// filtered again on every call, and a sweep's cost is spread over the calls that grew the table.
 struct ExpiringTable<Entry: Expiring> {
-    private(set) var entries: [String: Entry] = [:]
+    private var entries: [String: Entry] = [:]
     let sweepThreshold: Int
     private var sweepAt: Int
 
