@@ -79,10 +79,17 @@ def test_a_run_is_one_trace_with_a_span_per_step_and_genai_attributes():
 
 def test_a_running_run_is_exported_once_idle_and_later_steps_join_the_same_trace():
     client, token, _ = governed({})
-    run = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "one"}]).headers["x-rungate-run-id"]
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "one"}]}
+    with pytest.raises(openai.InternalServerError) as raised:
+        client.chat.completions.create(**body, extra_headers={"x-mock-error": "503"})
+    run = raised.value.response.headers["x-rungate-run-id"]
     trace_id = run.replace("-", "")
     assert len(wait_for_spans(trace_id, 2)) == 2  # idle for 2 s: root + the step
-    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "two"}], extra_headers={"x-rungate-run-id": run})
+    # The agent retries: exported later, in a part of its own, and still labelled from the failure before it.
+    client.chat.completions.create(**body, extra_headers={"x-rungate-run-id": run})
     spans = wait_for_spans(trace_id, 3)
     assert len(spans) == 3 and len({s["spanId"] for s in spans}) == 3
     assert sum("parentSpanId" not in s for s in spans) == 1
+    failed, retry = sorted((s for s in spans if "parentSpanId" in s), key=lambda s: int(s["startTimeUnixNano"]))
+    assert failed["attributes"]["rungate.step.kind"] == "model_call" and failed["attributes"]["rungate.decision"] == "upstream_error"
+    assert retry["attributes"]["rungate.step.kind"] == "retry" and retry["attributes"]["rungate.decision"] == "ok"

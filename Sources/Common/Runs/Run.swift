@@ -55,10 +55,25 @@ public struct Run: Sendable, Equatable {
 
 /// A run's steps as the APIs show them, oldest first.
 public enum RunSteps {
+    /// A step's kind as every reader shows it: a model call is a `retry` when the run's previous model
+    /// call with the same request body failed (the provider errored, timed out, or cut its stream off).
+    ///
+    /// Derived when read, not when the call is made: the data plane would otherwise have to ask
+    /// shared state (Redis) on every call of a run whether the last one failed, for a label. Read
+    /// here, the label holds across replicas whatever their timing and whether Redis answered.
+    /// A window function, so the query it is used in must see all of the run's steps (filter
+    /// outside it). Steps stored as `retry` by earlier versions keep that kind.
+    public static let kindColumn = """
+        CASE WHEN kind = 'model_call' AND request_fingerprint IS NOT NULL
+                  AND lag(status) OVER (PARTITION BY request_fingerprint, kind IN ('model_call', 'retry') ORDER BY created_at, id)
+                      IN ('upstream_error', 'timeout', 'incomplete')
+             THEN 'retry' ELSE kind END
+        """
+
     public static func list(runID: UUID, orgID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [JSONValue] {
         let rows = try await connection.query(
             """
-            SELECT id, created_at, kind, endpoint, provider, model, status, http_status, input_tokens, output_tokens,
+            SELECT id, created_at, \(unescaped: kindColumn), endpoint, provider, model, status, http_status, input_tokens, output_tokens,
                    cached_tokens, cost_micros, latency_ms, ttft_ms, rule, policy_version, error_code
             FROM steps WHERE run_id = \(runID) AND org_id = \(orgID) ORDER BY created_at, id
             """, logger: logger)

@@ -46,7 +46,7 @@ public func buildDataPlane(
     let upstream = UpstreamClient(readTimeout: configuration.upstreamReadTimeout, requestTimeout: configuration.upstreamRequestTimeout)
     let proxy = ProxyService(
         authenticator: authenticator, runs: directory, providerKeys: providerKeys, dataKeys: dataKeys, upstream: upstream,
-        steps: steps, prices: prices, retries: RetryTracker(redis: backing.redis), policies: policies, governance: governance,
+        steps: steps, prices: prices, policies: policies, governance: governance,
         budgets: budgets, recorder: governanceRecorder, approvals: approvals, drift: DriftWatch(redis: backing.redis),
         maxBodyBytes: configuration.maxBodyBytes)
 

@@ -18,7 +18,6 @@ struct ProxyService: Sendable {
     let upstream: UpstreamClient
     let steps: StepRecorder
     let prices: PriceBook
-    let retries: RetryTracker
     let policies: PolicyStore
     let governance: GovernanceGate
     let budgets: BudgetGuard
@@ -47,11 +46,6 @@ struct ProxyService: Sendable {
         guard case .object = json else { throw RungateError.badRequest("The request body must be a JSON object.") }
         let fingerprint = SHA256.hash(data: body.readableBytesView).hexString
         let requestedRunID = try requestedRunID(request)
-        // Only a call on an existing run can be a retry. The look-up (a Redis round trip with Redis)
-        // is awaited only once the provider has answered: until then the step's kind matters to no
-        // one (a refusal is a `block`, a held call's decision an `approval`), so the round trip
-        // overlaps the call instead of preceding it — on every call of a run but its first.
-        async let isRetry = retries.isRetry(runID: requestedRunID, fingerprint: fingerprint)
         let requestedPolicy = try await policies.requested(by: request, principal: principal)
         let run = try await runs.resolve(id: requestedRunID, principal: principal, policy: requestedPolicy)
         let runHeader: HTTPFields = [.rungateRunID: run.id.lowercasedString]
@@ -176,10 +170,8 @@ struct ProxyService: Sendable {
             response = try await upstream.execute(.POST, url: target.baseURL + endpoint.upstreamPath, headers: upstreamHeaders, body: forwardedBody)
         } catch {
             recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
-            if await isRetry { step.kind = .retry }
-            throw await upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
+            throw upstreamFailure(error, step: step, started: started, runHeader: runHeader)
         }
-        if await isRetry { step.kind = .retry }
 
         let payloadKey = principal.storePayloads ? try? await dataKeys.active(orgID: principal.orgID) : nil
         var headers = HeaderFilter.downstream(response.headers)
@@ -209,7 +201,7 @@ struct ProxyService: Sendable {
             } catch {
                 guard isStream else {
                     recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
-                    throw await upstreamFailure(error, step: step, started: started, runHeader: runHeader, fingerprint: fingerprint)
+                    throw upstreamFailure(error, step: step, started: started, runHeader: runHeader)
                 }
                 // A held stream cut off: the agent got nothing, the provider bills what it sent.
                 step.status = "incomplete"
@@ -222,7 +214,6 @@ struct ProxyService: Sendable {
                 steps.record(step)
                 recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
                 governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
-                await retries.recordOutcome(runID: run.id, fingerprint: fingerprint, failed: true, wasRetry: step.kind == .retry)
                 var failure = RungateError(.badGateway, code: "stream_interrupted",
                                            message: "The provider's stream ended before it was complete; nothing was delivered or held.",
                                            recovery: "Retry the call.")
@@ -249,7 +240,6 @@ struct ProxyService: Sendable {
             steps.record(step)
             recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
             governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
-            await retries.recordOutcome(runID: run.id, fingerprint: fingerprint, failed: !succeeded, wasRetry: step.kind == .retry)
             if response.status.code == 401 || response.status.code == 403 {
                 // The provider refused the org's key: not the agent's fault, and its token is fine.
                 var error = RungateError(
@@ -268,7 +258,7 @@ struct ProxyService: Sendable {
         }
 
         // Streaming: pass chunks through as they arrive; the step is recorded when the stream ends.
-        let stepRecorder = steps, governanceRecorder = recorder, retries = self.retries, requestBytes = body.readableBytes, maxStored = maxStoredResponseBytes
+        let stepRecorder = steps, governanceRecorder = recorder, requestBytes = body.readableBytes, maxStored = maxStoredResponseBytes
         let prices = self.prices, strip = stripUsage, initialStep = step, governance = self.governance, tokenCounters = admission.tokenCounters
         headers[.cacheControl] = "no-cache"
         return Response(status: status, headers: headers, body: ResponseBody { writer in
@@ -287,8 +277,6 @@ struct ProxyService: Sendable {
                 stepRecorder.record(step)
                 governanceRecorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: step.runID)
                 governance.charge(tokens: step.usage.input + step.usage.output, to: tokenCounters)
-                let (runID, failed, wasRetry) = (step.runID, status == "incomplete", step.kind == .retry)
-                Task { await retries.recordOutcome(runID: runID, fingerprint: fingerprint, failed: failed, wasRetry: wasRetry) }
             }
             do {
                 for try await chunk in response.body {
@@ -368,14 +356,13 @@ struct ProxyService: Sendable {
         }
     }
 
-    private func upstreamFailure(_ error: any Error, step: StepRecord, started: ContinuousClock.Instant, runHeader: HTTPFields, fingerprint: String) async -> RungateError {
+    private func upstreamFailure(_ error: any Error, step: StepRecord, started: ContinuousClock.Instant, runHeader: HTTPFields) -> RungateError {
         let timedOut = (error as? UpstreamError)?.isTimeout ?? false
         var step = step
         step.status = timedOut ? "timeout" : "upstream_error"
         step.errorCode = timedOut ? "provider_timeout" : "provider_unreachable"
         step.latencyMilliseconds = milliseconds(since: started)
         steps.record(step)
-        await retries.recordOutcome(runID: step.runID, fingerprint: fingerprint, failed: true, wasRetry: step.kind == .retry)
         var rungateError = timedOut
             ? RungateError(.gatewayTimeout, code: "provider_timeout", message: "The provider did not answer in time.",
                            recovery: "Retry; the call was recorded and nothing was charged.")

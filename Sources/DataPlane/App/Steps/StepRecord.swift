@@ -3,6 +3,8 @@ import Foundation
 
 /// One step of a run: a model call, a retry, a block, ... as it is written to `steps`.
 public struct StepRecord: Sendable, Codable {
+    /// A retry is recorded as a model call and shown as `retry` when read (`RunSteps.kindColumn`);
+    /// `retry` stays so that steps spooled by earlier versions still decode.
     public enum Kind: String, Sendable, Codable { case modelCall = "model_call", toolCall = "tool_call", retry, approval, block }
 
     public var id = UUID.random()
