@@ -10,37 +10,32 @@ import Testing
 /// its deadline, and may or may not have committed) counts once.
 @Suite struct BudgetSpendRecorderTests {
     @Test func aBatchWrittenTwiceCountsOnceAndPendingSpendFollows() async throws {
-        try await TestDatabase.with { database in
-            try await withPostgresClient(url: database.ownerURL) { owner in
-                let fixture = try await OrgFixture.create(on: owner)
-                let budgetID = UUID()
-                try await owner.query(
-                    "INSERT INTO budgets (id, org_id, scope, period, cap_micros) VALUES (\(budgetID), \(fixture.orgID), 'org', 'day', 1000000)",
-                    logger: TestServers.logger)
-                let day = Calendar(identifier: .gregorian).startOfDay(for: Date())
-                let window = BudgetSpendRecorder.Window(orgID: fixture.orgID, budgetID: budgetID, periodStart: day)
-                @Sendable func spent() async throws -> Int64 {
-                    try await owner.query("SELECT coalesce(sum(spent_micros), 0)::bigint FROM budget_spend WHERE budget_id = \(budgetID)",
-                                          logger: TestServers.logger).first(decoding: Int64.self) ?? -1
-                }
-                try await withPostgresClient(url: try database.url(role: "rungate_data")) { data in
-                    let recorder = BudgetSpendRecorder(database: Database(client: data, logger: TestServers.logger), logger: TestServers.logger)
-
-                    let batch = BudgetSpendRecorder.Batch(sums: [window: 700])
-                    try await recorder.write(batch)
-                    try await recorder.write(batch)
-                    #expect(try await spent() == 700, "the same batch sent twice is added once")
-                    try await recorder.write(BudgetSpendRecorder.Batch(sums: [window: 50]))
-                    #expect(try await spent() == 750, "another batch adds")
-
-                    recorder.add(25, to: window)
-                    recorder.add(5, to: window)
-                    #expect(recorder.unwritten(for: window) == 30)
-                    #expect(await recorder.flush())
-                    #expect(recorder.unwritten(for: window) == 0)
-                    #expect(try await spent() == 780)
-                }
+        try await OrgFixture.withDataPlaneRole { _, owner, fixture, data in
+            let budgetID = UUID()
+            try await owner.query(
+                "INSERT INTO budgets (id, org_id, scope, period, cap_micros) VALUES (\(budgetID), \(fixture.orgID), 'org', 'day', 1000000)",
+                logger: TestServers.logger)
+            let day = Calendar(identifier: .gregorian).startOfDay(for: Date())
+            let window = BudgetSpendRecorder.Window(orgID: fixture.orgID, budgetID: budgetID, periodStart: day)
+            @Sendable func spent() async throws -> Int64 {
+                try await owner.query("SELECT coalesce(sum(spent_micros), 0)::bigint FROM budget_spend WHERE budget_id = \(budgetID)",
+                                      logger: TestServers.logger).first(decoding: Int64.self) ?? -1
             }
+            let recorder = BudgetSpendRecorder(database: data, logger: TestServers.logger)
+
+            let batch = BudgetSpendRecorder.Batch(sums: [window: 700])
+            try await recorder.write(batch)
+            try await recorder.write(batch)
+            #expect(try await spent() == 700, "the same batch sent twice is added once")
+            try await recorder.write(BudgetSpendRecorder.Batch(sums: [window: 50]))
+            #expect(try await spent() == 750, "another batch adds")
+
+            recorder.add(25, to: window)
+            recorder.add(5, to: window)
+            #expect(recorder.unwritten(for: window) == 30)
+            #expect(await recorder.flush())
+            #expect(recorder.unwritten(for: window) == 0)
+            #expect(try await spent() == 780)
         }
     }
 }

@@ -49,22 +49,16 @@ import Testing
     /// `log`: the step repository goes through it (batches of `batchSize`).
     static func with(batchSize: Int = 500, log: BatchLog? = nil,
                      _ body: @escaping @Sendable (RunDirectory, StepRecorder, CountingRuns, OrgFixture, PostgresClient, String) async throws -> Void) async throws {
-        try await TestDatabase.with { database in
-            try await withPostgresClient(url: database.ownerURL) { owner in
-                let fixture = try await OrgFixture.create(on: owner)
-                // Every org event is kept, so `run.started` can be counted.
-                try await owner.query("UPDATE webhooks SET active = true, events = ARRAY['run.started'] WHERE org_id = \(fixture.orgID)",
-                                      logger: TestServers.logger)
-                try await withPostgresClient(url: try database.url(role: "rungate_data")) { data in
-                    let db = Database(client: data, logger: TestServers.logger)
-                    let runs = CountingRuns(PostgresRunRepository(database: db))
-                    let steps = PostgresStepRepository(database: db)
-                    log?.base.withLock { $0 = steps }
-                    let recorder = try StepRecorder(repository: log ?? steps, logger: TestServers.logger, batchSize: batchSize)
-                    let directory = RunDirectory(repository: runs, recorder: recorder, health: nil)
-                    try await body(directory, recorder, runs, fixture, owner, database.ownerURL)
-                }
-            }
+        try await OrgFixture.withDataPlaneRole { database, owner, fixture, data in
+            // Every org event is kept, so `run.started` can be counted.
+            try await owner.query("UPDATE webhooks SET active = true, events = ARRAY['run.started'] WHERE org_id = \(fixture.orgID)",
+                                  logger: TestServers.logger)
+            let runs = CountingRuns(PostgresRunRepository(database: data))
+            let steps = PostgresStepRepository(database: data)
+            log?.base.withLock { $0 = steps }
+            let recorder = try StepRecorder(repository: log ?? steps, logger: TestServers.logger, batchSize: batchSize)
+            let directory = RunDirectory(repository: runs, recorder: recorder, health: nil)
+            try await body(directory, recorder, runs, fixture, owner, database.ownerURL)
         }
     }
 

@@ -52,14 +52,9 @@ import Testing
     ) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rungate-spool-test-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        try await TestDatabase.with { database in
-            try await withPostgresClient(url: database.ownerURL) { owner in
-                let fixture = try await OrgFixture.create(on: owner)
-                try await withPostgresClient(url: try database.url(role: "rungate_data")) { data in
-                    let run = NewRun(id: UUID(), orgID: fixture.orgID, agentID: fixture.resources.agentID, policyID: nil, policyVersion: nil)
-                    try await body(folder, owner, PostgresStepRepository(database: Database(client: data, logger: TestServers.logger)), run)
-                }
-            }
+        try await OrgFixture.withDataPlaneRole { _, owner, fixture, data in
+            let run = NewRun(id: UUID(), orgID: fixture.orgID, agentID: fixture.resources.agentID, policyID: nil, policyVersion: nil)
+            try await body(folder, owner, PostgresStepRepository(database: data), run)
         }
     }
 
