@@ -80,9 +80,10 @@ public struct TraceExporter: Service {
                        latency_ms, rule, policy_version, error_code
                 FROM (SELECT id, created_at, \(unescaped: RunSteps.kindColumn) AS kind, endpoint, provider, model, status, http_status,
                              input_tokens, output_tokens, cost_micros, latency_ms, rule, policy_version, error_code
-                      FROM steps WHERE org_id = rungate_current_org() AND run_id = \(runID)) AS s
-                -- Filtered outside: a step's kind depends on the run's earlier steps, exported or not.
-                WHERE (\(previous)::timestamptz IS NULL OR created_at > \(previous)) AND created_at <= \(watermark)
+                      FROM steps WHERE org_id = rungate_current_org() AND run_id = \(runID) AND created_at <= \(watermark)) AS s
+                -- A step's kind depends on the run's earlier steps, exported or not (never on later ones):
+                -- the watermark applies inside, the previous part's end only outside.
+                WHERE \(previous)::timestamptz IS NULL OR created_at > \(previous)
                 ORDER BY created_at, id LIMIT \(settings.maxStepsPerRun + 1)
                 """, logger: logger
             ).allRows(decoding: (UUID, Date, String, String?, String?, String?, String, Int?, Int, Int, Int64, Int?, String?, Int?, String?).self)
