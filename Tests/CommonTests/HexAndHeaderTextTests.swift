@@ -15,6 +15,29 @@ import Testing
         #expect(edge.lowercasedString == "00010a0f-107f-809a-a0ab-cdeff0feff00")
     }
 
+    @Test func uuidsAreReadAsFoundationReadsThem() {
+        for _ in 0..<1_000 {
+            let id = UUID.random()
+            #expect(UUID(canonical: id.lowercasedString) == id)
+            #expect(UUID(canonical: id.uuidString) == id, "upper case too")
+            #expect(UUID(canonical: id.lowercasedString.dropFirst(0)) == id, "from a substring")
+        }
+        let edge = "00010a0F-107f-809A-a0ab-cdeff0feff00"
+        #expect(UUID(canonical: edge) == UUID(uuidString: edge))
+        // Foundation's refusals are kept: the same length and dash positions, hex digits only.
+        for text in ["", "00010a0f107f809aa0abcdeff0feff00", "00010a0f-107f-809a-a0ab-cdeff0feff0", "00010a0f-107f-809a-a0ab-cdeff0feff000",
+                     "{00010a0f-107f-809a-a0ab-cdeff0feff}", "00010a0f_107f-809a-a0ab-cdeff0feff00",
+                     "00010a0-f107f-809a-a0ab-cdeff0feff00", "00010a0g-107f-809a-a0ab-cdeff0feff00", "00010a0f-107f-809a-a0ab-cdeff0feff0é"] {
+            #expect(UUID(uuidString: text) == nil, "Foundation refuses \(text)")
+            #expect(UUID(canonical: text) == nil, "\(text)")
+        }
+        // Foundation on Linux reads these (`sscanf`'s `%2hhx` skips a space and takes a sign): an id is
+        // refused here instead of being read as another one.
+        for text in [" 00010a0f-107f-809a-a0ab-cdeff0feff0", "+0010a0f-107f-809a-a0ab-cdeff0feff00", "00010a0f-107f-809a-a0ab-cdeff0-eff00"] {
+            #expect(UUID(canonical: text) == nil, "\(text)")
+        }
+    }
+
     @Test func digestsAndBytesAreLowerCaseHex() {
         // FIPS 180-2's first SHA-256 example.
         #expect(SHA256.hash(data: Data("abc".utf8)).hexString == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

@@ -50,7 +50,52 @@ extension UUID {
     }
 }
 
+extension UUID {
+    /// Reads the canonical `8-4-4-4-12` form, hex digits in either case; nil for anything else
+    /// (spaces, signs, braces, missing dashes). Foundation's `init(uuidString:)` parses with
+    /// `sscanf` (~8 k instructions; a call naming its run paid that each time), which also reads
+    /// some of those as another id.
+    public init?(canonical text: some StringProtocol) {
+        let utf8 = text.utf8
+        guard let parsed = utf8.withContiguousStorageIfAvailable(Self.parse) ?? Array(utf8).withUnsafeBufferPointer(Self.parse) else {
+            return nil
+        }
+        self = parsed
+    }
+
+    private static func parse(_ text: UnsafeBufferPointer<UInt8>) -> UUID? {
+        guard text.count == 36 else { return nil }
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let complete = withUnsafeMutableBytes(of: &bytes) { bytes -> Bool in
+            var at = 0
+            for (index, (start, end)) in hexGroups.enumerated() {
+                if index > 0 {
+                    guard text[at] == UInt8(ascii: "-") else { return false }
+                    at += 1
+                }
+                for byte in start..<end {
+                    guard let high = Hex.value(of: text[at]), let low = Hex.value(of: text[at + 1]) else { return false }
+                    bytes[byte] = high << 4 | low
+                    at += 2
+                }
+            }
+            return true
+        }
+        return complete ? UUID(uuid: bytes) : nil
+    }
+}
+
 enum Hex {
+    /// The value of one hex digit, either case.
+    static func value(of digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
     private static let digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                                 UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
         (0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66)

@@ -36,9 +36,9 @@ public enum Invalidation: Sendable, Equatable {
         guard parts.count == 2 else { return nil }
         switch parts[0] {
         case "token": self = .token(hash: parts[1])
-        case "agent": guard let id = UUID(uuidString: parts[1]) else { return nil }; self = .agent(id)
-        case "org": guard let id = UUID(uuidString: parts[1]) else { return nil }; self = .org(id)
-        case "run": guard let id = UUID(uuidString: parts[1]) else { return nil }; self = .run(id)
+        case "agent": guard let id = UUID(canonical: parts[1]) else { return nil }; self = .agent(id)
+        case "org": guard let id = UUID(canonical: parts[1]) else { return nil }; self = .org(id)
+        case "run": guard let id = UUID(canonical: parts[1]) else { return nil }; self = .run(id)
         default: return nil
         }
     }

@@ -22,7 +22,7 @@ struct ListQuery {
 
     func uuid(_ name: String) throws -> UUID? {
         guard let value = parameters[name] else { return nil }
-        guard let id = UUID(uuidString: value) else { throw RungateError.badRequest("`\(name)` must be an id.") }
+        guard let id = UUID(canonical: value) else { throw RungateError.badRequest("`\(name)` must be an id.") }
         return id
     }
 

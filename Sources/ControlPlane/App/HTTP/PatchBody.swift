@@ -64,7 +64,7 @@ struct PatchBody {
         case .absent: return .absent
         case .null: return .null
         case .value(let text):
-            guard let id = UUID(uuidString: text) else { throw Self.wrongType(key, "an id") }
+            guard let id = UUID(canonical: text) else { throw Self.wrongType(key, "an id") }
             return .value(id)
         }
     }

@@ -338,7 +338,7 @@ struct ProxyService: Sendable {
     /// The run named by `x-rungate-run-id`, or nil when the call starts a new run.
     func requestedRunID(_ request: Request) throws -> UUID? {
         guard let header = request.headers[.rungateRunID] else { return nil }
-        guard let id = UUID(uuidString: header.trimmedHeaderValue) else {
+        guard let id = UUID(canonical: header.trimmedHeaderValue) else {
             throw RungateError.badRequest("x-rungate-run-id must be a UUID.", recovery: "Omit the header to start a new run, or send the id Rungate returned.")
         }
         return id

@@ -12,7 +12,7 @@ public struct NewRun: Sendable, Equatable, Codable {
 
 extension NewRun {
     /// Stands for "no policy" in bound arrays, which cannot hold NULL.
-    static let noPolicy = UUID(uuidString: "00000000-0000-0000-0000-000000000000")!
+    static let noPolicy = UUID(canonical: "00000000-0000-0000-0000-000000000000")!
 }
 
 /// What a run's totals start from when it is written with steps of its own batch.

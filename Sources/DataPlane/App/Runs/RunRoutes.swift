@@ -48,7 +48,7 @@ struct RunRoutes: Sendable {
                 metadata = value
             }
             if let value = json["id"] {
-                guard let text = value.stringValue, let parsed = UUID(uuidString: text) else { throw RungateError.badRequest("`id` must be a UUID.") }
+                guard let text = value.stringValue, let parsed = UUID(canonical: text) else { throw RungateError.badRequest("`id` must be a UUID.") }
                 id = parsed
             }
         }
@@ -63,7 +63,7 @@ struct RunRoutes: Sendable {
 
     private func authorize(_ request: Request, _ context: RungateRequestContext) async throws -> (AgentPrincipal, UUID) {
         let principal = try await authenticator.authenticate(request)
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+        guard let text = context.parameters.get("id"), let id = UUID(canonical: text) else {
             throw RungateError.notFound("Run")
         }
         return (principal, id)

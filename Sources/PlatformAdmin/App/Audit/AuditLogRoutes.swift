@@ -33,7 +33,7 @@ struct AuditLogRoutes: Sendable {
                 return date
             }
             if let value = text("org_id") {
-                guard let id = UUID(uuidString: value) else { throw RungateError.badRequest("`org_id` must be an id.") }
+                guard let id = UUID(canonical: value) else { throw RungateError.badRequest("`org_id` must be an id.") }
                 orgID = id
             } else {
                 orgID = nil
