@@ -66,6 +66,23 @@ import Testing
         #expect(BudgetPeriod.run.start(of: date) == nil)
     }
 
+    /// The data plane builds counter keys from a prefix made once per budget; the control plane
+    /// reads the same counters by the full form. Both must name the same key.
+    @Test func budgetCounterKeysAreTheSameWhicheverWayTheyAreBuilt() throws {
+        let org = try #require(UUID(canonical: "0a0b0c0d-0000-4000-8000-00000000000a"))
+        let budget = try #require(UUID(canonical: "0e0f1011-0000-4000-8000-00000000000b"))
+        let run = try #require(UUID(canonical: "12131415-0000-4000-8000-00000000000c"))
+        let day = try #require(ISO8601DateFormatter().date(from: "2026-11-22T00:00:00Z"))
+        let prefix = BudgetCounterKey.prefix(orgID: org, budgetID: budget)
+        #expect(BudgetCounterKey.key(prefix: prefix, periodStart: day)
+            == "rungate:{0a0b0c0d-0000-4000-8000-00000000000a}:budget:0e0f1011-0000-4000-8000-00000000000b:1795305600")
+        #expect(BudgetCounterKey.key(prefix: prefix, periodStart: nil, runID: run)
+            == "rungate:{0a0b0c0d-0000-4000-8000-00000000000a}:budget:0e0f1011-0000-4000-8000-00000000000b:run:12131415-0000-4000-8000-00000000000c")
+        #expect(BudgetCounterKey.key(orgID: org, budgetID: budget, periodStart: day) == BudgetCounterKey.key(prefix: prefix, periodStart: day))
+        #expect(BudgetCounterKey.key(orgID: org, budgetID: budget, periodStart: nil, runID: run)
+            == BudgetCounterKey.key(prefix: prefix, periodStart: nil, runID: run))
+    }
+
     /// The windows are computed by hand (no Foundation Calendar on the hot path): they must be
     /// Foundation's UTC Gregorian windows for any date — month ends, leap days, century years,
     /// December into January, the instants right at and right before a boundary, dates before 1970.

@@ -70,8 +70,19 @@ public enum BudgetPeriod: String, Sendable, Codable, CaseIterable {
 /// hash tag (`{org_id}`), so one script's keys always live on one Redis Cluster slot.
 public enum BudgetCounterKey {
     public static func key(orgID: UUID, budgetID: UUID, periodStart: Date?, runID: UUID? = nil) -> String {
-        let window = periodStart.map { String(Int($0.timeIntervalSince1970)) } ?? "run:\(runID?.lowercasedString ?? "-")"
-        return "rungate:{\(orgID.lowercasedString)}:budget:\(budgetID.lowercasedString):\(window)"
+        key(prefix: prefix(orgID: orgID, budgetID: budgetID), periodStart: periodStart, runID: runID)
+    }
+
+    /// The keys of a budget's counters up to their window: the data plane makes it once per budget
+    /// it loads, not once per call and budget (two ids written out and interpolated each time).
+    public static func prefix(orgID: UUID, budgetID: UUID) -> String {
+        "rungate:{\(orgID.lowercasedString)}:budget:\(budgetID.lowercasedString):"
+    }
+
+    /// The counter of the window starting at `periodStart`, or of `runID` for a run budget.
+    public static func key(prefix: String, periodStart: Date?, runID: UUID? = nil) -> String {
+        guard let periodStart else { return prefix + "run:" + (runID?.lowercasedString ?? "-") }
+        return prefix + String(Int(periodStart.timeIntervalSince1970))
     }
 
     /// The sorted set of a counter's reservations in flight (member: `<reservation id>:<amount>`,

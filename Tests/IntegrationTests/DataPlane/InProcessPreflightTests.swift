@@ -31,7 +31,7 @@ import Testing
                                   clock: { [clock] in clock.now() })
             spend = BudgetSpendRecorder(database: database, logger: TestServers.logger)
             preflight = Preflight(redis: nil, counters: GovernanceCounters(redis: nil), budgets: budgets, spend: spend)
-            budgetRow = Self.dayBudget(cap: cap)
+            budgetRow = Self.dayBudget(cap: cap, orgID: orgID)
         }
 
         /// The budget's spent and reserved amounts, as a call too large for any cap is refused with them.
@@ -126,7 +126,7 @@ import Testing
 
     @Test func theCountersOfRunsThatEndedAreDroppedOnceTheyLapse() async throws {
         try await withFixture(sweepThreshold: 4) { f in
-            let runBudget = BudgetGuard.BudgetRow(id: UUID(), scope: "run", scopeID: nil, period: .run, capMicros: 1_000, alertThresholdPercent: 80)
+            let runBudget = BudgetGuard.BudgetRow(orgID: f.orgID, id: UUID(), scope: "run", scopeID: nil, period: .run, capMicros: 1_000, alertThresholdPercent: 80)
             func call() async throws {
                 var plan = f.plan(budget: false, reserve: 10)
                 let runID = UUID()

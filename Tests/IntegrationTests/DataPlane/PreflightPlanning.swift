@@ -10,8 +10,8 @@ protocol PreflightPlanning {
 }
 
 extension PreflightPlanning {
-    static func dayBudget(cap: Int64) -> BudgetGuard.BudgetRow {
-        .init(id: UUID(), scope: "org", scopeID: nil, period: .day, capMicros: cap, alertThresholdPercent: 80)
+    static func dayBudget(cap: Int64, orgID: UUID) -> BudgetGuard.BudgetRow {
+        .init(orgID: orgID, id: UUID(), scope: "org", scopeID: nil, period: .day, capMicros: cap, alertThresholdPercent: 80)
     }
 
     var budget: ApplicableBudget {

@@ -23,7 +23,7 @@ import Testing
             budgets = BudgetGuard(database: database, redis: redis, logger: TestServers.logger)
             spend = BudgetSpendRecorder(database: database, logger: TestServers.logger)
             preflight = Preflight(redis: redis, counters: GovernanceCounters(redis: redis), budgets: budgets, spend: spend)
-            budgetRow = Self.dayBudget(cap: cap)
+            budgetRow = Self.dayBudget(cap: cap, orgID: orgID)
         }
 
         func integer(_ arguments: String...) async throws -> Int? { try await redis.send(arguments.map { Array($0.utf8) }).int }

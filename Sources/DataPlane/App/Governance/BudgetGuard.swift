@@ -66,6 +66,18 @@ final class BudgetGuard: Sendable {
         let period: BudgetPeriod
         let capMicros: Int64
         let alertThresholdPercent: Int
+        /// Its counters' keys up to the window (`BudgetCounterKey.prefix`).
+        let keyPrefix: String
+
+        init(orgID: UUID, id: UUID, scope: String, scopeID: UUID?, period: BudgetPeriod, capMicros: Int64, alertThresholdPercent: Int) {
+            self.id = id
+            self.scope = scope
+            self.scopeID = scopeID
+            self.period = period
+            self.capMicros = capMicros
+            self.alertThresholdPercent = alertThresholdPercent
+            self.keyPrefix = BudgetCounterKey.prefix(orgID: orgID, budgetID: id)
+        }
     }
 
     /// `localSweepThreshold`: how many in-process counters (no Redis) may accumulate before lapsed
@@ -96,7 +108,7 @@ final class BudgetGuard: Sendable {
             try await database.client.query(
                 "SELECT id, scope, scope_id, period, cap_micros, alert_threshold_percent FROM budgets WHERE org_id = \(orgID)", logger: database.logger
             ).allRows(decoding: (UUID, String, UUID?, String, Int64, Int).self).map { row in
-                BudgetRow(id: row.0, scope: row.1, scopeID: row.2, period: BudgetPeriod(rawValue: row.3) ?? .run, capMicros: row.4,
+                BudgetRow(orgID: orgID, id: row.0, scope: row.1, scopeID: row.2, period: BudgetPeriod(rawValue: row.3) ?? .run, capMicros: row.4,
                           alertThresholdPercent: row.5)
             }
         } ?? []
@@ -115,7 +127,7 @@ final class BudgetGuard: Sendable {
             guard applies else { return nil }
             let start = row.period.start(of: now)
             return ApplicableBudget(
-                budget: row, key: BudgetCounterKey.key(orgID: principal.orgID, budgetID: row.id, periodStart: start, runID: start == nil ? runID : nil),
+                budget: row, key: BudgetCounterKey.key(prefix: row.keyPrefix, periodStart: start, runID: start == nil ? runID : nil),
                 periodStart: start, resetsAt: row.period.end(of: now))
         }
     }
