@@ -23,10 +23,23 @@ struct GovernanceGate: Sendable {
         var rewritten: JSONValue?
         /// The loop counter and rate-limit windows the call must clear.
         var plan = Preflight.Plan()
-        /// For each rate limit of the plan: its rule path, what it counts, its ceiling.
-        var described: [(rule: String, what: String, ceiling: Int)] = []
+        /// For each rate limit of the plan, what a refusal or the rate-limit headers say of it.
+        var described: [RateLimitDescription] = []
         /// Counters to charge with the call's tokens once they are known.
         var tokenCounters: [String] = []
+    }
+
+    /// One rate-limit window of a call's plan; its texts are made only when a refusal needs them.
+    struct RateLimitDescription: Sendable {
+        let index: Int
+        let scope: String
+        let countsTokens: Bool
+        let ceiling: Int
+
+        /// The rule's path in the policy, e.g. `rate_limits[0].requests_per_minute`.
+        var rule: String { "rate_limits[\(index)].\(countsTokens ? "tokens" : "requests")_per_minute" }
+        /// What it counts, e.g. `requests per minute per agent`.
+        var what: String { "\(countsTokens ? "tokens" : "requests") per minute per \(scope)" }
     }
 
     /// A refusal, with the rule path that fired for the step record.
@@ -68,12 +81,12 @@ struct GovernanceGate: Sendable {
             let base = [rule.scope.rawValue, subject.lowercasedString, String(minute)].joined(separator: ":")
             if let requests = rule.requestsPerMinute {
                 admission.plan.limits.append(.init(key: GovernanceCounters.key(org: principal.orgID, "rl", base, "req"), ceiling: requests, cost: 1))
-                admission.described.append(("rate_limits[\(index)].requests_per_minute", "requests per minute per \(rule.scope.rawValue)", requests))
+                admission.described.append(.init(index: index, scope: rule.scope.rawValue, countsTokens: false, ceiling: requests))
             }
             if let tokens = rule.tokensPerMinute {
                 let key = GovernanceCounters.key(org: principal.orgID, "rl", base, "tok")
                 admission.plan.limits.append(.init(key: key, ceiling: tokens, cost: 0))
-                admission.described.append(("rate_limits[\(index)].tokens_per_minute", "tokens per minute per \(rule.scope.rawValue)", tokens))
+                admission.described.append(.init(index: index, scope: rule.scope.rawValue, countsTokens: true, ceiling: tokens))
                 admission.tokenCounters.append(key)
             }
         }
