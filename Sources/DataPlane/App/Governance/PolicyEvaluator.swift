@@ -62,9 +62,7 @@ public struct PolicyEvaluator: Sendable {
         let rules = policy.contentRules.enumerated().filter { $0.element.rule.appliesTo != .response }
         guard !rules.isEmpty else { return .success(nil) }
         for (index, compiled) in rules where compiled.rule.action == .block {
-            let matched = Self.anyText(of: json) { text in
-                compiled.expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
-            }
+            let matched = Self.anyText(of: json, compiled.matches)
             if matched {
                 return .failure(PolicyViolation(rule: "content[\(index)]", code: "content_blocked",
                                                 message: "The request contains content matching `\(compiled.rule.name)`, which policy \(policy.reference) blocks.",
@@ -77,8 +75,7 @@ public struct PolicyEvaluator: Sendable {
         let rewritten = Self.visitTexts(json) { text in
             var text = text
             for (_, compiled) in redactions {
-                let replaced = compiled.expression.stringByReplacingMatches(
-                    in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "[REDACTED:\(compiled.rule.name)]")
+                let replaced = compiled.replacingMatches(in: text, with: "[REDACTED:\(compiled.rule.name)]")
                 if replaced != text { changed = true; text = replaced }
             }
             return text

@@ -23,7 +23,9 @@ public struct ActivePolicy: Sendable {
         self.version = version
         self.rules = rules
         self.contentRules = (rules.content ?? []).compactMap { rule in
-            (try? NSRegularExpression(pattern: rule.pattern)).map { CompiledContentRule(rule: rule, expression: $0) }
+            (try? NSRegularExpression(pattern: rule.pattern)).map {
+                CompiledContentRule(rule: rule, expression: $0, literal: RequiredLiteral(pattern: rule.pattern, options: $0.options))
+            }
         }
     }
 }
@@ -32,6 +34,20 @@ public struct CompiledContentRule: @unchecked Sendable {
     // NSRegularExpression is immutable once built and documented as thread-safe.
     public let rule: PolicyRules.ContentRule
     public let expression: NSRegularExpression
+    /// When known, text every match contains: strings without it are not given to the expression.
+    let literal: RequiredLiteral?
+
+    /// Whether the expression matches somewhere in `text`.
+    func matches(_ text: String) -> Bool {
+        if let literal, !literal.occurs(in: text) { return false }
+        return expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    /// `text` with every match replaced by `template`.
+    func replacingMatches(in text: String, with template: String) -> String {
+        if let literal, !literal.occurs(in: text) { return text }
+        return expression.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: template)
+    }
 }
 
 /// Loads policy versions. Versions are immutable, so a loaded one is cached for the life of the

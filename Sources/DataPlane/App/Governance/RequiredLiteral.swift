@@ -1,0 +1,53 @@
+import Foundation
+
+/// Text that every match of a content rule's expression must contain, so a string without it is
+/// passed over with a byte search instead of running the expression on it. `NSRegularExpression`
+/// on Linux converts each string to UTF-16 for ICU first: ~430 µs per rule for a 40 KB
+/// conversation (bench/RESULTS.md, session 17), on every governed call.
+///
+/// Found only where that is certain: the expression's leading run of plain ASCII characters, in a
+/// pattern without alternation (`|`), inline options or groups (`(?`), quoted runs (`\Q`), and
+/// compiled without options (case-sensitive). A character followed by a quantifier may be absent
+/// and ends the run before it. Anything else has no required literal and always runs the expression.
+struct RequiredLiteral: Sendable {
+    let bytes: [UInt8]
+
+    init?(pattern: String, options: NSRegularExpression.Options = []) {
+        guard options.isEmpty, !pattern.contains("|"), !pattern.contains("(?"), !pattern.contains("\\Q") else { return nil }
+        var run: [UInt8] = []
+        var characters = Substring(pattern).utf8.makeIterator()
+        var next = characters.next()
+        if next == UInt8(ascii: "^") { next = characters.next() }
+        while let byte = next, byte < 0x80, !Self.metacharacters.contains(byte) {
+            run.append(byte)
+            next = characters.next()
+        }
+        if let byte = next, Self.quantifiers.contains(byte), !run.isEmpty { run.removeLast() }
+        guard run.count >= 2 else { return nil }
+        bytes = run
+    }
+
+    /// Whether `text` contains the literal (when it does not, the expression cannot match it).
+    func occurs(in text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { haystack in
+            bytes.withUnsafeBufferPointer { needle in
+                guard haystack.count >= needle.count else { return false }
+                let first = needle[0]
+                var start = 0
+                while start <= haystack.count - needle.count {
+                    if haystack[start] == first {
+                        var at = 1
+                        while at < needle.count, haystack[start + at] == needle[at] { at += 1 }
+                        if at == needle.count { return true }
+                    }
+                    start += 1
+                }
+                return false
+            }
+        }
+    }
+
+    private static let metacharacters = Set("\\^$.|?*+()[]{}#".utf8)
+    private static let quantifiers = Set("?*+{".utf8)
+}
