@@ -60,7 +60,7 @@ public enum APIJSON {
 
     static func lowercasingIDs(_ value: JSONValue) -> JSONValue {
         switch value {
-        case .string(let string) where string.utf8.count == 36 && UUID(canonical: string) != nil: .string(string.lowercased())
+        case .string(let string) where UUID(canonical: string) != nil: .string(string.lowercased())
         case .array(let array): .array(array.map(lowercasingIDs))
         case .object(let object): .object(object.mapValues(lowercasingIDs))
         default: value

@@ -48,7 +48,7 @@ struct RunRoutes: RouteCollection {
         let limit = try query.limit()
         let cursor = try query.cursor().map { value -> (Date, UUID) in
             let parts = value.split(separator: "|")
-            guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(canonical: String(parts[1])) else { throw ListQuery.badCursor }
+            guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(canonical: parts[1]) else { throw ListQuery.badCursor }
             return (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)
         }
         let runs = try await services.inOrg(request, context) { tx in

@@ -2,7 +2,7 @@ import Foundation
 
 /// Text that every match of a content rule's expression must contain, so a string without it is
 /// passed over with a byte search instead of running the expression on it. `NSRegularExpression`
-/// on Linux converts each string to UTF-16 for ICU first: ~430 µs per rule for a 40 KB
+/// on Linux converts each string to UTF-16 for ICU first: ~325 µs per rule for a 40 KB
 /// conversation (bench/RESULTS.md, session 17), on every governed call.
 ///
 /// Found only where that is certain: the expression's leading run of plain ASCII characters, in a
@@ -15,7 +15,7 @@ struct RequiredLiteral: Sendable {
     init?(pattern: String, options: NSRegularExpression.Options = []) {
         guard options.isEmpty, !pattern.contains("|"), !pattern.contains("(?"), !pattern.contains("\\Q") else { return nil }
         var run: [UInt8] = []
-        var characters = Substring(pattern).utf8.makeIterator()
+        var characters = pattern.utf8.makeIterator()
         var next = characters.next()
         if next == UInt8(ascii: "^") { next = characters.next() }
         while let byte = next, byte < 0x80, !Self.metacharacters.contains(byte) {
