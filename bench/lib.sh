@@ -6,6 +6,34 @@ cd "$ROOT"
 # The cheapest possible upstream: nginx answering a fixed chat completion.
 BENCH_ANSWER='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"This is a fixed benchmark answer."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}'
 BENCH_BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say something short."}]}'
+# RUNGATE_BENCH_BODY_BYTES=N: an agent's request instead — a system prompt, two tool definitions
+# and a conversation of user, assistant and tool turns — of about N bytes (40000 is a long agent run).
+# The model and the answer stay the same; the text holds no secret the bench policy's content rule
+# blocks, so each rule reads the whole of it.
+if [ -n "${RUNGATE_BENCH_BODY_BYTES:-}" ]; then
+  BENCH_BODY=$(python3 - "$RUNGATE_BENCH_BODY_BYTES" <<'PY'
+import json, random, sys
+target = int(sys.argv[1])
+rng = random.Random(7)  # the same body every run, so runs compare
+words = ("the agent reads a file then summarises what changed in the build and asks whether the "
+         "tests still pass after the migration of the billing service to the new queue").split()
+text = lambda n: " ".join(rng.choice(words) for _ in range(n)).capitalize() + "."
+tools = [{"type": "function", "function": {"name": name, "description": text(20), "parameters": {"type": "object",
+          "properties": {"path": {"type": "string"}}, "required": ["path"]}}} for name in ("read_file", "run_tests")]
+body = {"model": "gpt-4o-mini", "tools": tools, "messages": [{"role": "system", "content": text(120)}]}
+turn = 0
+while len(json.dumps(body, separators=(",", ":"))) < target:
+    turn += 1
+    body["messages"] += [
+        {"role": "user", "content": text(60)},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": f"call_{turn}", "type": "function",
+         "function": {"name": "read_file", "arguments": json.dumps({"path": f"src/module{turn}.swift"})}}]},
+        {"role": "tool", "tool_call_id": f"call_{turn}", "content": text(90)},
+        {"role": "assistant", "content": text(40)}]
+print(json.dumps(body, separators=(",", ":")))
+PY
+)
+fi
 # Set by bench_govern: data planes started afterwards are checked to enforce the bench policy.
 BENCH_GOVERNED=0
 
@@ -71,6 +99,8 @@ http {
   client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
   uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
   keepalive_requests 1000000;
+  # Request bodies held in memory (the default, 16 KB, sends larger ones to a temporary file).
+  client_body_buffer_size 1m;
   $1
 }
 CONF
@@ -105,13 +135,14 @@ bench_bootstrap() {
   BOOTSTRAP_CREDENTIALS=$credentials
 }
 
-# bench_wrk_script FILE TOKEN: a wrk script posting BENCH_BODY with the token. Each call starts a
-# run of its own, unless RUNGATE_BENCH_CALLS_PER_RUN=N: then each connection sends N calls per run
-# (x-rungate-run-id), as an agent does — those calls find their run already there.
+# bench_wrk_script FILE TOKEN: a wrk script posting BENCH_BODY (a Lua long string: no escapes read)
+# with the token. Each call starts a run of its own, unless RUNGATE_BENCH_CALLS_PER_RUN=N: then each
+# connection sends N calls per run (x-rungate-run-id), as an agent does — those calls find their run
+# already there.
 bench_wrk_script() {
   cat > "$1" <<LUA
 wrk.method = "POST"
-wrk.body = '$BENCH_BODY'
+wrk.body = [==[$BENCH_BODY]==]
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $2"
 LUA
