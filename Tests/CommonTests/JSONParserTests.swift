@@ -68,6 +68,80 @@ import Testing
         #expect((try? JSONParser.parse(Array(deepest.utf8))) != nil)
     }
 
+    /// Strings are stepped over eight bytes at a time: a quote, an escape, a control character,
+    /// non-ASCII text and invalid UTF-8 are each found at every offset around those steps, by
+    /// `parse`, by `member` (which skips the string) and by the serializer.
+    @Test func findsWhatEndsPlainTextAtEveryOffset() throws {
+        let cases: [(raw: [UInt8], decoded: String?)] = [
+            (Array(#"\""#.utf8), "\""), (Array(#"\\"#.utf8), "\\"), (Array(#"\n"#.utf8), "\n"), (Array(#"\u00e9"#.utf8), "é"),
+            (Array("é".utf8), "é"), (Array("😀".utf8), "😀"), ([0x7F], "\u{7F}"), ([0x01], nil), ([0x1F], nil), ([0xFF], nil), ([0x09], nil),
+        ]
+        for length in 0..<24 {
+            for position in 0...length {
+                for (raw, decoded) in cases {
+                    let before = String(repeating: "a", count: position), after = String(repeating: "b", count: length - position)
+                    let text = Array(before.utf8) + raw + Array(after.utf8)
+                    let document = Array(#"{"k":""#.utf8) + text + Array(#"","usage":7}"#.utf8)
+                    if let decoded {
+                        let value = JSONValue.string(before + decoded + after)
+                        #expect(try JSONParser.parse(document) == ["k": value, "usage": 7], "\(length) \(position) \(raw)")
+                        // And written back with the escapes Foundation writes, wherever they fall.
+                        #expect(JSONSerializer.bytes(value) == Array(try JSONEncoder.sortedKeys.encode(value)), "\(length) \(position) \(raw)")
+                    } else {
+                        #expect(throws: JSONParseError.self, "\(length) \(position) \(raw)") { try JSONParser.parse(document) }
+                    }
+                    // Skipped, the text is checked for control characters only (not UTF-8).
+                    let skippable = decoded != nil || raw == [0xFF]
+                    #expect(JSONParser.member("usage", of: document) == (skippable ? 7 : nil), "\(length) \(position) \(raw)")
+                }
+                let plain = Array(#"{"k":""#.utf8) + Array(String(repeating: "c", count: length).utf8) + Array(#""}"#.utf8)
+                #expect(try JSONParser.parse(plain) == ["k": .string(String(repeating: "c", count: length))])
+            }
+        }
+    }
+
+    /// `members` builds the members named as `parse` does and refuses exactly what `parse` refuses:
+    /// on generated documents (objects and not), and on the same documents with a byte corrupted
+    /// (escapes broken, control characters, invalid UTF-8, brackets and commas misplaced).
+    @Test func membersReadsWhatParseReadsAndRefusesWhatItRefuses() throws {
+        var random = Generator(seed: 20261201)
+        let names: Set<String> = ["model", "stream", "a", "é"]
+        let nasty: [UInt8] = [0x5C, 0x22, 0x01, 0xFF, 0xC3, 0x2C, 0x5D, 0x7D, 0x7B, 0x78, 0x75, 0x30, 0x20]
+        var refused = 0
+        for index in 0..<4_000 {
+            var object: [String: JSONValue] = [:]
+            for _ in 0..<Int.random(in: 0...6, using: &random) {
+                object[Bool.random(using: &random) ? names.randomElement(using: &random)! : Self.string(&random)] = Self.value(&random)
+            }
+            let document = index.isMultiple(of: 7) ? Self.value(&random) : .object(object)
+            var data = Array(try JSONEncoder().encode(document))
+            if index.isMultiple(of: 2), !data.isEmpty {
+                let at = Int.random(in: 0..<data.count, using: &random)
+                if Bool.random(using: &random) { data[at] = nasty.randomElement(using: &random)! } else { data.insert(nasty.randomElement(using: &random)!, at: at) }
+            }
+            let parsed = try? JSONParser.parse(data)
+            let read = try? JSONParser.members(names, of: data)
+            let text = String(decoding: data, as: UTF8.self)
+            guard let parsed else {
+                refused += 1
+                #expect(read == nil, "document \(index) is refused by parse but not by members: \(text)")
+                continue
+            }
+            if case .object(let whole) = parsed {
+                #expect(read == .some(whole.filter { names.contains($0.key) }), "document \(index): \(text)")
+            } else {
+                #expect(read == .some(nil), "document \(index) is not an object: \(text)")
+            }
+        }
+        #expect(refused > 500)
+        // Nesting counts as in `parse`: 512 levels inside a member read or skipped, not 513.
+        for name in ["a", "skipped"] {
+            let deepest = String(repeating: "[", count: JSONParser.maxDepth - 1) + String(repeating: "]", count: JSONParser.maxDepth - 1)
+            #expect(try JSONParser.members(names, of: Array("{\"\(name)\":\(deepest)}".utf8)) != nil)
+            #expect(throws: JSONParseError.self) { try JSONParser.members(names, of: Array("{\"\(name)\":[\(deepest)]}".utf8)) }
+        }
+    }
+
     /// `member` gives what `parse` gives for that member, on the same generated documents (objects
     /// whose other members are anything, strings with quotes, escapes and brackets included).
     @Test func aMemberReadAloneIsWhatTheWholeDocumentSays() throws {

@@ -63,6 +63,21 @@ def test_streaming_with_include_usage_keeps_the_usage_chunk(oai):
     assert len(usages) == 1 and usages[0].completion_tokens == 3
 
 
+def test_streaming_with_usage_declined_is_still_priced_and_the_usage_chunk_withheld(oai):
+    # stream_options is there but does not ask for usage: Rungate asks the provider (re-encoding the
+    # request with the agent's other options kept) and strips the chunk on the way back.
+    with oai.chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", stream=True, stream_options={"include_usage": False}, temperature=0.5,
+            messages=[{"role": "user", "content": "x [[words:5]]"}]) as response:
+        run_id = response.headers["x-rungate-run-id"]
+        chunks = list(response.parse())
+    assert all(chunk.usage is None for chunk in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "This is a mock answer"
+    step = steps_of(run_id, 1)[0]
+    assert step["status"] == "ok" and step["usage"]["output_tokens"] == 5
+    assert step["cost_micros"] == micros(step["usage"]["input_tokens"], 5, *GPT_4O_MINI) > 0
+
+
 def test_tool_call_responses_parse(oai):
     completion = oai.chat.completions.create(
         model="gpt-4o", messages=[{"role": "user", "content": 'go [[tool:search {"q": "rungate"}]]'}],

@@ -31,7 +31,7 @@ public enum APIJSON {
                                message: "The request body is larger than \(maxBodyBytes) bytes.", recovery: "Send a smaller body.")
         }
         // Postgres text cannot hold NUL; refuse it here with a clear answer rather than deep down.
-        if buffer.readableBytesView.firstRange(of: Array(#"\u0000"#.utf8)) != nil {
+        if ByteSearch.firstOffset(of: Array(#"\u0000"#.utf8), in: buffer.readableBytesView) != nil {
             throw RungateError.badRequest("The request body contains a NUL character (\\u0000), which no field accepts.")
         }
         if StrictJSON.hasTrailingComma(buffer.readableBytesView) {

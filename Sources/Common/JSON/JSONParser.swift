@@ -39,6 +39,31 @@ public struct JSONParser {
         }
     }
 
+    /// The top-level members `names` of a JSON object, each as `parse` builds it, the rest of the
+    /// document checked as `parse` checks it but not built: refuses exactly what `parse` refuses.
+    /// Nil when the document is JSON but not an object. For a large request of which only a few
+    /// fields are read (a call without a policy): building its whole tree was most of its cost.
+    public static func members(_ names: Set<String>, of bytes: some Collection<UInt8>) throws(JSONParseError) -> [String: JSONValue]? {
+        let parsed: Result<[String: JSONValue]?, JSONParseError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            Self.members(names, buffer: UnsafeRawBufferPointer(buffer))
+        }
+        if let parsed { return try parsed.get() }
+        return try Array(bytes).withUnsafeBytes { Self.members(names, buffer: $0) }.get()
+    }
+
+    private static func members(_ names: Set<String>, buffer: UnsafeRawBufferPointer) -> Result<[String: JSONValue]?, JSONParseError> {
+        var parser = Parser(bytes: buffer)
+        do throws(JSONParseError) {
+            parser.skipWhitespace()
+            let found = try parser.members(names)
+            parser.skipWhitespace()
+            guard parser.index == buffer.count else { throw parser.error("unexpected content after the JSON value") }
+            return .success(found)
+        } catch {
+            return .failure(error)
+        }
+    }
+
     private static func parse(buffer: UnsafeRawBufferPointer) -> Result<JSONValue, JSONParseError> {
         var parser = Parser(bytes: buffer)
         do throws(JSONParseError) {
@@ -132,6 +157,28 @@ public struct JSONParser {
             }
         }
 
+        /// See `JSONParser.members(_:of:)`.
+        mutating func members(_ names: Set<String>) throws(JSONParseError) -> [String: JSONValue]? {
+            guard current == UInt8(ascii: "{") else {
+                try skipValue(depth: 0, strict: true)
+                return nil
+            }
+            index += 1
+            var found: [String: JSONValue] = [:]
+            skipWhitespace()
+            if current == UInt8(ascii: "}") {
+                index += 1
+                return found
+            }
+            while true {
+                try expectKey()
+                let key = try string()
+                try colon()
+                if names.contains(key) { found[key] = try value(depth: 1) } else { try skipValue(depth: 1, strict: true) }
+                if try closes(UInt8(ascii: "}"), after: "an object member") { return found }
+            }
+        }
+
         /// An object's key (a string) must start here.
         func expectKey() throws(JSONParseError) {
             guard current == UInt8(ascii: "\"") else {
@@ -147,12 +194,14 @@ public struct JSONParser {
             skipWhitespace()
         }
 
-        /// Steps over a value, checking its structure but building nothing.
-        mutating func skipValue(depth: Int) throws(JSONParseError) {
-            guard depth <= JSONParser.maxDepth else { throw error("the JSON is nested more than \(JSONParser.maxDepth) levels deep") }
+        /// Steps over a value, checking its structure but building nothing; `depth` counts as in
+        /// `value(depth:)`. `strict` checks all that `value` checks (escapes, UTF-8) — otherwise
+        /// strings are only checked for control characters.
+        mutating func skipValue(depth: Int, strict: Bool = false) throws(JSONParseError) {
             guard let byte = current else { throw error("the JSON ends where a value should be") }
             switch byte {
             case UInt8(ascii: "{"), UInt8(ascii: "["):
+                guard depth < JSONParser.maxDepth else { throw error("the JSON is nested more than \(JSONParser.maxDepth) levels deep") }
                 let closer = byte == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
                 index += 1
                 skipWhitespace()
@@ -163,26 +212,45 @@ public struct JSONParser {
                 while true {
                     if closer == UInt8(ascii: "}") {
                         try expectKey()
-                        try skipString()
+                        try skipString(strict: strict)
                         try colon()
+                    } else if current == UInt8(ascii: "]") {
+                        throw error("a comma stands before a closing ]")
                     }
-                    try skipValue(depth: depth + 1)
+                    try skipValue(depth: depth + 1, strict: strict)
                     if try closes(closer, after: "a member or element") { return }
                 }
-            case UInt8(ascii: "\""): try skipString()
+            case UInt8(ascii: "\""): try skipString(strict: strict)
             default: _ = try value(depth: depth)  // literals and numbers: nothing to allocate
             }
         }
 
-        mutating func skipString() throws(JSONParseError) {
+        /// Steps over plain text (see `PlainJSONText`); whether it was all ASCII.
+        mutating func skipPlainText() -> Bool {
+            let (end, ascii) = PlainJSONText.skip(bytes, from: index)
+            index = end
+            return ascii
+        }
+
+        mutating func skipString(strict: Bool = false) throws(JSONParseError) {
             index += 1  // opening quote
+            let start = index
+            var ascii = skipPlainText()
             while index < bytes.count {
                 switch bytes[index] {
                 case UInt8(ascii: "\""):
+                    // Escapes are ASCII, so the raw bytes are valid UTF-8 exactly when the text is.
+                    if strict, !ascii, String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) == nil {
+                        throw JSONParseError(reason: "a string is not valid UTF-8", offset: start)
+                    }
                     index += 1
                     return
-                case UInt8(ascii: "\\"): index += 2  // the escaped byte cannot close the string
+                case UInt8(ascii: "\\"):
+                    if strict { _ = try escape() } else { index += 2 }  // the escaped byte cannot close the string
                 case 0..<0x20: throw error("a control character stands unescaped in a string")
+                case 0x80...:
+                    ascii = false
+                    index += 1
                 default: index += 1
                 }
             }
@@ -225,7 +293,7 @@ public struct JSONParser {
         mutating func string() throws(JSONParseError) -> String {
             index += 1  // opening quote
             let start = index
-            var ascii = true
+            var ascii = skipPlainText()
             // The common case: no escapes, the bytes are the string (ASCII needs no validating, and
             // `String(validating:)` is generic code the stdlib does not specialise for us).
             while index < bytes.count {
@@ -252,35 +320,8 @@ public struct JSONParser {
                     index += 1
                     return text
                 case UInt8(ascii: "\\"):
-                    index += 1
-                    guard let escape = current else { throw error("a string is not closed") }
-                    index += 1
-                    switch escape {
-                    case UInt8(ascii: "\""): utf8.append(0x22)
-                    case UInt8(ascii: "\\"): utf8.append(0x5C)
-                    case UInt8(ascii: "/"): utf8.append(0x2F)
-                    case UInt8(ascii: "b"): utf8.append(0x08)
-                    case UInt8(ascii: "f"): utf8.append(0x0C)
-                    case UInt8(ascii: "n"): utf8.append(0x0A)
-                    case UInt8(ascii: "r"): utf8.append(0x0D)
-                    case UInt8(ascii: "t"): utf8.append(0x09)
-                    case UInt8(ascii: "u"):
-                        var scalar = UInt32(try hex4())
-                        if (0xD800...0xDBFF).contains(scalar) {
-                            guard current == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else {
-                                throw error("a \\u escape names half of a surrogate pair")
-                            }
-                            index += 2
-                            let low = UInt32(try hex4())
-                            guard (0xDC00...0xDFFF).contains(low) else { throw error("a \\u escape names half of a surrogate pair") }
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                        } else if (0xDC00...0xDFFF).contains(scalar) {
-                            throw error("a \\u escape names half of a surrogate pair")
-                        }
-                        utf8.append(contentsOf: String(Character(Unicode.Scalar(scalar)!)).utf8)
-                    default:
-                        throw error("unknown escape in a string")
-                    }
+                    let scalar = try escape()
+                    if scalar.isASCII { utf8.append(UInt8(scalar.value)) } else { utf8.append(contentsOf: String(Character(scalar)).utf8) }
                 default:
                     if byte < 0x20 { throw error("a control character stands unescaped in a string") }
                     utf8.append(byte)
@@ -290,18 +331,43 @@ public struct JSONParser {
             throw error("a string is not closed")
         }
 
+        /// The escape at the backslash here, as the character it stands for; refuses unknown escapes,
+        /// bad hex digits and lone surrogates.
+        mutating func escape() throws(JSONParseError) -> Unicode.Scalar {
+            index += 1
+            guard let escape = current else { throw error("a string is not closed") }
+            index += 1
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): return Unicode.Scalar(escape)
+            case UInt8(ascii: "b"): return "\u{08}"
+            case UInt8(ascii: "f"): return "\u{0C}"
+            case UInt8(ascii: "n"): return "\n"
+            case UInt8(ascii: "r"): return "\r"
+            case UInt8(ascii: "t"): return "\t"
+            case UInt8(ascii: "u"):
+                var scalar = UInt32(try hex4())
+                if (0xD800...0xDBFF).contains(scalar) {
+                    guard current == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else {
+                        throw error("a \\u escape names half of a surrogate pair")
+                    }
+                    index += 2
+                    let low = UInt32(try hex4())
+                    guard (0xDC00...0xDFFF).contains(low) else { throw error("a \\u escape names half of a surrogate pair") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if (0xDC00...0xDFFF).contains(scalar) {
+                    throw error("a \\u escape names half of a surrogate pair")
+                }
+                return Unicode.Scalar(scalar)!
+            default:
+                throw error("unknown escape in a string")
+            }
+        }
+
         mutating func hex4() throws(JSONParseError) -> UInt16 {
             guard bytes.count - index >= 4 else { throw error("a \\u escape needs four hex digits") }
             var value: UInt16 = 0
             for _ in 0..<4 {
-                let byte = bytes[index]
-                let digit: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-                default: throw error("a \\u escape needs four hex digits")
-                }
+                guard let digit = Hex.value(of: bytes[index]) else { throw error("a \\u escape needs four hex digits") }
                 value = value << 4 | UInt16(digit)
                 index += 1
             }

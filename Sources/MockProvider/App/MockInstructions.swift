@@ -23,7 +23,7 @@ struct MockInstructions: Sendable {
     var sendUsage = true
 
     init(request: Request, body: JSONValue, defaultLatencyMilliseconds: Int) {
-        let text = MockInstructions.promptText(body)
+        let text = Array(MockInstructions.promptText(body).utf8)  // its markers are found in the bytes
         let headers = request.headers
         latencyMilliseconds = defaultLatencyMilliseconds
         words = 8
@@ -42,7 +42,7 @@ struct MockInstructions: Sendable {
         }
         if let value = Self.marker("words", in: text), let count = Int(value) { words = max(1, count) }
         if let value = Self.marker("cut", in: text), let count = Int(value) { cutAfterChunks = count }
-        if text.contains("[[no-usage]]") { sendUsage = false }
+        if ByteSearch.firstOffset(of: Array("[[no-usage]]".utf8), in: text) != nil { sendUsage = false }
     }
 
     /// The answer's words: deterministic so tests can assert on them.
@@ -51,11 +51,12 @@ struct MockInstructions: Sendable {
         return (0..<words).map { vocabulary[$0 % vocabulary.count] }
     }
 
-    /// `[[name:value]]` in `text`, if present.
-    static func marker(_ name: String, in text: String) -> String? {
-        guard let start = text.range(of: "[[\(name):") else { return nil }
-        guard let end = text.range(of: "]]", range: start.upperBound..<text.endIndex) else { return nil }
-        return String(text[start.upperBound..<end.lowerBound])
+    /// `[[name:value]]` in `text` (its UTF-8 bytes), if present.
+    static func marker(_ name: String, in text: [UInt8]) -> String? {
+        let opening = Array("[[\(name):".utf8)
+        guard let start = ByteSearch.firstOffset(of: opening, in: text).map({ $0 + opening.count }),
+              let end = ByteSearch.firstOffset(of: Array("]]".utf8), in: text, from: start) else { return nil }
+        return String(decoding: text[start..<end], as: UTF8.self)
     }
 
     /// All string content of the request, for markers and token estimates.

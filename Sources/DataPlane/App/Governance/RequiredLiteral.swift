@@ -1,3 +1,4 @@
+import Common
 import Foundation
 
 /// Text that every match of a content rule's expression must contain, so a string without it is
@@ -29,23 +30,7 @@ struct RequiredLiteral: Sendable {
 
     /// Whether `text` contains the literal (when it does not, the expression cannot match it).
     func occurs(in text: String) -> Bool {
-        var text = text
-        return text.withUTF8 { haystack in
-            bytes.withUnsafeBufferPointer { needle in
-                guard haystack.count >= needle.count else { return false }
-                let first = needle[0]
-                var start = 0
-                while start <= haystack.count - needle.count {
-                    if haystack[start] == first {
-                        var at = 1
-                        while at < needle.count, haystack[start + at] == needle[at] { at += 1 }
-                        if at == needle.count { return true }
-                    }
-                    start += 1
-                }
-                return false
-            }
-        }
+        ByteSearch.firstOffset(of: bytes, in: text.utf8) != nil
     }
 
     private static let metacharacters = Set("\\^$.|?*+()[]{}#".utf8)

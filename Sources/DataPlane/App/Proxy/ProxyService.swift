@@ -36,22 +36,25 @@ struct ProxyService: Sendable {
         let started = ContinuousClock.now
         let principal = try await authenticator.authenticate(request)
         let body = try await collectBody(request)
-        let json: JSONValue
-        do {
-            json = try JSONParser.parse(body.readableBytesView)
-        } catch {
-            throw RungateError.badRequest("The request body is not valid JSON: \(error.reason).",
-                                          recovery: "Send a JSON object as documented for \(endpoint.rawValue).")
-        }
-        guard case .object = json else { throw RungateError.badRequest("The request body must be a JSON object.") }
+        // The whole body is checked either way. Its whole tree is built now when a policy will most
+        // likely read it (the agent is pinned to one, or the call names one); otherwise only the
+        // fields the proxy reads itself are.
+        let likelyGoverned = principal.policyID != nil || request.headers[.rungatePolicy] != nil
+        let (fields, parsedTree) = try Self.parse(body, whole: likelyGoverned, endpoint: endpoint)
         let fingerprint = SHA256.hash(data: body.readableBytesView).hexString
         let requestedRunID = try requestedRunID(request)
         let requestedPolicy = try await policies.requested(by: request, principal: principal)
         let run = try await runs.resolve(id: requestedRunID, principal: principal, policy: requestedPolicy)
         let runHeader: HTTPFields = [.rungateRunID: run.id.lowercasedString]
+        // The whole request when a policy reads it (content, tools, loops): parsed above, or now that
+        // the run turns out to have one. Without it, `json` is only `fields` (every reader of `json`
+        // below is behind a loaded policy).
+        // (Typed and spelled out: `JSONValue` takes `nil` as its own `.null`.)
+        let tree: JSONValue? = if let parsedTree { parsedTree } else if run.policyID != nil { Self.tree(of: body, fields: fields) } else { nil }
+        let json = tree ?? .object(fields)
         // Stored with the step: control characters (NUL above all) would make the row unwritable.
-        let model = json["model"]?.stringValue.map(Self.storable(model:))
-        let streaming = json["stream"] == .bool(true)
+        let model = fields["model"]?.stringValue.map(Self.storable(model:))
+        let streaming = fields["stream"] == .bool(true)
         var step = StepRecord(
             orgID: principal.orgID, runID: run.id, kind: .modelCall,
             endpoint: endpoint.rawValue, provider: endpoint.family.rawValue, model: model, status: "ok", requestFingerprint: fingerprint)
@@ -121,7 +124,7 @@ struct ProxyService: Sendable {
         do {
             (rateLimitHeaders, hold) = try await governance.clear(
                 admission, policy: policy, budgets: applicable,
-                reserve: worstCaseCost(json, bodyBytes: body.readableBytes, endpoint: endpoint, model: model, principal: principal),
+                reserve: worstCaseCost(fields, bodyBytes: body.readableBytes, endpoint: endpoint, model: model, principal: principal),
                 principal: principal, run: run)
         } catch {
             throw refuse(error)
@@ -136,26 +139,23 @@ struct ProxyService: Sendable {
 
         // Content rules may have redacted the request; and ask for the usage chunk the client did
         // not, to price the stream (stripped again on the way back).
-        var outgoing = admission.rewritten
-        var stripUsage = false
-        if endpoint == .chatCompletions, streaming, json["stream_options"]?["include_usage"] != .bool(true), case .object(var object) = outgoing ?? json {
-            var options: [String: JSONValue] = [:]
-            if case .object(let existing) = json["stream_options"] { options = existing }
-            options["include_usage"] = true
-            object["stream_options"] = .object(options)
-            outgoing = .object(object)
-            stripUsage = true
-        }
+        let stripUsage = endpoint == .chatCompletions && streaming && fields["stream_options"]?["include_usage"] != .bool(true)
         // What the run's record keeps: the request as the provider saw it (redactions applied); the
         // usage request, when added, is ours and is sent but not recorded. Each is encoded once.
         let recordedBody = admission.rewritten.map { ByteBuffer(bytes: JSONSerializer.bytes($0)) } ?? body
         let forwardedBody: ByteBuffer
-        if stripUsage, admission.rewritten == nil, json["stream_options"] == nil, let spliced = UsageScanner.requestingUsage(in: body) {
+        if stripUsage, admission.rewritten == nil, fields["stream_options"] == nil, let spliced = UsageScanner.requestingUsage(in: body) {
             // The common case (a stream without stream_options): the member is written into the
             // agent's bytes as they are, instead of re-encoding the whole request.
             forwardedBody = spliced
+        } else if stripUsage, case .object(var object) = admission.rewritten ?? tree ?? Self.tree(of: body, fields: fields) {
+            var options: [String: JSONValue] = [:]
+            if case .object(let existing) = fields["stream_options"] { options = existing }
+            options["include_usage"] = true
+            object["stream_options"] = .object(options)
+            forwardedBody = ByteBuffer(bytes: JSONSerializer.bytes(.object(object)))
         } else {
-            forwardedBody = stripUsage ? outgoing.map { ByteBuffer(bytes: JSONSerializer.bytes($0)) } ?? body : recordedBody
+            forwardedBody = recordedBody
         }
 
         var upstreamHeaders = HeaderFilter.upstream(request.headers)
@@ -437,13 +437,44 @@ struct ProxyService: Sendable {
         return ApprovalGates.pendingResponse(id: request.id, rule: rule, policy: policy, proposed: call.json, orgID: principal.orgID, runHeader: runHeader)
     }
 
+    /// The request's top-level fields the proxy reads whatever the policy: the model, streaming and
+    /// the output ceilings a budget reservation prices.
+    static let proxyFields = Set(["model", "stream", "stream_options"] + outputCeilings)
+    private static let outputCeilings = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+
+    /// The request's top-level members — all of them with its whole tree when `whole`, else only
+    /// `proxyFields` — or a 400 saying why the body is not a JSON object.
+    static func parse(_ body: ByteBuffer, whole: Bool, endpoint: ProviderEndpoint) throws -> (fields: [String: JSONValue], tree: JSONValue?) {
+        let fields: [String: JSONValue]?, tree: JSONValue?
+        do {
+            if whole {
+                tree = try JSONParser.parse(body.readableBytesView)
+                if case .object(let members)? = tree { fields = members } else { fields = nil }
+            } else {
+                tree = nil
+                fields = try JSONParser.members(proxyFields, of: body.readableBytesView)
+            }
+        } catch {
+            throw RungateError.badRequest("The request body is not valid JSON: \(error.reason).",
+                                          recovery: "Send a JSON object as documented for \(endpoint.rawValue).")
+        }
+        guard let fields else { throw RungateError.badRequest("The request body must be a JSON object.") }
+        return (fields, tree)
+    }
+
+    /// The whole request, for a policy to read: its body already passed `JSONParser.members`, which
+    /// refuses what `parse` refuses.
+    static func tree(of body: ByteBuffer, fields: [String: JSONValue]) -> JSONValue {
+        (try? JSONParser.parse(body.readableBytesView)) ?? .object(fields)
+    }
+
     /// The most this call can cost: its input (estimated from the body, about 4 bytes a token, which
     /// errs high for JSON) plus its output ceiling (`max_tokens` and kin, else the model's cap) at
     /// the output price.
-    private func worstCaseCost(_ json: JSONValue, bodyBytes: Int, endpoint: ProviderEndpoint, model: String?, principal: AgentPrincipal) -> Int64 {
+    private func worstCaseCost(_ fields: [String: JSONValue], bodyBytes: Int, endpoint: ProviderEndpoint, model: String?, principal: AgentPrincipal) -> Int64 {
         guard let price = prices.price(orgID: principal.orgID, provider: endpoint.family.rawValue, model: model ?? "*") else { return 0 }
-        let requested = ["max_tokens", "max_completion_tokens", "max_output_tokens"].lazy.compactMap { key -> Int? in
-            if case .number(let value)? = json[key], value >= 0, value < 1e9 { return Int(value) }
+        let requested = Self.outputCeilings.lazy.compactMap { key -> Int? in
+            if case .number(let value)? = fields[key], value >= 0, value < 1e9 { return Int(value) }
             return nil
         }.first
         let output = endpoint == .embeddings ? 0 : (requested ?? price.maxOutputTokens ?? 4096)
