@@ -1,6 +1,6 @@
 # Multi-stage build: compile with the Swift toolchain, run on a slim Debian with only the runtime libraries.
 FROM swift:6.1-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libhiredis-dev && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends libhiredis-dev libzstd-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
@@ -9,7 +9,7 @@ RUN swift build -c release --static-swift-stdlib \
  && mkdir -p /out && cp "$(swift build -c release --show-bin-path)"/rungate-* /out/
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libhiredis0.14 ca-certificates postgresql-client curl \
+RUN apt-get update && apt-get install -y --no-install-recommends libhiredis0.14 libzstd1 ca-certificates postgresql-client curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home /app rungate \
  && mkdir -p /var/lib/rungate/spool && chown -R rungate /var/lib/rungate

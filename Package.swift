@@ -40,10 +40,17 @@ let package = Package(
             path: "Sources/CHiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        // libzstd (Debian's libzstd-dev) compresses stored payloads before they are sealed.
+        .systemLibrary(
+            name: "CZstd",
+            path: "Sources/CZstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
         .target(
             name: "Common",
             dependencies: [
                 "CHiredis",
+                "CZstd",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

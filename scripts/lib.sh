@@ -26,6 +26,7 @@ ensure_packages() {
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   [ -f /usr/include/hiredis/hiredis.h ] || missing+=(libhiredis-dev)
+  [ -f /usr/include/zstd.h ] || missing+=(libzstd-dev)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     as_root apt-get update -qq

@@ -7,7 +7,7 @@ import anthropic
 import openai
 import pytest
 
-from conftest import DATA2_URL, DATA_URL, remember, steps_of
+from conftest import DATA2_URL, DATA_URL, remember, sql, steps_of
 from test_control_plane import ADMIN_TOKEN, ORG, call
 
 
@@ -86,6 +86,23 @@ def test_content_rules_block_secrets_and_redact_before_forwarding():
     assert status == 200
     sent = payload["request"]["messages"][0]["content"]
     assert "alice@corp.example" not in sent and "[REDACTED:email]" in sent
+
+
+def test_stored_payloads_are_compressed_and_read_back_as_sent():
+    token = agent()
+    client = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=token, max_retries=0)
+    # An agent's long request repeats itself, as its conversations do.
+    sent = " ".join(f"Step {i}: read src/module{i}.swift, then run the tests again." for i in range(400))
+    raw = ask(client, sent)
+    run_id = raw.headers["x-rungate-run-id"]
+    step = steps_of(run_id, 1, token=token)[0]
+    status, _, payload = call("GET", f"/api/orgs/{ORG}/runs/{run_id}/steps/{step['id']}/payload", token=ADMIN_TOKEN)
+    assert status == 200, payload
+    assert payload["request"]["messages"][0]["content"] == sent
+    assert payload["response"]["choices"][0]["message"]["content"] == raw.parse().choices[0].message.content
+    compression, stored = sql(
+        f"SELECT compression || ',' || octet_length(request_ciphertext) FROM payloads WHERE step_id = '{step['id']}'").split(",")
+    assert compression == "zstd" and int(stored) * 3 < len(sent), stored
 
 
 def test_run_ceilings_and_loop_detection():

@@ -92,12 +92,12 @@ struct RunRoutes: RouteCollection {
         let runID = try context.id("run", "The run")
         let stepID = try context.id("step", "The step")
         let payload = try await services.inOrg(request, context) { tx -> JSONValue in
-            guard let (keyID, requestBytes, responseBytes) = try await tx.connection.query(
+            guard let (keyID, compression, requestBytes, responseBytes) = try await tx.connection.query(
                 """
-                SELECT data_key_id, request_ciphertext, response_ciphertext FROM payloads
+                SELECT data_key_id, compression, request_ciphertext, response_ciphertext FROM payloads
                 WHERE org_id = rungate_current_org() AND run_id = \(runID) AND step_id = \(stepID)
                 """, logger: tx.logger
-            ).firstRow(decoding: (UUID, ByteBuffer?, ByteBuffer?).self) else {
+            ).firstRow(decoding: (UUID, String?, ByteBuffer?, ByteBuffer?).self) else {
                 throw RungateError(.notFound, code: "not_found", message: "This step has no stored payload.",
                                    recovery: "Payloads are kept only while the org stores them (settings) and within its retention.")
             }
@@ -106,7 +106,8 @@ struct RunRoutes: RouteCollection {
             }
             func open(_ buffer: ByteBuffer?) throws -> JSONValue {
                 guard let buffer else { return .null }
-                let bytes = try key.open(Array(buffer: buffer), purpose: .payload)
+                let bytes = try PayloadCompression.plaintext(key.open(Array(buffer: buffer), purpose: .payload),
+                                                             compression: compression.flatMap(PayloadCompression.init(rawValue:)))
                 if let json = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) { return json }
                 return .string(String(decoding: bytes, as: UTF8.self))
             }

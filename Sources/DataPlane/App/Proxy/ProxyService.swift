@@ -493,10 +493,14 @@ struct ProxyService: Sendable {
         Self.seal(request: request, response: response, key: key)
     }
 
+    /// Compressed, then sealed: ciphertext does not compress, and an agent's request (its whole
+    /// conversation so far) shrinks about 4×.
     static func seal(request: ByteBuffer, response: ByteBuffer?, key: DataKey?) -> SealedPayload? {
-        guard let key, let sealedRequest = try? key.seal(Array(buffer: request), purpose: .payload) else { return nil }
-        let sealedResponse = response.flatMap { try? key.seal(Array(buffer: $0), purpose: .payload) }
-        return SealedPayload(dataKeyID: key.id, request: sealedRequest, response: sealedResponse)
+        func sealed(_ buffer: ByteBuffer) -> [UInt8]? {
+            try? buffer.withUnsafeReadableBytes { bytes in try key?.seal(Zstd.compress(bytes), purpose: .payload) }
+        }
+        guard let key, let sealedRequest = sealed(request) else { return nil }
+        return SealedPayload(dataKeyID: key.id, request: sealedRequest, response: response.flatMap(sealed), compression: .zstd)
     }
 
     /// A model name as the step stores it: without control characters, 200 characters at most.

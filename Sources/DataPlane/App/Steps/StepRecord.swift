@@ -53,17 +53,20 @@ public struct SealedPayload: Sendable {
     public var dataKeyID: UUID
     public var request: [UInt8]
     public var response: [UInt8]?
+    /// How both were encoded before sealing (nil: as sent; steps spooled by older versions).
+    public var compression: PayloadCompression?
 }
 
 /// Spooled to disk as base64 (`Data`), not as arrays of numbers.
 extension SealedPayload: Codable {
-    enum CodingKeys: String, CodingKey { case dataKeyID, request, response }
+    enum CodingKeys: String, CodingKey { case dataKeyID, request, response, compression }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         dataKeyID = try container.decode(UUID.self, forKey: .dataKeyID)
         request = Array(try container.decode(Data.self, forKey: .request))
         response = try container.decodeIfPresent(Data.self, forKey: .response).map(Array.init)
+        compression = try container.decodeIfPresent(PayloadCompression.self, forKey: .compression)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -71,5 +74,6 @@ extension SealedPayload: Codable {
         try container.encode(dataKeyID, forKey: .dataKeyID)
         try container.encode(Data(request), forKey: .request)
         try container.encodeIfPresent(response.map { Data($0) }, forKey: .response)
+        try container.encodeIfPresent(compression, forKey: .compression)
     }
 }

@@ -66,6 +66,7 @@ public struct PostgresStepRepository: StepRepository {
             let payloadRuns = PostgresBinaryArray(sealed.map(\.0.runID)), payloadTimes = PostgresBinaryArray(sealed.map(\.0.createdAt))
             let payloadKeys = PostgresBinaryArray(sealed.map(\.1.dataKeyID))
             let requests = PostgresBinaryArray(sealed.map(\.1.request)), responses = PostgresBinaryArray(sealed.map { $0.1.response ?? [] })
+            let compressions = PostgresBinaryArray(sealed.map { $0.1.compression?.rawValue ?? "" })
             try await connection.query(
                 """
                 WITH inserted AS (
@@ -92,11 +93,13 @@ public struct PostgresStepRepository: StepRepository {
                 RETURNING id, run_id, input_tokens, output_tokens, cost_micros, created_at
                 ), stored AS (
                 -- Payloads of the steps inserted here (a step already there has its payload already).
-                INSERT INTO payloads (step_id, org_id, run_id, created_at, data_key_id, request_ciphertext, response_ciphertext)
-                SELECT p.step_id, p.org_id, p.run_id, p.created_at, p.data_key_id, p.request, NULLIF(p.response, ''::bytea)
+                INSERT INTO payloads (step_id, org_id, run_id, created_at, data_key_id, request_ciphertext, response_ciphertext,
+                                      compression)
+                SELECT p.step_id, p.org_id, p.run_id, p.created_at, p.data_key_id, p.request, NULLIF(p.response, ''::bytea),
+                       NULLIF(p.compression, '')
                 FROM unnest(\(payloadSteps)::uuid[], \(payloadOrgs)::uuid[], \(payloadRuns)::uuid[], \(payloadTimes)::timestamptz[],
-                            \(payloadKeys)::uuid[], \(requests)::bytea[], \(responses)::bytea[])
-                  AS p(step_id, org_id, run_id, created_at, data_key_id, request, response)
+                            \(payloadKeys)::uuid[], \(requests)::bytea[], \(responses)::bytea[], \(compressions)::text[])
+                  AS p(step_id, org_id, run_id, created_at, data_key_id, request, response, compression)
                 JOIN inserted i ON i.id = p.step_id
                 ON CONFLICT DO NOTHING
                 )
