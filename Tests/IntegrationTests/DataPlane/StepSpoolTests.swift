@@ -46,15 +46,18 @@ import Testing
     }
 
     /// A fresh spool folder, an org with a run not yet written, and the step repository connected as
-    /// the data plane's role; `body` also gets the owner's connection, to read what was written.
+    /// the data plane's role; `body` also gets the owner's connection, to read what was written, and
+    /// the org's data key.
     static func withSpoolFixture(
-        _ body: @escaping @Sendable (_ folder: String, _ owner: PostgresClient, _ repository: PostgresStepRepository, _ run: NewRun) async throws -> Void
+        _ body: @escaping @Sendable (_ folder: String, _ owner: PostgresClient, _ repository: PostgresStepRepository, _ run: NewRun,
+                                     _ key: DataKey) async throws -> Void
     ) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rungate-spool-test-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try await OrgFixture.withDataPlaneRole { _, owner, fixture, data in
             let run = NewRun(id: UUID(), orgID: fixture.orgID, agentID: fixture.resources.agentID, policyID: nil, policyVersion: nil)
-            try await body(folder, owner, PostgresStepRepository(database: data), run)
+            let key = try await PostgresDataKeyRepository(database: data, keyring: fixture.resources.keyring).active(orgID: fixture.orgID)
+            try await body(folder, owner, PostgresStepRepository(database: data), run, try #require(key))
         }
     }
 
@@ -65,24 +68,45 @@ import Testing
         return step
     }
 
+    static func sentText(_ index: some BinaryInteger) -> String { "request number \(index) to the model" }
+
+    /// Payloads are queued as sent and sealed as they leave the queue: the spool never holds one unsealed.
+    static func expectNoPayloadAsSent(in folder: String) throws {
+        let spooled = try Self.files(in: folder).map { try String(contentsOfFile: "\(folder)/\($0)", encoding: .utf8) }.joined()
+        #expect(spooled.contains("request") && !spooled.contains("request number"))
+        #expect(!spooled.contains(Data("request number".utf8).base64EncodedString().dropLast(4)))
+    }
+
+    /// Each step's payload reads back as sent: compressed, then sealed with the org's key.
+    static func expectPayloads(of steps: [StepRecord], readBackAs sent: [String], key: DataKey, owner: PostgresClient) async throws {
+        for (step, text) in zip(steps, sent) {
+            let row = try await owner.query(
+                "SELECT compression, request_ciphertext FROM payloads WHERE step_id = \(step.id)", logger: TestServers.logger
+            ).firstRow(decoding: (String?, ByteBuffer).self)
+            let (compression, ciphertext) = try #require(row, "the payload of step \(step.id)")
+            #expect(compression == "zstd")
+            let opened = try key.open(Array(buffer: ciphertext), purpose: .payload)
+            #expect(String(decoding: try PayloadCompression.plaintext(opened, compression: .zstd), as: UTF8.self) == text)
+        }
+    }
+
+    /// Payloads too, spooled only once sealed.
     @Test func stepsPastTheBufferAreSpooledAndWrittenAfterARestart() async throws {
-        try await Self.withSpoolFixture { folder, owner, base, run in
+        try await Self.withSpoolFixture { folder, owner, base, run, key in
             let repository = Switchable(base)
-            let keyID = try await owner.query("SELECT id FROM org_data_keys WHERE org_id = \(run.orgID) LIMIT 1",
-                                              logger: TestServers.logger).first(decoding: UUID.self)!
-            let steps = (0..<20).map { index in
-                var step = Self.step(index, of: run)
-                step.payload = SealedPayload(dataKeyID: keyID, request: Array("request \(index)".utf8), response: nil)
-                return step
-            }
+            let steps = (0..<20).map { Self.step($0, of: run) }
+            let sent = (0..<20).map(Self.sentText)
 
             // PostgreSQL away, a buffer of a few steps: the queue goes to disk.
             let first = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
                                          spoolDirectory: folder, memoryLimitBytes: 2_000, drainLimit: .seconds(1))
             let loop = Task { try await first.run() }
             first.start(run)
-            for step in steps { first.record(step) }
+            for (step, text) in zip(steps, sent) {
+                first.record(step, payload: PendingPayload(key: key, request: ByteBuffer(string: text), response: nil))
+            }
             try await Self.eventually("the steps are spooled") { !Self.files(in: folder).isEmpty && first.pending <= 1 }
+            try Self.expectNoPayloadAsSent(in: folder)
             // The process dies (nothing is drained); PostgreSQL comes back; a new process starts.
             loop.cancel()
             _ = await loop.result
@@ -99,13 +123,15 @@ import Testing
                 FROM runs r WHERE r.id = \(run.id)
                 """, logger: TestServers.logger).firstRow(decoding: (Int, Int64, Int).self) ?? (0, Int64(0), 0)
             #expect(count == 20 && cost == (0..<20).reduce(0, +) && payloads == 20)
+            try await Self.expectPayloads(of: steps, readBackAs: sent, key: key, owner: owner)
             #expect(try await owner.query("SELECT count(*)::int FROM steps WHERE run_id = \(run.id)", logger: TestServers.logger)
                 .first(decoding: Int.self) == 20)
         }
     }
 
+    /// Steps queued while a write is held up are spooled straight from the queue: their payloads too, sealed.
     @Test func aDatabaseSlowerThanTheCallsKeepsTheBufferBoundedAndLosesNothing() async throws {
-        try await Self.withSpoolFixture { folder, owner, base, run in
+        try await Self.withSpoolFixture { folder, owner, base, run, key in
             let repository = Slow(base)
             // PostgreSQL answers (no failure, no outage) but its first write is held up.
             let recorder = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
@@ -115,8 +141,12 @@ import Testing
             recorder.start(run)
             recorder.record(Self.step(0, of: run))
             try await Self.eventually("the first write is under way") { repository.entered.load(ordering: .relaxed) }
-            for index in 1..<20 { recorder.record(Self.step(index, of: run)) }
+            let later = (1..<20).map { Self.step($0, of: run) }
+            for step in later {
+                recorder.record(step, payload: PendingPayload(key: key, request: ByteBuffer(string: Self.sentText(step.costMicros)), response: nil))
+            }
             try await Self.eventually("the queue past its bound is spooled") { !Self.files(in: folder).isEmpty && recorder.pending <= 1 }
+            try Self.expectNoPayloadAsSent(in: folder)
 
             repository.held.store(false, ordering: .relaxed)
             func totals() async throws -> (Int, Int64) {
@@ -129,6 +159,7 @@ import Testing
             }
             let (count, cost) = try await totals()
             #expect(count == 20 && cost == (0..<20).reduce(0, +))
+            try await Self.expectPayloads(of: later, readBackAs: later.map { Self.sentText($0.costMicros) }, key: key, owner: owner)
         }
     }
 
@@ -136,7 +167,7 @@ import Testing
     /// its limit — the write under way included — and spools, rather than outlast the orchestrator's
     /// kill and lose the queue.
     @Test func aShutdownWhilePostgreSQLHangsSpoolsWithinItsDrainLimit() async throws {
-        try await Self.withSpoolFixture { folder, owner, base, run in
+        try await Self.withSpoolFixture { folder, owner, base, run, _ in
             let repository = Slow(base)
             let recorder = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .milliseconds(20),
                                             spoolDirectory: folder, drainLimit: .seconds(1))

@@ -210,8 +210,7 @@ struct ProxyService: Sendable {
                 step.usage = scanner.finalUsage(requestBytes: body.readableBytes)
                 step.costMicros = cost(step.usage, principal: principal, endpoint: endpoint, model: model)
                 step.latencyMilliseconds = milliseconds(since: started)
-                step.payload = seal(request: recordedBody, response: answer, key: payloadKey)
-                steps.record(step)
+                steps.record(step, payload: payloadKey.map { PendingPayload(key: $0, request: recordedBody, response: answer) })
                 recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
                 governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
                 var failure = RungateError(.badGateway, code: "stream_interrupted",
@@ -227,7 +226,6 @@ struct ProxyService: Sendable {
             step.usage = succeeded ? scanner.finalUsage(requestBytes: body.readableBytes) : TokenUsage()
             step.costMicros = cost(step.usage, principal: principal, endpoint: endpoint, model: model)
             step.latencyMilliseconds = milliseconds(since: started)
-            step.payload = seal(request: recordedBody, response: answer, key: payloadKey)
             if !succeeded { step.errorCode = "upstream_\(response.status.code)" }
             // A proposed tool call under a gate: the answer is held until a person decides.
             var holding: (rule: String, call: ProposedToolCall)?
@@ -237,7 +235,7 @@ struct ProxyService: Sendable {
                 holding = ApprovalGates.match(proposed, policy: policy)
                 if holding != nil { step.status = "held_for_approval" }
             }
-            steps.record(step)
+            steps.record(step, payload: payloadKey.map { PendingPayload(key: $0, request: recordedBody, response: answer) })
             recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
             governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
             if response.status.code == 401 || response.status.code == 403 {
@@ -272,9 +270,8 @@ struct ProxyService: Sendable {
                 step.usage = scanner.finalUsage(requestBytes: requestBytes)
                 step.costMicros = Self.cost(step.usage, prices: prices, principal: principal, endpoint: endpoint, model: model)
                 step.latencyMilliseconds = Self.milliseconds(since: started)
-                step.payload = Self.seal(request: recordedBody, response: stored, key: payloadKey)
                 if status != "ok" { step.errorCode = status == "cancelled" ? "client_disconnected" : "stream_interrupted" }
-                stepRecorder.record(step)
+                stepRecorder.record(step, payload: payloadKey.map { PendingPayload(key: $0, request: recordedBody, response: stored) })
                 governanceRecorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: step.runID)
                 governance.charge(tokens: step.usage.input + step.usage.output, to: tokenCounters)
             }
@@ -487,20 +484,6 @@ struct ProxyService: Sendable {
 
     static func cost(_ usage: TokenUsage, prices: PriceBook, principal: AgentPrincipal, endpoint: ProviderEndpoint, model: String?) -> Int64 {
         prices.price(orgID: principal.orgID, provider: endpoint.family.rawValue, model: model ?? "*")?.cost(of: usage) ?? 0
-    }
-
-    private func seal(request: ByteBuffer, response: ByteBuffer?, key: DataKey?) -> SealedPayload? {
-        Self.seal(request: request, response: response, key: key)
-    }
-
-    /// Compressed, then sealed: ciphertext does not compress, and an agent's request (its whole
-    /// conversation so far) shrinks about 4×.
-    static func seal(request: ByteBuffer, response: ByteBuffer?, key: DataKey?) -> SealedPayload? {
-        func sealed(_ buffer: ByteBuffer) -> [UInt8]? {
-            try? buffer.withUnsafeReadableBytes { bytes in try key?.seal(Zstd.compress(bytes), purpose: .payload) }
-        }
-        guard let key, let sealedRequest = sealed(request) else { return nil }
-        return SealedPayload(dataKeyID: key.id, request: sealedRequest, response: response.flatMap(sealed), compression: .zstd)
     }
 
     /// A model name as the step stores it: without control characters, 200 characters at most.

@@ -24,7 +24,7 @@ public final class StepRecorder: Service, Sendable {
     /// While it says PostgreSQL does not answer, no write is attempted (it would wait in the pool).
     private let health: DatabaseHealth?
     private let writesFailing = Atomic<Bool>(false)
-    private let queue = Mutex<(runs: [NewRun], steps: [StepRecord], events: [OutboxEvent], bytes: Int)>(([], [], [], 0))
+    private let queue = Mutex(Queue())
     private let observers = Mutex<[@Sendable (StepRecord) -> Void]>([])
     /// When the spool folder was last found empty (nil: not since start, or this replica spilled since).
     private let spoolFoundEmptyAt = Mutex<ContinuousClock.Instant?>(nil)
@@ -58,6 +58,16 @@ public final class StepRecorder: Service, Sendable {
         steps.reduce(0) { $0 + footprint($1) }
     }
 
+    /// `steps` with their payloads sealed in.
+    private static func sealing(_ steps: [StepRecord], _ payloads: [UUID: PendingPayload]) -> [StepRecord] {
+        guard !payloads.isEmpty else { return steps }
+        return steps.map { step in
+            var step = step
+            if let payload = payloads[step.id] { step.payload = payload.sealed() }
+            return step
+        }
+    }
+
     /// Puts back, ahead of what was queued since, what could not be written or spooled.
     private func requeue(runs: [NewRun] = [], steps: [StepRecord], events: [OutboxEvent]) {
         queue.withLock { queue in
@@ -78,11 +88,16 @@ public final class StepRecorder: Service, Sendable {
         observers.withLock { $0.append(observer) }
     }
 
-    public func record(_ step: StepRecord) {
+    /// `payload`: the step's request and response, sealed into `step.payload` once it leaves the queue.
+    public func record(_ step: StepRecord, payload: PendingPayload? = nil) {
         for observer in observers.withLock({ $0 }) { observer(step) }
         let depth = queue.withLock { queue in
             queue.steps.append(step)
             queue.bytes += Self.footprint(step)
+            if let payload {
+                queue.payloads[step.id] = payload
+                queue.bytes += payload.byteCount
+            }
             return queue.steps.count
         }
         CallMetrics.observe(step)
@@ -161,14 +176,16 @@ public final class StepRecorder: Service, Sendable {
     /// queued: a step in memory may belong to one). False when there is no spool or writing failed.
     private func spill() async -> Bool {
         guard let spool else { return false }
-        let chunk = queue.withLock { queue in
+        let (runs, steps, events, payloads) = queue.withLock { queue in
             defer {
                 queue.steps.removeAll()
                 queue.events.removeAll()
+                queue.payloads.removeAll()
                 queue.bytes = 0
             }
-            return StepSpool.Chunk(runs: queue.runs, steps: queue.steps, events: queue.events)
+            return (queue.runs, queue.steps, queue.events, queue.payloads)
         }
+        let chunk = StepSpool.Chunk(runs: runs, steps: Self.sealing(steps, payloads), events: events)
         do {
             try await spool.spill(chunk)
             spoolFoundEmptyAt.withLock { $0 = nil }
@@ -224,7 +241,7 @@ public final class StepRecorder: Service, Sendable {
     func flush(holdingFreshRuns: Bool) async -> Bool {
         while true {
             // Every queued run a step of this batch may belong to goes with it.
-            let (runs, steps, events) = queue.withLock { queue -> ([NewRun], [StepRecord], [OutboxEvent]) in
+            let (runs, queued, events, payloads) = queue.withLock { queue -> ([NewRun], [StepRecord], [OutboxEvent], [UUID: PendingPayload]) in
                 let steps = Array(queue.steps.prefix(batchSize)), events = Array(queue.events.prefix(batchSize))
                 var runs = queue.runs
                 if holdingFreshRuns {
@@ -242,8 +259,10 @@ public final class StepRecorder: Service, Sendable {
                 queue.steps.removeFirst(steps.count)
                 queue.events.removeFirst(events.count)
                 queue.bytes -= Self.footprint(steps)
-                return (runs, steps, events)
+                return (runs, steps, events, queue.takePayloads(of: steps))
             }
+            // Sealed out of the lock: the request path queues steps meanwhile.
+            let steps = Self.sealing(queued, payloads)
             CallMetrics.queued.record(pending)
             // Memory first (the newest steps, and the runs they need), then what waited on disk.
             guard !runs.isEmpty || !steps.isEmpty || !events.isEmpty else { return await writeSpooled() }
@@ -261,6 +280,30 @@ public final class StepRecorder: Service, Sendable {
             // waits for the next pass: chasing it wrote a handful of steps per transaction, several
             // transactions per pass (bench/RESULTS.md, session 9).
             if steps.count < batchSize, events.count < batchSize { return await writeSpooled() }
+        }
+    }
+}
+
+extension StepRecorder {
+    /// What waits to be written. `payloads`: those of queued steps not sealed yet, by step id.
+    struct Queue {
+        var runs: [NewRun] = []
+        var steps: [StepRecord] = []
+        var events: [OutboxEvent] = []
+        var payloads: [UUID: PendingPayload] = [:]
+        /// Roughly what the steps and payloads hold in memory.
+        var bytes = 0
+
+        /// Removes the payloads of `steps` (and the bytes they held).
+        mutating func takePayloads(of steps: [StepRecord]) -> [UUID: PendingPayload] {
+            guard !payloads.isEmpty else { return [:] }
+            var taken: [UUID: PendingPayload] = [:]
+            for step in steps {
+                guard let payload = payloads.removeValue(forKey: step.id) else { continue }
+                taken[step.id] = payload
+                bytes -= payload.byteCount
+            }
+            return taken
         }
     }
 }

@@ -1,0 +1,32 @@
+import Common
+import NIOCore
+
+/// A step's request and response as they were sent, with the key that will seal them.
+///
+/// Compressing and sealing a long agent request costs more than the rest of the call's own work
+/// (bench/RESULTS.md, session 19), so it is done when the step leaves the recorder's queue, off the
+/// request path. It never reaches the disk spool unsealed: spilling seals first.
+public struct PendingPayload: Sendable {
+    public let key: DataKey
+    public let request: ByteBuffer
+    public let response: ByteBuffer?
+
+    public init(key: DataKey, request: ByteBuffer, response: ByteBuffer?) {
+        self.key = key
+        self.request = request
+        self.response = response
+    }
+
+    /// Roughly what it holds in memory while queued.
+    var byteCount: Int { request.readableBytes + (response?.readableBytes ?? 0) }
+
+    /// Compressed, then sealed: ciphertext does not compress, and an agent's request (its whole
+    /// conversation so far) shrinks about 4×. Nil when either step fails (the step is kept without it).
+    func sealed() -> SealedPayload? {
+        func seal(_ buffer: ByteBuffer) -> [UInt8]? {
+            try? buffer.withUnsafeReadableBytes { bytes in try key.seal(Zstd.compress(bytes), purpose: .payload) }
+        }
+        guard let sealedRequest = seal(request) else { return nil }
+        return SealedPayload(dataKeyID: key.id, request: sealedRequest, response: response.flatMap(seal), compression: .zstd)
+    }
+}
