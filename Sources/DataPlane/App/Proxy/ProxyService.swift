@@ -210,7 +210,7 @@ struct ProxyService: Sendable {
                 step.usage = scanner.finalUsage(requestBytes: body.readableBytes)
                 step.costMicros = cost(step.usage, principal: principal, endpoint: endpoint, model: model)
                 step.latencyMilliseconds = milliseconds(since: started)
-                steps.record(step, payload: payloadKey.map { PendingPayload(key: $0, request: recordedBody, response: answer) })
+                steps.record(step, payload: PendingPayload(key: payloadKey, request: recordedBody, response: answer))
                 recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
                 governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
                 var failure = RungateError(.badGateway, code: "stream_interrupted",
@@ -235,7 +235,7 @@ struct ProxyService: Sendable {
                 holding = ApprovalGates.match(proposed, policy: policy)
                 if holding != nil { step.status = "held_for_approval" }
             }
-            steps.record(step, payload: payloadKey.map { PendingPayload(key: $0, request: recordedBody, response: answer) })
+            steps.record(step, payload: PendingPayload(key: payloadKey, request: recordedBody, response: answer))
             recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
             governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
             if response.status.code == 401 || response.status.code == 403 {
@@ -271,7 +271,7 @@ struct ProxyService: Sendable {
                 step.costMicros = Self.cost(step.usage, prices: prices, principal: principal, endpoint: endpoint, model: model)
                 step.latencyMilliseconds = Self.milliseconds(since: started)
                 if status != "ok" { step.errorCode = status == "cancelled" ? "client_disconnected" : "stream_interrupted" }
-                stepRecorder.record(step, payload: payloadKey.map { PendingPayload(key: $0, request: recordedBody, response: stored) })
+                stepRecorder.record(step, payload: PendingPayload(key: payloadKey, request: recordedBody, response: stored))
                 governanceRecorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: step.runID)
                 governance.charge(tokens: step.usage.input + step.usage.output, to: tokenCounters)
             }

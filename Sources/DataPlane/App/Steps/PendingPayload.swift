@@ -11,7 +11,9 @@ public struct PendingPayload: Sendable {
     public let request: ByteBuffer
     public let response: ByteBuffer?
 
-    public init(key: DataKey, request: ByteBuffer, response: ByteBuffer?) {
+    /// Nil without a key: the org does not store payloads (or its key could not be read).
+    public init?(key: DataKey?, request: ByteBuffer, response: ByteBuffer?) {
+        guard let key else { return nil }
         self.key = key
         self.request = request
         self.response = response

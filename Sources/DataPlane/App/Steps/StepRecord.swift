@@ -26,7 +26,8 @@ public struct StepRecord: Sendable, Codable {
     public var policyVersion: Int?
     public var errorCode: String?
     public var requestFingerprint: String?
-    /// Request and response bodies, already encrypted under the org's data key.
+    /// Request and response bodies, encrypted under the org's data key (by the recorder, as the
+    /// step leaves its queue: `StepRecorder.record(_:payload:)`).
     public var payload: SealedPayload?
     /// Events this step causes, written in the step's transaction.
     public var events: [OutboxEvent] = []

@@ -58,14 +58,18 @@ public final class StepRecorder: Service, Sendable {
         steps.reduce(0) { $0 + footprint($1) }
     }
 
-    /// `steps` with their payloads sealed in.
-    private static func sealing(_ steps: [StepRecord], _ payloads: [UUID: PendingPayload]) -> [StepRecord] {
+    /// `steps` with their payloads sealed in. It yields after each: a batch of long requests takes tens
+    /// of milliseconds to compress, and holding one of the few cooperative threads that long put
+    /// 85–165 ms into the calls' p99 (bench/RESULTS.md, session 19).
+    private static func sealing(_ steps: [StepRecord], _ payloads: [UUID: PendingPayload]) async -> [StepRecord] {
         guard !payloads.isEmpty else { return steps }
-        return steps.map { step in
-            var step = step
-            if let payload = payloads[step.id] { step.payload = payload.sealed() }
-            return step
+        var sealed = steps
+        for index in sealed.indices {
+            guard let payload = payloads[sealed[index].id] else { continue }
+            sealed[index].payload = payload.sealed()
+            await Task.yield()
         }
+        return sealed
     }
 
     /// Puts back, ahead of what was queued since, what could not be written or spooled.
@@ -185,7 +189,7 @@ public final class StepRecorder: Service, Sendable {
             }
             return (queue.runs, queue.steps, queue.events, queue.payloads)
         }
-        let chunk = StepSpool.Chunk(runs: runs, steps: Self.sealing(steps, payloads), events: events)
+        let chunk = StepSpool.Chunk(runs: runs, steps: await Self.sealing(steps, payloads), events: events)
         do {
             try await spool.spill(chunk)
             spoolFoundEmptyAt.withLock { $0 = nil }
@@ -262,7 +266,7 @@ public final class StepRecorder: Service, Sendable {
                 return (runs, steps, events, queue.takePayloads(of: steps))
             }
             // Sealed out of the lock: the request path queues steps meanwhile.
-            let steps = Self.sealing(queued, payloads)
+            let steps = await Self.sealing(queued, payloads)
             CallMetrics.queued.record(pending)
             // Memory first (the newest steps, and the runs they need), then what waited on disk.
             guard !runs.isEmpty || !steps.isEmpty || !events.isEmpty else { return await writeSpooled() }
