@@ -121,6 +121,13 @@ bench_settle() {
   done
 }
 
+# bench_spooled PORT: how many steps the data plane on PORT has spilled to its disk spool since it
+# started. Not zero means its recorder fell behind the calls (or PostgreSQL went away): a figure
+# measured meanwhile includes the spool's work.
+bench_spooled() {
+  curl -s "http://127.0.0.1:$1/metrics" | awk '$1 == "rungate_steps_spooled_total" { n = $2 } END { printf "%d\n", n }'
+}
+
 # bench_fixed_server PORT: an nginx server block answering BENCH_ANSWER.
 bench_fixed_server() {
   echo "server { listen 127.0.0.1:$1; location / { default_type application/json; return 200 '$BENCH_ANSWER'; } }"

@@ -1,6 +1,8 @@
 import Common
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -58,18 +60,22 @@ public final class StepRecorder: Service, Sendable {
         steps.reduce(0) { $0 + footprint($1) }
     }
 
-    /// `steps` with their payloads sealed in. It yields after each: a batch of long requests takes tens
-    /// of milliseconds to compress, and holding one of the few cooperative threads that long put
-    /// 85–165 ms into the calls' p99 (bench/RESULTS.md, session 19).
+    /// `steps` with their payloads sealed in, on the thread pool. A batch of long requests takes
+    /// tens of milliseconds to compress: on one of the few cooperative threads it put 85–165 ms into
+    /// the calls' p99, and yielding after each payload there left the recorder so far behind the
+    /// calls under load that it spilled ~40 % of them to disk (bench/RESULTS.md, session 20).
     private static func sealing(_ steps: [StepRecord], _ payloads: [UUID: PendingPayload]) async -> [StepRecord] {
         guard !payloads.isEmpty else { return steps }
-        var sealed = steps
-        for index in sealed.indices {
-            guard let payload = payloads[sealed[index].id] else { continue }
-            sealed[index].payload = payload.sealed()
-            await Task.yield()
+        let seal: @Sendable () -> [StepRecord] = {
+            var sealed = steps
+            for index in sealed.indices {
+                if let payload = payloads[sealed[index].id] { sealed[index].payload = payload.sealed() }
+            }
+            return sealed
         }
-        return sealed
+        // The future's form runs to its end even when this task is cancelled (a spill at shutdown).
+        let pool = NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any(), seal)
+        return (try? await pool.get()) ?? seal()
     }
 
     /// Puts back, ahead of what was queued since, what could not be written or spooled.
