@@ -134,9 +134,8 @@ import Testing
         for seed in 1...3_000 as ClosedRange<UInt64> {
             var generator = Generator(seed: seed)
             let request = Self.json(depth: 0, using: &generator)
-            _ = evaluator.check(request: request, model: request["model"]?.stringValue, runSteps: Int.random(in: 0...20, using: &generator),
-                                runTokens: Int.random(in: 0...2000, using: &generator))
-            _ = PolicyEvaluator.toolNames(in: request)
+            _ = evaluator.check(model: request["model"]?.stringValue, tools: PolicyEvaluator.toolNames(in: request),
+                                runSteps: Int.random(in: 0...20, using: &generator), runTokens: Int.random(in: 0...2000, using: &generator))
             // Keys never hold the marker, so the encoded request holds it exactly when some string value does.
             let holdsKey = String(decoding: try JSONEncoder().encode(request), as: UTF8.self).contains("-----BEGIN PRIVATE KEY-----")
             switch evaluator.screen(request: request) {

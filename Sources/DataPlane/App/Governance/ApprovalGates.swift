@@ -45,10 +45,11 @@ struct ApprovalGates: Sendable {
         return nil
     }
 
-    /// Whether a request offers a tool some gate names (used to refuse streams under gates).
-    static func offersGatedTool(_ json: JSONValue, policy: ActivePolicy) -> Bool {
+    /// Whether a request offers a tool some gate names (used to refuse streams under gates);
+    /// `tools`: the request's `PolicyEvaluator.toolNames(in:)`.
+    static func offersGatedTool(_ tools: [String], policy: ActivePolicy) -> Bool {
         guard let gates = policy.rules.tools?.requireApproval, !gates.isEmpty else { return false }
-        return PolicyEvaluator.toolNames(in: json).contains { name in gates.contains { $0.tool.matches(name) } }
+        return tools.contains { name in gates.contains { $0.tool.matches(name) } }
     }
 
     /// Tool calls in a provider's answer: OpenAI chat `tool_calls`, Responses `function_call` items,

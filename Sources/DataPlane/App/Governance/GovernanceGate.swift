@@ -27,6 +27,8 @@ struct GovernanceGate: Sendable {
         var described: [RateLimitDescription] = []
         /// Counters to charge with the call's tokens once they are known.
         var tokenCounters: [String] = []
+        /// The tools the request offers or earlier turns called (`PolicyEvaluator.toolNames(in:)`).
+        var toolNames: [String] = []
     }
 
     /// One rate-limit window of a call's plan; its texts are made only when a refusal needs them.
@@ -59,7 +61,8 @@ struct GovernanceGate: Sendable {
         }
         guard let policy = loaded else { return (nil, admission) }
         let evaluator = PolicyEvaluator(policy: policy)
-        if let violation = evaluator.check(request: json, model: model, runSteps: run.stepCount, runTokens: run.tokens) {
+        admission.toolNames = PolicyEvaluator.toolNames(in: json)
+        if let violation = evaluator.check(model: model, tools: admission.toolNames, runSteps: run.stepCount, runTokens: run.tokens) {
             throw Self.forbid(violation, policy: policy)
         }
         switch evaluator.screen(request: json) {

@@ -19,7 +19,9 @@ public struct PolicyEvaluator: Sendable {
         self.policy = policy
     }
 
-    public func check(request json: JSONValue, model: String?, runSteps: Int, runTokens: Int) -> PolicyViolation? {
+    /// `tools`: the request's `toolNames(in:)`, found once per call by its caller (drift and the
+    /// approval gates read them too; on a long conversation finding them is not free).
+    public func check(model: String?, tools: [String], runSteps: Int, runTokens: Int) -> PolicyViolation? {
         let rules = policy.rules
         if let model {
             if let index = rules.models?.deny?.firstIndex(where: { $0.matches(model) }) {
@@ -34,7 +36,7 @@ public struct PolicyEvaluator: Sendable {
             }
         }
         if let deny = rules.tools?.deny {
-            for tool in Self.toolNames(in: json) {
+            for tool in tools {
                 if let index = deny.firstIndex(where: { $0.matches(tool) }) {
                     return PolicyViolation(rule: "tools.deny[\(index)]", code: "tool_denied",
                                            message: "The tool `\(tool)` is blocked by policy \(policy.reference); the request offers or calls it.",

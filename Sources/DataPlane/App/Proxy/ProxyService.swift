@@ -98,13 +98,13 @@ struct ProxyService: Sendable {
             throw refuse(error)
         }
         if let policy {
-            drift.observe(model: model, tools: PolicyEvaluator.toolNames(in: json), principal: principal, policy: policy, recorder: recorder)
+            drift.observe(model: model, tools: admission.toolNames, principal: principal, policy: policy, recorder: recorder)
         }
         // Approval gates (202): a repeat of a held call gets its decision, not a second upstream
         // call — and is not counted again as a loop, a request or a reservation.
         let gated = policy.map { !($0.rules.tools?.requireApproval ?? []).isEmpty } ?? false
         // A stream that may propose a gated tool call is read whole before the agent sees it.
-        let bufferStream = gated && streaming && policy.map { ApprovalGates.offersGatedTool(json, policy: $0) } == true
+        let bufferStream = gated && streaming && policy.map { ApprovalGates.offersGatedTool(admission.toolNames, policy: $0) } == true
         if gated, let policy,
            let answer = try await heldDecision(policy: policy, principal: principal, run: run, fingerprint: fingerprint, runHeader: runHeader,
                                                streaming: streaming, step: step, started: started, refuse: { refuse($0, rule: $1) }) {
