@@ -88,7 +88,7 @@ def test_content_rules_block_secrets_and_redact_before_forwarding():
     assert "alice@corp.example" not in sent and "[REDACTED:email]" in sent
 
 
-def test_stored_payloads_are_compressed_and_read_back_as_sent():
+def test_stored_payloads_are_compressed_when_long_and_read_back_as_sent():
     token = agent()
     client = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=token, max_retries=0)
     # An agent's long request repeats itself, as its conversations do.
@@ -103,6 +103,14 @@ def test_stored_payloads_are_compressed_and_read_back_as_sent():
     compression, stored = sql(
         f"SELECT compression || ',' || octet_length(request_ciphertext) FROM payloads WHERE step_id = '{step['id']}'").split(",")
     assert compression == "zstd" and int(stored) * 3 < len(sent), stored
+
+    # A short call's payload is sealed as sent: compressing it would cost more than it saves.
+    short = ask(client, "Say something short.")
+    short_run = short.headers["x-rungate-run-id"]
+    short_step = steps_of(short_run, 1, token=token)[0]
+    status, _, payload = call("GET", f"/api/orgs/{ORG}/runs/{short_run}/steps/{short_step['id']}/payload", token=ADMIN_TOKEN)
+    assert status == 200 and payload["request"]["messages"][0]["content"] == "Say something short.", payload
+    assert sql(f"SELECT coalesce(compression, 'none') FROM payloads WHERE step_id = '{short_step['id']}'") == "none"
 
 
 def test_run_ceilings_and_loop_detection():

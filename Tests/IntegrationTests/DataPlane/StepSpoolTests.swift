@@ -68,7 +68,10 @@ import Testing
         return step
     }
 
-    static func sentText(_ index: some BinaryInteger) -> String { "request number \(index) to the model" }
+    /// Long enough to be compressed (`PendingPayload.compressedFromBytes`), as an agent's requests are.
+    static func sentText(_ index: some BinaryInteger) -> String {
+        String(repeating: "request number \(index) to the model, ", count: 40)
+    }
 
     /// Payloads are queued as sent and sealed as they leave the queue: the spool never holds one unsealed.
     static func expectNoPayloadAsSent(in folder: String) throws {

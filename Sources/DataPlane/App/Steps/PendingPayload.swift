@@ -22,13 +22,22 @@ public struct PendingPayload: Sendable {
     /// Roughly what it holds in memory while queued.
     var byteCount: Int { request.readableBytes + (response?.readableBytes ?? 0) }
 
+    /// Request and response together from this many bytes are compressed; shorter ones are sealed
+    /// as sent. A zstd frame costs ~50 K instructions however short its content (a tenth of an
+    /// 80-byte passthrough call's work) and saves at most a few hundred bytes there (bench/RESULTS.md,
+    /// session 20).
+    static let compressedFromBytes = 1024
+
     /// Compressed, then sealed: ciphertext does not compress, and an agent's request (its whole
     /// conversation so far) shrinks about 4×. Nil when either step fails (the step is kept without it).
     func sealed() -> SealedPayload? {
+        let compression: PayloadCompression? = byteCount >= Self.compressedFromBytes ? .zstd : nil
         func seal(_ buffer: ByteBuffer) -> [UInt8]? {
-            try? buffer.withUnsafeReadableBytes { bytes in try key.seal(Zstd.compress(bytes), purpose: .payload) }
+            try? buffer.withUnsafeReadableBytes { bytes in
+                try key.seal(compression == nil ? Array(bytes) : Zstd.compress(bytes), purpose: .payload)
+            }
         }
         guard let sealedRequest = seal(request) else { return nil }
-        return SealedPayload(dataKeyID: key.id, request: sealedRequest, response: response.flatMap(seal), compression: .zstd)
+        return SealedPayload(dataKeyID: key.id, request: sealedRequest, response: response.flatMap(seal), compression: compression)
     }
 }
