@@ -63,7 +63,7 @@ public final class StepRecorder: Service, Sendable {
     /// `steps` with their payloads sealed in, on the thread pool. A batch of long requests takes
     /// tens of milliseconds to compress: on one of the few cooperative threads it put 85–165 ms into
     /// the calls' p99, and yielding after each payload there left the recorder so far behind the
-    /// calls under load that it spilled ~40 % of them to disk (bench/RESULTS.md, session 20).
+    /// calls under load that it spilled 20–40 % of them to disk (bench/RESULTS.md, session 20).
     private static func sealing(_ steps: [StepRecord], _ payloads: [UUID: PendingPayload]) async -> [StepRecord] {
         guard !payloads.isEmpty else { return steps }
         let seal: @Sendable () -> [StepRecord] = {
