@@ -1,8 +1,6 @@
 import Common
 import Foundation
 import Logging
-import NIOCore
-import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -73,9 +71,7 @@ public final class StepRecorder: Service, Sendable {
             }
             return sealed
         }
-        // The future's form runs to its end even when this task is cancelled (a spill at shutdown).
-        let pool = NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any(), seal)
-        return (try? await pool.get()) ?? seal()
+        return (try? await ThreadPoolWork.run(seal)) ?? seal()
     }
 
     /// Puts back, ahead of what was queued since, what could not be written or spooled.

@@ -1,7 +1,6 @@
 import Common
 import Foundation
 import Logging
-import NIOPosix
 
 /// Steps that could not be written (PostgreSQL away) past the memory buffer, kept on disk until
 /// they are: one file per spilled chunk, written whole under a temporary name and then renamed, so a
@@ -31,7 +30,7 @@ struct StepSpool: Sendable {
     }
 
     func spill(_ chunk: Chunk) async throws {
-        try await Self.blocking { try self.spillNow(chunk) }
+        try await ThreadPoolWork.run { try self.spillNow(chunk) }
     }
 
     private func spillNow(_ chunk: Chunk) throws {
@@ -43,7 +42,7 @@ struct StepSpool: Sendable {
 
     /// The oldest complete chunk on disk, if any.
     func oldest() async -> (url: URL, chunk: Chunk)? {
-        try? await Self.blocking { self.oldestNow() }
+        try? await ThreadPoolWork.run { self.oldestNow() }
     }
 
     private func oldestNow() -> (url: URL, chunk: Chunk)? {
@@ -58,12 +57,6 @@ struct StepSpool: Sendable {
     }
 
     func remove(_ url: URL) async {
-        _ = try? await Self.blocking { try FileManager.default.removeItem(at: url) }
-    }
-
-    /// Runs on the blocking-I/O pool, to its end even when the calling task is cancelled: a spill at
-    /// shutdown must not be dropped.
-    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any(), body).get()
+        _ = try? await ThreadPoolWork.run { try FileManager.default.removeItem(at: url) }
     }
 }
