@@ -152,6 +152,22 @@ import Testing
         #expect(cache.count <= 101)
     }
 
+    /// A table sized for a full generation is resident however few entries it holds (slots are
+    /// spread by hash): the runs cache held ~30 MB per generation for 8 k runs.
+    @Test func roomFollowsTheEntriesHeldNotTheCapacity() async throws {
+        let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .milliseconds(10), retention: .milliseconds(200))  // capacity 100 k
+        for key in 0..<1_000 { cache.put(key, for: key) }
+        #expect(cache.slots >= 1_000)
+        #expect(cache.slots < 4_000, "room for the entries held, not for a 50 k generation")
+        try await Task.sleep(for: .milliseconds(250))
+        cache.put(1_000, for: 1_000)  // a retention has passed: the first rotation
+        let afterRotation = cache.slots
+        #expect(afterRotation >= 2_000 && afterRotation < 8_000, "the new generation has room for what the last one held")
+        for key in 1_001..<2_000 { cache.put(key, for: key) }
+        #expect(cache.slots == afterRotation, "as many entries again: no resize")
+        #expect(cache.count == 2_000)
+    }
+
     @Test func removeAllTakesWhatItPicksFromBothGenerations() {
         let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .seconds(60), capacity: 8)
         for key in 0..<6 { cache.put(key, for: key) }  // 0–3 in the previous generation, 4–5 in the current

@@ -54,10 +54,13 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     }
 
     private struct State {
-        /// Asked for or stored since `rotatedAt`. Sized for a full generation from the start (and
-        /// kept so: entries are removed in place): grown by doubling, each resize moved every entry
-        /// at once; the pages of the slots not yet used are not touched, so not resident.
-        var current: [Key: Entry]
+        /// Asked for or stored since `rotatedAt`. A new generation has room for as many entries as
+        /// the one before it held, so under a steady load it is not resized (a doubling moves every
+        /// entry at once, under the lock); the first grows as it fills. Not sized for a full
+        /// generation: a key's slot is wherever its hash falls, so even a few thousand entries
+        /// touch nearly every page of a table sized for 50 k — the runs cache was ~30 MB resident
+        /// per generation for 8 k runs (bench/RESULTS.md, session 21).
+        var current: [Key: Entry] = [:]
         /// The generation before: dropped at the next rotation, except what is asked for meanwhile.
         var previous: [Key: Entry] = [:]
         var rotatedAt = ContinuousClock.now
@@ -71,10 +74,12 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
 
         init(capacity: Int) {
             generationSize = max(capacity / 2, 1)
-            current = Dictionary(minimumCapacity: generationSize)
         }
 
         var count: Int { current.count + previous.count }
+
+        /// The entries both generations have room for without growing: what their memory follows.
+        var slots: Int { current.capacity + previous.capacity }
 
         subscript(key: Key) -> Entry? { current[key] ?? previous[key] }
 
@@ -93,7 +98,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
             if current[key] == nil, now - rotatedAt >= retention || current.count >= generationSize {
                 dropped = previous
                 previous = current
-                current = Dictionary(minimumCapacity: generationSize)
+                current = Dictionary(minimumCapacity: min(previous.count, generationSize))
                 rotatedAt = now
             }
             current[key] = entry
@@ -189,6 +194,10 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
 
     /// How many entries are held.
     public var count: Int { entries.withLock { $0.count } }
+
+    /// How many entries the cache has room for without allocating: its memory follows this, not
+    /// its capacity.
+    public var slots: Int { entries.withLock { $0.slots } }
 
     /// The value of `key` whatever its age.
     public func cached(_ key: Key) -> Value? {
