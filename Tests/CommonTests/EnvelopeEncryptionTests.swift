@@ -92,10 +92,15 @@ import Testing
     @Test func theAADIsTheDocumentedStringSoStoredCiphertextsStillOpen() throws {
         let id = UUID(), bytes = (0..<32).map { UInt8($0) }
         let key = DataKey(orgID: orgID, id: id, keyBytes: bytes)
-        for purpose in [EncryptionPurpose.payload, .providerKey] {
+        for purpose in EncryptionPurpose.allCases {
             let aad = Array("rungate:data:v1|org=\(orgID.uuidString.lowercased())|dek=\(id.uuidString.lowercased())|purpose=\(purpose.rawValue)".utf8)
             let box = try AES.GCM.seal(Array("stored earlier".utf8), using: SymmetricKey(data: bytes), authenticating: aad)
             #expect(try key.open([1] + Array(box.combined!), purpose: purpose) == Array("stored earlier".utf8))
+            // And the other way: what this build seals is the version byte and GCM's combined box.
+            let sealed = try key.seal(Array("stored now".utf8), purpose: purpose)
+            #expect(sealed.first == 1 && sealed.count == 1 + 12 + 10 + 16)
+            let opened = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed.dropFirst()), using: SymmetricKey(data: bytes), authenticating: aad)
+            #expect(Array(opened) == Array("stored now".utf8))
         }
     }
 }

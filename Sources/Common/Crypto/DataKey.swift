@@ -14,21 +14,36 @@ public enum EncryptionPurpose: String, Sendable {
 public struct DataKey: Sendable {
     public let orgID: UUID
     public let id: UUID
-    // Raw bytes rather than `SymmetricKey`, which is not `Sendable` in this swift-crypto.
     let keyBytes: [UInt8]
-    var key: SymmetricKey { SymmetricKey(data: keyBytes) }
-    /// The AAD up to its purpose, built once: a key is cached and seals every recorded payload.
-    private let aadPrefix: [UInt8]
+    /// The key as swift-crypto takes it and each purpose's AAD, built once: a key is cached and
+    /// seals every recorded payload and opens a provider key on every call.
+    private let prepared: Prepared
+    var key: SymmetricKey { prepared.key }
+
+    /// `SymmetricKey` is not `Sendable` in this swift-crypto; it is immutable once made (its bytes
+    /// are never written after `init`), so sharing it between threads is safe.
+    private final class Prepared: @unchecked Sendable {
+        let key: SymmetricKey
+        /// Indexed by `EncryptionPurpose.index`.
+        let aads: [[UInt8]]
+
+        init(keyBytes: [UInt8], aadPrefix: String) {
+            key = SymmetricKey(data: keyBytes)
+            var aads = [[UInt8]](repeating: [], count: EncryptionPurpose.allCases.count)
+            for purpose in EncryptionPurpose.allCases { aads[purpose.index] = Array((aadPrefix + purpose.rawValue).utf8) }
+            self.aads = aads
+        }
+    }
 
     init(orgID: UUID, id: UUID, keyBytes: [UInt8]) {
         self.orgID = orgID
         self.id = id
         self.keyBytes = keyBytes
-        self.aadPrefix = Array("rungate:data:v1|org=\(orgID.lowercasedString)|dek=\(id.lowercasedString)|purpose=".utf8)
+        self.prepared = Prepared(keyBytes: keyBytes, aadPrefix: "rungate:data:v1|org=\(orgID.lowercasedString)|dek=\(id.lowercasedString)|purpose=")
     }
 
     /// Encrypts `plaintext` for this org and purpose.
-    public func seal(_ plaintext: [UInt8], purpose: EncryptionPurpose) throws(EnvelopeError) -> [UInt8] {
+    public func seal(_ plaintext: some ContiguousBytes, purpose: EncryptionPurpose) throws(EnvelopeError) -> [UInt8] {
         try Envelope.seal(plaintext, key: key, aad: aad(purpose))
     }
 
@@ -45,7 +60,20 @@ public struct DataKey: Sendable {
     }
 
     private func aad(_ purpose: EncryptionPurpose) -> [UInt8] {
-        aadPrefix + purpose.rawValue.utf8
+        prepared.aads[purpose.index]
+    }
+}
+
+extension EncryptionPurpose: CaseIterable {
+    /// Where the purpose's AAD is kept (a switch: no hashing of the raw value on every seal).
+    var index: Int {
+        switch self {
+        case .providerKey: 0
+        case .webhookSecret: 1
+        case .payload: 2
+        case .artifact: 3
+        case .approvalLink: 4
+        }
     }
 }
 
@@ -70,12 +98,16 @@ enum Envelope {
     /// GCM's 96-bit nonce, random for each seal.
     typealias Nonce = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
 
-    static func seal(_ plaintext: [UInt8], key: SymmetricKey, aad: [UInt8]) throws(EnvelopeError) -> [UInt8] {
+    static func seal(_ plaintext: some ContiguousBytes, key: SymmetricKey, aad: [UInt8]) throws(EnvelopeError) -> [UInt8] {
         do {
             let nonce = try withUnsafeBytes(of: RandomBlock.shared.next(as: Nonce.self)) { try AES.GCM.Nonce(data: $0) }
-            let box = try AES.GCM.seal(plaintext, using: key, nonce: nonce, authenticating: aad)
+            let box = try plaintext.withUnsafeBytes { try AES.GCM.seal($0, using: key, nonce: nonce, authenticating: aad) }
             guard let combined = box.combined else { throw EnvelopeError.encryptionFailed }
-            return [version] + Array(combined)
+            // Written once into its final place: the version byte, then nonce, ciphertext and tag.
+            return [UInt8](unsafeUninitializedCapacity: 1 + combined.count) { output, count in
+                output[0] = version
+                count = 1 + combined.copyBytes(to: UnsafeMutableBufferPointer(rebasing: output[1...]))
+            }
         } catch {
             throw .encryptionFailed
         }

@@ -34,7 +34,7 @@ public struct PendingPayload: Sendable {
         let compression: PayloadCompression? = byteCount >= Self.compressedFromBytes ? .zstd : nil
         func seal(_ buffer: ByteBuffer) -> [UInt8]? {
             try? buffer.withUnsafeReadableBytes { bytes in
-                try key.seal(compression == nil ? Array(bytes) : Zstd.compress(bytes), purpose: .payload)
+                compression == nil ? try key.seal(bytes, purpose: .payload) : try key.seal(Zstd.compress(bytes), purpose: .payload)
             }
         }
         guard let sealedRequest = seal(request) else { return nil }
