@@ -174,4 +174,11 @@ import Testing
         }
         #expect(JSONSerializer.bytes(["a": .number(.nan), "b": [.number(.infinity)]]) == Array(#"{"a":null,"b":[null]}"#.utf8))
     }
+
+    /// Every control character, each escape's hex digits included, as Foundation writes it.
+    @Test func everyControlCharacterIsEscapedAsFoundationEscapesIt() throws {
+        let value = JSONValue.string(String(decoding: Array(0..<0x20) + Array(#""\/é"#.utf8), as: UTF8.self))
+        #expect(JSONSerializer.bytes(value) == Array(try JSONEncoder.sortedKeys.encode(value)))
+        #expect(String(decoding: JSONSerializer.bytes(value), as: UTF8.self).contains(#"\u001f"#))
+    }
 }

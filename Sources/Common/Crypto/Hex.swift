@@ -100,6 +100,11 @@ enum Hex {
                                 UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
         (0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66)
 
+    /// The lower-case hex digit of a value below 16.
+    static func digit(_ nibble: UInt8) -> UInt8 {
+        withUnsafeBytes(of: digits) { $0[Int(nibble & 0x0F)] }
+    }
+
     /// Writes `bytes` as lower-case hex into `text` from `at`; returns where it stopped.
     @discardableResult
     static func write(_ bytes: UnsafeBufferPointer<UInt8>, into text: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {

@@ -51,8 +51,6 @@ public enum JSONSerializer {
         }
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     /// Runs of bytes that need no escape are found eight bytes at a time and copied whole: a
     /// request's texts are mostly such runs, and a byte at a time cost ~70 instructions per byte (a
     /// 40 KB conversation: 2.9 M per governed call, for its loop fingerprint).
@@ -92,7 +90,7 @@ public enum JSONSerializer {
         output.append(UInt8(ascii: "\\"))
         if let short { return output.append(short) }
         output.append(contentsOf: "u00".utf8)
-        output.append(hexDigits[Int(byte >> 4)])
-        output.append(hexDigits[Int(byte & 0x0F)])
+        output.append(Hex.digit(byte >> 4))
+        output.append(Hex.digit(byte))
     }
 }
