@@ -14,11 +14,13 @@ public enum EncryptionPurpose: String, Sendable {
 public struct DataKey: Sendable {
     public let orgID: UUID
     public let id: UUID
-    let keyBytes: [UInt8]
     /// The key as swift-crypto takes it and each purpose's AAD, built once: a key is cached and
     /// seals every recorded payload and opens a provider key on every call.
     private let prepared: Prepared
     var key: SymmetricKey { prepared.key }
+    /// The raw key, for wrapping it under a master key: read from `key` rather than kept a second
+    /// time beside it.
+    var keyBytes: [UInt8] { key.withUnsafeBytes { Array($0) } }
 
     /// `SymmetricKey` is not `Sendable` in this swift-crypto; it is immutable once made (its bytes
     /// are never written after `init`), so sharing it between threads is safe.
@@ -38,7 +40,6 @@ public struct DataKey: Sendable {
     init(orgID: UUID, id: UUID, keyBytes: [UInt8]) {
         self.orgID = orgID
         self.id = id
-        self.keyBytes = keyBytes
         self.prepared = Prepared(keyBytes: keyBytes, aadPrefix: "rungate:data:v1|org=\(orgID.lowercasedString)|dek=\(id.lowercasedString)|purpose=")
     }
 
