@@ -7,6 +7,7 @@ import HummingbirdCore
 import HummingbirdTesting
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import Synchronization
 import TestSupport
 import Testing
@@ -53,6 +54,11 @@ import Testing
         }
 
         func close() { channel.withLock { $0?.close(promise: nil) } }
+
+        /// Half-closes: the client has sent all it will (as `nc -N` or a shell pipe does), and still reads.
+        func closeOutput() async throws {
+            try await channel.withLock { $0! }.close(mode: .output).get()
+        }
     }
 
     /// Lets a test decide when the streaming route writes its second chunk.
@@ -64,10 +70,16 @@ import Testing
         }
     }
 
-    static func app(gates: (first: Gate, second: Gate) = (Gate(), Gate())) -> some ApplicationProtocol {
+    static func app(gates: (first: Gate, second: Gate) = (Gate(), Gate()),
+                    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router(context: RungateRequestContext.self)
         router.post("/echo") { request, _ in
             Response(status: .ok, body: .init(byteBuffer: try await request.body.collect(upTo: maxBodyBytes)))
+        }
+        router.get("/slow") { _, _ in
+            // A whole answer that waits for the test before it starts.
+            try await gates.first.wait()
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "slow")))
         }
         router.get("/stream") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init { writer in
@@ -90,7 +102,8 @@ import Testing
         let responder = router.buildResponder()
         return Application(responder: responder,
                            server: .bufferedHTTP1(responder: responder, maxBodyBytes: maxBodyBytes, serverName: "rungate-test"),
-                           configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestServers.logger)
+                           configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: onServerRunning,
+                           logger: TestServers.logger)
     }
 
     static func post(_ body: String, close: Bool = false) -> String {
@@ -114,6 +127,85 @@ import Testing
             }
             #expect(!connection.closed)
         }
+    }
+
+    /// Requests that arrive while an answer is still being made wait for it, in order — a slow
+    /// answer first, then an echo, then a request that expects `100 Continue`, which is told to go
+    /// on only once the answers ahead of it are written (so the two cannot interleave on the wire).
+    @Test func requestsPipelinedBehindASlowAnswerWaitForIt() async throws {
+        let gates = (first: Gate(), second: Gate())
+        try await Self.app(gates: gates).test(.live) { client in
+            let connection = try await RawConnection.open(port: client.port!)
+            defer { connection.close() }
+            try await connection.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n" + Self.post("two")
+                + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(connection.text.isEmpty)
+            gates.first.open()
+            #expect(try await connection.wait { text, _ in text.hasSuffix("HTTP/1.1 100 Continue\r\n\r\n") })
+            try await connection.send("three")
+            #expect(try await connection.wait { text, _ in text.hasSuffix("three") })
+            let parts = connection.text.components(separatedBy: "HTTP/1.1 ")
+            #expect(parts.count == 5)
+            #expect(parts[1].hasPrefix("200 OK") && parts[1].hasSuffix("\r\n\r\nslow"))
+            #expect(parts[2].hasPrefix("200 OK") && parts[2].hasSuffix("\r\n\r\ntwo"))
+            #expect(parts[3] == "100 Continue\r\n\r\n")
+            #expect(parts[4].hasPrefix("200 OK") && parts[4].hasSuffix("\r\n\r\nthree"))
+            #expect(!connection.closed)
+        }
+    }
+
+    /// A client that closes its side after sending (a shell pipe into `nc -N`; any client that
+    /// leaves) gets every answer it asked for, and then the server closes its side too. It used
+    /// not to: every connection a client ended stayed open on the server (CLOSE-WAIT, a descriptor
+    /// and its buffers) until the process exited.
+    @Test func aClientThatHalfClosesIsAnsweredAndThenClosed() async throws {
+        try await Self.app().test(.live) { client in
+            let connection = try await RawConnection.open(port: client.port!)
+            defer { connection.close() }
+            try await connection.send(Self.post("one") + Self.post("two"))
+            try await connection.closeOutput()
+            #expect(try await connection.wait { _, closed in closed })
+            #expect(connection.text.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 3)
+            #expect(connection.text.hasSuffix("\r\n\r\ntwo"))
+        }
+    }
+
+    /// Graceful shutdown (SIGTERM): an idle keep-alive connection is closed at once; an answer in
+    /// flight is completed — saying `Connection: close` — and its connection closed after it; the
+    /// server stops once both are closed.
+    @Test func aGracefulShutdownCompletesTheAnswerInFlightAndClosesIdleConnections() async throws {
+        let gates = (first: Gate(), second: Gate())
+        let port = Mutex<Int?>(nil)
+        let app = Self.app(gates: gates) { channel in port.withLock { $0 = channel.localAddress?.port } }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: TestServers.logger))
+        let stopped = Mutex(false)
+        let running = Task {
+            try await group.run()
+            stopped.withLock { $0 = true }
+        }
+        defer { running.cancel() }
+        _ = try await eventually { port.withLock { $0 } != nil }
+        let serverPort = try #require(port.withLock { $0 })
+
+        let idle = try await RawConnection.open(port: serverPort)
+        defer { idle.close() }
+        try await idle.send(Self.post("one"))
+        #expect(try await idle.wait { text, _ in text.hasSuffix("one") })
+        let busy = try await RawConnection.open(port: serverPort)
+        defer { busy.close() }
+        try await busy.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(100))
+
+        await group.triggerGracefulShutdown()
+        #expect(try await idle.wait { _, closed in closed })
+        #expect(!busy.closed)
+        gates.first.open()
+        #expect(try await busy.wait { _, closed in closed })
+        #expect(busy.text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(busy.text.lowercased().contains("connection: close\r\n"))
+        #expect(busy.text.hasSuffix("\r\n\r\nslow"))
+        #expect(try await eventually { stopped.withLock { $0 } })
     }
 
     @Test func aBodyPastTheLimitIsRefusedAndTheConnectionStaysUsable() async throws {

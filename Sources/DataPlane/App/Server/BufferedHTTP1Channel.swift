@@ -3,7 +3,6 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTPTypesHTTP1
 
 /// HTTP/1.1 connections whose requests are read whole by a channel handler and answered by the
 /// router in a task of their own, writing straight to the channel.
@@ -25,14 +24,16 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
-            // Pipelining assistance holds a pipelined request back until the previous answer's end
-            // is written, and closes idle connections when the server quiesces (graceful shutdown).
+            // The connection handler does pipelining, persistence, graceful shutdown and the 400 for
+            // a malformed request itself: NIO's handlers for them are not added.
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false)
-            try channel.pipeline.syncOperations.addHandler(ConnectionPersistence())
-            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false)
+            let responder = self.responder
+            let respond: HTTP1ConnectionHandler.Respond = { request, source in
+                try await responder.respond(to: request, context: Responder.Context(source: source))
+            }
             try channel.pipeline.syncOperations.addHandler(
-                BufferedRequestHandler(responder: responder, maxBodyBytes: maxBodyBytes, serverName: serverName, logger: logger))
+                HTTP1ConnectionHandler(respond: respond, maxBodyBytes: maxBodyBytes, serverName: serverName, logger: logger))
             return Connection(channel: channel)
         }
     }

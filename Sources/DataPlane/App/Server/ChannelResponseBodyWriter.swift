@@ -48,7 +48,7 @@ struct ChannelResponseBodyWriter: ResponseBodyWriter {
 
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
         writeHeadIfPending()
-        // Whether the connection closes after it is `ConnectionPersistence`'s to decide.
+        // Whether the connection closes after it is `HTTP1ConnectionHandler`'s to decide.
         channel.writeAndFlush(HTTPResponsePart.end(trailingHeaders), promise: nil)
     }
 

@@ -1,64 +1,40 @@
-import NIOCore
+import HTTPTypes
 import NIOHTTP1
+import NIOHTTPTypesHTTP1
 
-/// Decides for each answer whether its connection stays open, and closes it after the answer's end
-/// when not: the one place that does, for a client that asked (`Connection: close`), an answer
-/// that says so (a 413 given before the body it refuses), and HTTP/1.0.
+/// Decides for one answer whether its connection stays open, and frames the answer's head for the
+/// client's HTTP version: closed for a client that asked (`Connection: close`), an answer that says
+/// so, a connection that is closing anyway (graceful shutdown, an answer given before the body it
+/// refuses), and HTTP/1.0 unless kept alive.
 ///
 /// An HTTP/1.0 request (nginx's `proxy_pass` speaks it by default, as do `ab` and old load
 /// balancers) is answered in HTTP/1.0: the connection stays open only when the client asked for it
 /// (`Connection: keep-alive`) and the answer has a length; a body of unknown length (a stream) goes
 /// unchunked, which is all a 1.0 client can read, and ends with the connection; informational
 /// answers (`100 Continue`) are not sent.
-///
-/// Sits below the translation to HTTP types, which drops the request's version.
-final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+struct ConnectionPersistence {
+    let version: HTTPVersion
+    /// The client allows the connection to stay open after this answer.
+    let clientKeepsAlive: Bool
 
-    /// The request being answered: its version, and whether it may keep the connection.
-    private var request: (version: HTTPVersion, keepAlive: Bool)?
-    /// The answer under way ends with the connection.
-    private var closing = false
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = unwrapInboundIn(data) { request = (head.version, head.isKeepAlive) }
-        context.fireChannelRead(data)
+    init(_ request: HTTPRequestHead) {
+        version = request.version
+        clientKeepsAlive = request.isKeepAlive
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard let request else { return context.write(data, promise: promise) }
-        let http10 = request.version == .http1_0
-        switch unwrapOutboundIn(data) {
-        case .head(let head) where (100..<200).contains(head.status.code) && head.status != .switchingProtocols:
-            guard http10 else { return context.write(data, promise: promise) }
-            promise?.succeed(())
-        case .head(var head):
-            // The head comes from the HTTP types as HTTP/1.1, so NIO's `isKeepAlive` means "no `Connection: close`".
-            let keepAlive = request.keepAlive && head.isKeepAlive && (!http10 || head.headers.contains(name: "content-length"))
-            closing = !keepAlive
-            // The usual answer (HTTP/1.1, kept alive) goes on as it came, without being re-wrapped.
-            guard http10 || !keepAlive else { return context.write(data, promise: promise) }
-            if http10 {
-                head.version = .http1_0
-                head.headers.replaceOrAdd(name: "connection", value: keepAlive ? "keep-alive" : "close")
-            } else {
-                head.headers.replaceOrAdd(name: "connection", value: "close")
-            }
-            context.write(wrapOutboundOut(.head(head)), promise: promise)
-        case .body:
-            context.write(data, promise: promise)
-        case .end:
-            self.request = nil
-            guard closing else { return context.write(data, promise: promise) }
-            closing = false
-            let written = context.eventLoop.makePromise(of: Void.self)
-            written.futureResult.cascade(to: promise)
-            let channel = context.channel
-            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
-            context.writeAndFlush(data, promise: written)
+    var isHTTP10: Bool { version == .http1_0 }
+
+    /// The head to write for `response`, and whether the connection closes after its answer.
+    func head(for response: HTTPResponse, closing: Bool) -> (head: HTTPResponseHead, closesConnection: Bool) {
+        var head = HTTPResponseHead(response)
+        // The head comes from the HTTP types as HTTP/1.1, so NIO's `isKeepAlive` means "no `Connection: close`".
+        let keepAlive = !closing && clientKeepsAlive && head.isKeepAlive && (!isHTTP10 || head.headers.contains(name: "content-length"))
+        if isHTTP10 {
+            head.version = .http1_0
+            head.headers.replaceOrAdd(name: "connection", value: keepAlive ? "keep-alive" : "close")
+        } else if !keepAlive {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
         }
+        return (head, !keepAlive)
     }
 }

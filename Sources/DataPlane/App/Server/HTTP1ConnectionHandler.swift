@@ -1,0 +1,343 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+/// One HTTP/1.1 connection: each request is read whole (head, body up to `maxBodyBytes`, end) and
+/// answered by the router (`respond`) in a task of its own, which writes straight to the channel; answers
+/// leave in the order their requests came.
+///
+/// This one handler does what NIO's pipelining handler, its protocol-error handler, the translation
+/// to HTTP types and a persistence handler did as four: every request part and answer part crossed
+/// each of them (~15 K instructions per call, bench/RESULTS.md), and the pipelining handler stopped
+/// reading whenever an answer was pending — on every call — so each call took the socket's read
+/// interest out of epoll and put it back (two `epoll_ctl`). Here reading stops only while a whole
+/// request waits behind the answer in flight (a client that pipelines): what waits is at most what
+/// the reads before the pause brought.
+///
+/// Not generic over the responder: NIO calls a handler through its protocol, so a generic one's
+/// methods run unspecialised, every value they copy through run-time metadata.
+final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    /// Answers one request (the router, with its request context made from the source).
+    typealias Respond = @Sendable (Request, ApplicationRequestContextSource) async throws -> Response
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// A request read whole, waiting for its answer.
+    private struct Received {
+        var head: HTTPRequest
+        var persistence: ConnectionPersistence
+        var body = RequestBody(buffer: ByteBuffer())
+        /// Its answer closes the connection whatever the client asked (a 413 given before the body).
+        var closing = false
+    }
+
+    private enum Reading {
+        case idle
+        /// `expectsContinue`: the client waits for `100 Continue` before it sends the body, and has
+        /// not had it yet (an answer ahead of its request was still being written).
+        case collecting(Received, body: ByteBuffer?, expectsContinue: Bool)
+        /// The body passed the limit: what came is dropped, what still comes is read and dropped,
+        /// and the route that collects the body answers 413 on a connection that stays usable.
+        case discarding(Received)
+        /// The connection closes after the answers it owes: whatever else comes is dropped.
+        case dropping
+    }
+
+    /// The answer being written, and whether the connection closes after it (decided by its head).
+    private struct Answer {
+        var persistence: ConnectionPersistence
+        var closing: Bool
+    }
+
+    private let respond: Respond
+    private let maxBodyBytes: Int
+    private let serverName: String?
+    private let logger: Logger
+    private var reading = Reading.idle
+    private var answer: Answer?
+    /// Requests read whole while an answer was in flight (pipelined), in the order they came.
+    private var waiting = CircularBuffer<Received>()
+    /// A read held back while requests wait, issued once they are answered.
+    private var readHeld = false
+    /// Graceful shutdown began: the answer in flight (or the request being read) is the last one.
+    private var quiescing = false
+    /// The client half-closed: the requests it sent are answered, then the connection closes.
+    private var inputClosed = false
+    /// A malformed request came while answers were owed: it gets its 400 after them.
+    private var badRequestOwed = false
+
+    init(respond: @escaping Respond, maxBodyBytes: Int, serverName: String?, logger: Logger) {
+        self.respond = respond
+        self.maxBodyBytes = maxBodyBytes
+        self.serverName = serverName
+        self.logger = logger
+    }
+
+    // MARK: Requests in
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (unwrapInboundIn(data), reading) {
+        case (_, .dropping):
+            break
+        case (.head(let head), _):
+            guard !quiescing, let request = Self.request(from: head) else {
+                if !quiescing { failBadRequest(context: context) }
+                reading = .dropping
+                return
+            }
+            let received = Received(head: request, persistence: ConnectionPersistence(head))
+            if request.headerFields[.expect]?.lowercased() == "100-continue" {
+                expectContinue(received, context: context)
+            } else {
+                reading = .collecting(received, body: nil, expectsContinue: false)
+            }
+        case (.body(let part), .collecting(let received, var body, let expectsContinue)):
+            reading = .idle  // lets `body` be appended to without a copy
+            if (body?.readableBytes ?? 0) + part.readableBytes > maxBodyBytes {
+                reading = .discarding(received)
+            } else if body == nil {
+                reading = .collecting(received, body: part, expectsContinue: expectsContinue)
+            } else {
+                body!.writeImmutableBuffer(part)
+                reading = .collecting(received, body: body, expectsContinue: expectsContinue)
+            }
+        case (.end, .collecting(var received, let body, _)):
+            reading = .idle
+            if let body { received.body = RequestBody(buffer: body) }
+            take(received, context: context)
+        case (.end, .discarding(var received)):
+            reading = .idle
+            received.body = RequestBody(asyncSequence: OversizedBody(maxBytes: maxBodyBytes))
+            take(received, context: context)
+        case (.body, _), (.end, .idle):
+            break
+        }
+    }
+
+    /// The request translated to HTTP types; nil when it cannot be (a method or path HTTP types refuse).
+    private static func request(from head: HTTPRequestHead) -> HTTPRequest? {
+        // An origin-form target ("/v1/…", all but every request) is the path as it is; the general
+        // conversion reads any other form through Foundation's URL parser.
+        guard head.uri.utf8.first == UInt8(ascii: "/"), let method = try? HTTPRequest.Method(head.method) else {
+            return try? HTTPRequest(head, secure: false, splitCookie: false)
+        }
+        return HTTPRequest(method: method, scheme: "http", authority: head.headers.first(name: "host"), path: head.uri,
+                           headerFields: HTTPFields(head.headers, splitCookie: false))
+    }
+
+    /// A client that waits to be told before it sends its body (`Expect: 100-continue`: curl asks
+    /// for large bodies, and otherwise waits a second) is told to go on — once the answers ahead of
+    /// it are written — or, when the announced length is already past the limit, gets its 413 at once
+    /// on a connection that then closes (whether the client still sends the body is its choice, so
+    /// what follows cannot be framed).
+    private func expectContinue(_ received: Received, context: ChannelHandlerContext) {
+        if let length = received.head.headerFields[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+            var refused = received
+            refused.body = RequestBody(asyncSequence: OversizedBody(maxBytes: maxBodyBytes))
+            refused.closing = true
+            reading = .dropping
+            take(refused, context: context)
+        } else if answer == nil {
+            reading = .collecting(received, body: nil, expectsContinue: false)
+            writeContinue(received.persistence, context: context)
+        } else {
+            reading = .collecting(received, body: nil, expectsContinue: true)
+        }
+    }
+
+    private func writeContinue(_ persistence: ConnectionPersistence, context: ChannelHandlerContext) {
+        guard !persistence.isHTTP10 else { return }
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+    }
+
+    /// Answers a request now, or after the answers ahead of it.
+    private func take(_ received: Received, context: ChannelHandlerContext) {
+        if answer == nil {
+            respond(to: received, context: context)
+        } else {
+            waiting.append(received)
+        }
+    }
+
+    // MARK: Reading paused and resumed
+
+    func read(context: ChannelHandlerContext) {
+        if waiting.isEmpty, !isDropping {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    private var isDropping: Bool {
+        if case .dropping = reading { return true }
+        return false
+    }
+
+    // MARK: Answers out
+
+    private func respond(to received: Received, context: ChannelHandlerContext) {
+        answer = Answer(persistence: received.persistence, closing: received.closing || quiescing)
+        let respond = self.respond, serverName = self.serverName, channel = context.channel
+        let request = Request(head: received.head, body: received.body)
+        var logger = self.logger
+        logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())  // RequestContext.id reads it
+        Task { [logger] in
+            var response: Response
+            do {
+                response = try await respond(request, .init(channel: channel, logger: logger))
+            } catch {
+                // The error middleware answers every error itself; this is the framework's last resort.
+                logger.error("unhandled error", metadata: ["error.type": "\(type(of: error))"])
+                response = Response(status: .internalServerError)
+            }
+            response.headers[.date] = HTTPDate.now()
+            if let serverName { response.headers[.server] = serverName }
+            let writer = ChannelResponseBodyWriter(channel: channel, head: response.head, streamed: response.body.contentLength == nil)
+            do {
+                try await response.body.write(writer)
+            } catch {
+                // Half an answer cannot be completed or followed by another one.
+                logger.debug("answer not completed", metadata: ["error.type": "\(type(of: error))"])
+                channel.close(promise: nil)
+            }
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard var answer else {
+            // Nothing is owed on this connection (it failed and is closing): nothing may be written.
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        switch unwrapOutboundIn(data) {
+        case .head(let response) where response.status.kind == .informational && response.status != .switchingProtocols:
+            guard !answer.persistence.isHTTP10 else { promise?.succeed(()); return }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(response))), promise: promise)
+        case .head(let response):
+            let (head, closing) = answer.persistence.head(for: response, closing: answer.closing || quiescing)
+            answer.closing = closing
+            self.answer = answer
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .body(let buffer):
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+        case .end(let trailers):
+            self.answer = nil
+            let end = wrapOutboundOut(.end(trailers.map { HTTPHeaders($0) }))
+            if answer.closing || (waiting.isEmpty && !badRequestOwed && (quiescing || inputClosed) && !isReadingRequest) {
+                return closeAfter(end, context: context, promise: promise)
+            }
+            context.write(end, promise: promise)
+            // What comes after this answer: the next request waiting, the 400 owed, or reading on.
+            if let next = waiting.popFirst() {
+                respond(to: next, context: context)
+            } else if badRequestOwed {
+                writeBadRequestAndClose(context: context)
+            } else {
+                if case .collecting(let received, let body, expectsContinue: true) = reading {
+                    reading = .collecting(received, body: body, expectsContinue: false)
+                    writeContinue(received.persistence, context: context)
+                }
+                if readHeld, !isDropping {
+                    readHeld = false
+                    context.read()
+                }
+            }
+        }
+    }
+
+    /// A request is being read (its end not come yet).
+    private var isReadingRequest: Bool {
+        switch reading {
+        case .collecting, .discarding: true
+        case .idle, .dropping: false
+        }
+    }
+
+    private func closeAfter(_ end: NIOAny, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        waiting.removeAll()
+        reading = .dropping
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.cascade(to: promise)
+        let channel = context.channel
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(end, promise: written)
+    }
+
+    // MARK: Failures and the connection's end
+
+    /// A malformed request (the parser's error, or a method or path HTTP types refuse) gets a 400
+    /// — after the answers owed ahead of it — and the connection closes: its framing is lost.
+    private func failBadRequest(context: ChannelHandlerContext) {
+        reading = .dropping
+        if answer == nil {
+            writeBadRequestAndClose(context: context)
+        } else {
+            badRequestOwed = true
+        }
+    }
+
+    private func writeBadRequestAndClose(context: ChannelHandlerContext) {
+        badRequestOwed = false
+        waiting.removeAll()
+        let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: ["connection": "close", "content-length": "0"])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        closeAfter(wrapOutboundOut(.end(nil)), context: context, promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError, !isDropping {
+            failBadRequest(context: context)
+        } else if !(error is HTTPParserError) {
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is ChannelShouldQuiesceEvent:
+            // Graceful shutdown: the answer in flight is the last (requests waiting behind it are
+            // dropped unanswered, as a client of a closing server expects); with none in flight, a
+            // request being read is answered first; an idle connection closes now.
+            quiescing = true
+            waiting.removeAll()
+            if answer != nil {
+                reading = .dropping
+            } else if case .idle = reading {
+                context.close(promise: nil)
+            }
+        case ChannelEvent.inputClosed:
+            // The client sent all it will: what it sent whole is answered, then the connection closes.
+            inputClosed = true
+            if isReadingRequest { reading = .dropping }  // its end will not come
+            if answer == nil, waiting.isEmpty { context.close(promise: nil) }
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        waiting.removeAll()
+        context.fireChannelInactive()
+    }
+}
+
+/// The body of a request that passed the size limit: collecting it fails the way Hummingbird's
+/// collecting a streamed body past the limit does, with `NIOTooManyBytesError` (413).
+private struct OversizedBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let maxBytes: Int
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let maxBytes: Int
+        func next() async throws -> ByteBuffer? { throw NIOTooManyBytesError(maxBytes: maxBytes) }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(maxBytes: maxBytes) }
+}
