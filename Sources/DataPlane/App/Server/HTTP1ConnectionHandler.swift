@@ -13,9 +13,9 @@ import NIOHTTPTypesHTTP1
 ///
 /// This one handler does what NIO's pipelining handler, its protocol-error handler, the translation
 /// to HTTP types and a persistence handler did as four: every request part and answer part crossed
-/// each of them (~15 K instructions per call, bench/RESULTS.md), and the pipelining handler stopped
-/// reading whenever an answer was pending — on every call — so each call took the socket's read
-/// interest out of epoll and put it back (two `epoll_ctl`). Here reading stops only while a whole
+/// each of them (~20 K instructions per call, bench/RESULTS.md session 22), and the pipelining
+/// handler stopped reading whenever an answer was pending — on every call — so each call took the
+/// socket's read interest out of epoll and put it back (two `epoll_ctl`). Here reading stops only while a whole
 /// request waits behind the answer in flight (a client that pipelines): what waits is at most what
 /// the reads before the pause brought.
 ///
