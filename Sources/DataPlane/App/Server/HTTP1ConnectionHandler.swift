@@ -15,9 +15,9 @@ import NIOHTTPTypesHTTP1
 /// to HTTP types and a persistence handler did as four: every request part and answer part crossed
 /// each of them (~20 K instructions per call, bench/RESULTS.md session 22), and the pipelining
 /// handler stopped reading whenever an answer was pending — on every call — so each call took the
-/// socket's read interest out of epoll and put it back (two `epoll_ctl`). Here reading stops only while a whole
-/// request waits behind the answer in flight (a client that pipelines): what waits is at most what
-/// the reads before the pause brought.
+/// socket's read interest out of epoll and put it back (two `epoll_ctl`). Here reading stops only
+/// while a whole request waits behind the answer in flight (a client that pipelines): what waits
+/// is at most what the reads before the pause brought.
 ///
 /// Not generic over the responder: NIO calls a handler through its protocol, so a generic one's
 /// methods run unspecialised, every value they copy through run-time metadata.
@@ -183,7 +183,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     // MARK: Answers out
 
     private func respond(to received: Received, context: ChannelHandlerContext) {
-        answer = Answer(persistence: received.persistence, closing: received.closing || quiescing)
+        answer = Answer(persistence: received.persistence, closing: received.closing)  // a shutdown begun by then is seen as the head is written
         let respond = self.respond, serverName = self.serverName, channel = context.channel
         let request = Request(head: received.head, body: received.body)
         var logger = self.logger
@@ -285,18 +285,16 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func writeBadRequestAndClose(context: ChannelHandlerContext) {
         badRequestOwed = false
-        waiting.removeAll()
         let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: ["connection": "close", "content-length": "0"])
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         closeAfter(wrapOutboundOut(.end(nil)), context: context, promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError, !isDropping {
-            failBadRequest(context: context)
-        } else if !(error is HTTPParserError) {
-            context.close(promise: nil)
-        }
+        // Any other error (the socket's) ends the connection; a parse error after the connection
+        // began to close changes nothing.
+        guard error is HTTPParserError else { return context.close(promise: nil) }
+        if !isDropping { failBadRequest(context: context) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
