@@ -45,6 +45,18 @@ import Testing
         #expect([UInt8]().hexString == "")
     }
 
+    @Test func requestIdentifiersAre32HexDigitsSharingTheProcessPrefixAndCounting() throws {
+        let first = RequestIdentifier.next(), second = RequestIdentifier.next()
+        for id in [first, second] {
+            #expect(id.utf8.count == 32)
+            #expect(id.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }, "\(id)")
+        }
+        #expect(first.prefix(16) == second.prefix(16), "one prefix per process")
+        let (low1, low2) = (try #require(UInt64(first.suffix(16), radix: 16)), try #require(UInt64(second.suffix(16), radix: 16)))
+        #expect(low2 == low1 &+ 1, "the counter advances by one, wrapping")
+        #expect(Set((0..<1_000).map { _ in RequestIdentifier.next() }).count == 1_000)
+    }
+
     @Test func headerValuesLoseOnlySpacesAndTabsAround() {
         #expect("  rg_agt_x \t".trimmedHeaderValue == "rg_agt_x")
         #expect("\tdefault@3".trimmedHeaderValue == "default@3")

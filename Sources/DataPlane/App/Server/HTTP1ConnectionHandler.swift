@@ -1,3 +1,4 @@
+import Common
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -187,7 +188,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         let respond = self.respond, serverName = self.serverName, channel = context.channel
         let request = Request(head: received.head, body: received.body)
         var logger = self.logger
-        logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())  // RequestContext.id reads it
+        logger[metadataKey: "hb.request.id"] = .string(RequestIdentifier.next())  // RequestContext.id reads it
         Task { [logger] in
             var response: Response
             do {

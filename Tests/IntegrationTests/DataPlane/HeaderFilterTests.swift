@@ -1,0 +1,38 @@
+@testable import DataPlane
+import HTTPTypes
+import NIOHTTP1
+import Testing
+
+/// What crosses the proxy: an agent's credentials and the hop-by-hop headers never reach the
+/// provider, and the provider's hop-by-hop headers and cookies never reach the agent.
+@Suite struct HeaderFilterTests {
+    static let hopByHop = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization",
+                           "proxy-authenticate", "proxy-connection", "host", "content-length"]
+    /// Names of the same lengths as hop-by-hop ones (and one letter off them), which do cross.
+    static let endToEnd = ["tx", "hosT-", "accept", "trailers", "upgradE-", "connectio", "keep-alivE", "content-lengtH",
+                           "x-request-id", "content-type", "openai-organization", "anthropic-version", "user-agent", "x-stainless-lang"]
+
+    @Test func hopByHopHeadersAreNamedByLengthAndSpelling() {
+        for name in Self.hopByHop { #expect(HeaderFilter.isHopByHop(name), "\(name)") }
+        for name in Self.endToEnd.map({ $0.lowercased() }) where !Self.hopByHop.contains(name) {
+            #expect(!HeaderFilter.isHopByHop(name), "\(name)")
+        }
+    }
+
+    @Test func theProviderGetsNeitherTheAgentsCredentialsNorHopByHopHeaders() throws {
+        var fields = HTTPFields()
+        for name in Self.hopByHop + Self.endToEnd + ["authorization", "x-api-key", "cookie", "accept-encoding", "forwarded",
+                                                     "x-rungate-run-id", "x-forwarded-for", "proxy-foo"] {
+            fields.append(HTTPField(name: try #require(HTTPField.Name(name)), value: "v"))
+        }
+        let forwarded = Set(HeaderFilter.upstream(fields).map(\.name))
+        #expect(forwarded == Set(Self.endToEnd.map { $0.lowercased() }.filter { !Self.hopByHop.contains($0) }))
+    }
+
+    @Test func theAgentGetsNeitherHopByHopHeadersNorCookies() {
+        var headers = HTTPHeaders()
+        for name in Self.hopByHop + Self.endToEnd + ["Set-Cookie", "Content-Encoding"] { headers.add(name: name, value: "v") }
+        let returned = Set(HeaderFilter.downstream(headers).map(\.name.canonicalName))
+        #expect(returned == Set(Self.endToEnd.map { $0.lowercased() }.filter { !Self.hopByHop.contains($0) }))
+    }
+}
