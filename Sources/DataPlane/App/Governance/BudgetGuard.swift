@@ -202,17 +202,19 @@ final class BudgetGuard: Sendable {
     // spend, which this call's cost joins.
     private static let settleScript = RedisScript("""
         local n = #KEYS / 2
-        local member, actual, held = ARGV[1] .. ':' .. ARGV[3], tonumber(ARGV[2]), tonumber(ARGV[3])
+        local member, held = ARGV[1] .. ':' .. ARGV[3], tonumber(ARGV[3])
+        -- Amounts go to Redis as the strings they came as (a Lua number is formatted with printf's float path).
+        local release = held > 0 and '-' .. ARGV[3] or string.format('%d', -held)
         local out = {}
         for i = 1, n do
           local key, holds = KEYS[2 * i - 1], KEYS[2 * i]
           local flags = 0
           local present = redis.call('ZREM', holds, member) == 1
-          if present and held ~= 0 then redis.call('HINCRBY', key, 'reserved', -held) end
+          if present and held ~= 0 then redis.call('HINCRBY', key, 'reserved', release) end
           if present or redis.call('EXISTS', key) == 1 then
-            local spent = redis.call('HINCRBY', key, 'spent', actual)
-            if spent >= tonumber(ARGV[3 + i]) and redis.call('HSETNX', key, 'threshold_alerted', 1) == 1 then flags = flags + 1 end
-            if spent >= tonumber(ARGV[3 + n + i]) and redis.call('HSETNX', key, 'exceeded_alerted', 1) == 1 then flags = flags + 2 end
+            local spent = redis.call('HINCRBY', key, 'spent', ARGV[2])
+            if spent >= tonumber(ARGV[3 + i]) and redis.call('HSETNX', key, 'threshold_alerted', '1') == 1 then flags = flags + 1 end
+            if spent >= tonumber(ARGV[3 + n + i]) and redis.call('HSETNX', key, 'exceeded_alerted', '1') == 1 then flags = flags + 2 end
           end
           out[i] = flags
         end
