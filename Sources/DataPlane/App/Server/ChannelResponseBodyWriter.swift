@@ -7,8 +7,8 @@ import Synchronization
 /// Writes an answer straight to its channel, safe from any thread.
 ///
 /// A whole answer (its length known) is flushed once, with its end: head, body and end reach the
-/// socket in one write, with one flush through the pipeline (a flush per write cost ~3 K
-/// instructions a call for nothing: the end's flush followed at once). A stream's head leaves
+/// socket in one write, and cross the pipeline's flush path once (a flush per write crossed it a
+/// second time for nothing: the end's flush followed at once). A stream's head leaves
 /// with its first chunk when that comes within `streamHeadWait` — as it does when the provider's
 /// head and first event arrive together: one segment, one wake-up of the client instead of two —
 /// and alone after it otherwise (a provider may think for seconds before its first token, and
