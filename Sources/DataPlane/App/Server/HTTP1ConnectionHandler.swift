@@ -114,7 +114,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             take(received, context: context)
         case (.end, .discarding(var received)):
             reading = .idle
-            received.body = RequestBody(asyncSequence: OversizedBody(maxBytes: maxBodyBytes))
+            received.body = oversizedBody
             take(received, context: context)
         case (.body, _), (.end, .idle):
             break
@@ -140,7 +140,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func expectContinue(_ received: Received, context: ChannelHandlerContext) {
         if let length = received.head.headerFields[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             var refused = received
-            refused.body = RequestBody(asyncSequence: OversizedBody(maxBytes: maxBodyBytes))
+            refused.body = oversizedBody
             refused.closing = true
             reading = .dropping
             take(refused, context: context)
@@ -156,6 +156,9 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         guard !persistence.isHTTP10 else { return }
         context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
     }
+
+    /// The body given to a request past the limit: the route that collects it answers 413.
+    private var oversizedBody: RequestBody { RequestBody(asyncSequence: OversizedBody(maxBytes: maxBodyBytes)) }
 
     /// Answers a request now, or after the answers ahead of it.
     private func take(_ received: Received, context: ChannelHandlerContext) {
