@@ -31,8 +31,13 @@ import Testing
             let fields = try await redis.send("HMGET", budget.key, "spent", "reserved").array ?? []
             return (fields.first?.string.flatMap { Int($0) }, fields.dropFirst().first?.string.flatMap { Int($0) })
         }
+        /// The holds of calls in flight (without the member that keeps the set, and its expiry, alive).
         func holds() async throws -> [String] {
-            try await redis.send("ZRANGE", BudgetCounterKey.holds(of: budget.key), "0", "-1").array?.compactMap(\.string) ?? []
+            try await redis.send("ZRANGE", BudgetCounterKey.holds(of: budget.key), "0", "-1").array?.compactMap(\.string)
+                .filter { $0 != Preflight.openHoldsMember } ?? []
+        }
+        func ttls() async throws -> (counter: Int?, holds: Int?) {
+            (try await integer("TTL", budget.key), try await integer("TTL", BudgetCounterKey.holds(of: budget.key)))
         }
     }
 
@@ -110,6 +115,80 @@ import Testing
             #expect(try await f.holds() == ["\(live.id.lowercasedString):100"])
             _ = await f.budgets.settle(dead, actual: 7)
             #expect(try await f.counter() == (7, 100), "the late settle spends but does not release again")
+        }
+    }
+
+    @Test func aHoldIsReleasedWhenItsLeaseRunsOutEvenWhenLaterHoldsExpireSooner() async throws {
+        try await withFixture { f in
+            guard case .cleared = try await f.preflight.run(f.plan(reserve: 100)),
+                  case .cleared = try await f.preflight.run(f.plan(reserve: 200, lease: .zero)) else {
+                Issue.record("both calls should clear"); return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+            guard case .cleared(_, let third) = try await f.preflight.run(f.plan(reserve: 50)) else {
+                Issue.record("the third call should clear"); return
+            }
+            #expect(try await f.counter() == (0, 150), "the hold whose lease ran out is released, the live ones kept")
+            let holds = try await f.holds()
+            #expect(holds.count == 2 && holds.contains("\(third.id.lowercasedString):50"))
+        }
+    }
+
+    @Test func theHoldsOfACounterSettledToNothingKeepTheirExpiry() async throws {
+        try await withFixture { f in
+            guard case .cleared(_, let first) = try await f.preflight.run(f.plan(reserve: 100)) else {
+                Issue.record("the call should clear"); return
+            }
+            _ = await f.budgets.settle(first, actual: 10)
+            #expect(try await f.holds().isEmpty)
+            guard case .cleared = try await f.preflight.run(f.plan(reserve: 100)) else { Issue.record("the call should clear"); return }
+            #expect(try await f.ttls().holds.map { $0 > 0 } == true, "a set emptied by settles is not recreated without an expiry")
+        }
+    }
+
+    @Test func aCounterIsGivenItsExpiryAgainOnlyWhenItsRenewalIsDue() async throws {
+        try await withFixture { f in
+            guard case .cleared = try await f.preflight.run(f.plan(reserve: 10)) else { Issue.record("the call should clear"); return }
+            let holds = BudgetCounterKey.holds(of: f.budget.key)
+            _ = try await f.integer("EXPIRE", f.budget.key, "100")
+            _ = try await f.integer("EXPIRE", holds, "100")
+            guard case .cleared = try await f.preflight.run(f.plan(reserve: 10)) else { Issue.record("the call should clear"); return }
+            let kept = try await f.ttls()
+            #expect(kept.counter.map { $0 <= 100 } == true && kept.holds.map { $0 <= 100 } == true, "not renewed before it is due")
+            _ = try await f.integer("HSET", f.budget.key, "renew_at", "0")
+            guard case .cleared = try await f.preflight.run(f.plan(reserve: 10)) else { Issue.record("the call should clear"); return }
+            let renewed = try await f.ttls()
+            #expect(renewed.counter.map { $0 > 100 } == true && renewed.holds.map { $0 > 100 } == true)
+            #expect(try await f.counter() == (0, 30))
+        }
+    }
+
+    @Test func aCounterWrittenWithoutSweepOrRenewalTimesIsSweptAndRenewed() async throws {
+        try await withFixture { f in
+            // As an earlier release left it: no sweep or renewal time, a hold whose lease ran out, no expiry.
+            let holds = BudgetCounterKey.holds(of: f.budget.key)
+            _ = try await f.integer("HSET", f.budget.key, "spent", "10", "reserved", "400")
+            _ = try await f.integer("ZADD", holds, "1", "\(UUID().lowercasedString):400")
+            guard case .cleared(_, let hold) = try await f.preflight.run(f.plan(reserve: 100)) else {
+                Issue.record("the call should clear"); return
+            }
+            #expect(try await f.counter() == (10, 100))
+            #expect(try await f.holds() == ["\(hold.id.lowercasedString):100"])
+            let ttls = try await f.ttls()
+            #expect(ttls.counter.map { $0 > 0 } == true && ttls.holds.map { $0 > 0 } == true)
+        }
+    }
+
+    @Test func holdsLeftWithoutTheirCounterAreDroppedWhenItIsSeededAgain() async throws {
+        try await withFixture { f in
+            let holds = BudgetCounterKey.holds(of: f.budget.key)
+            _ = try await f.integer("ZADD", holds, "1", "\(UUID().lowercasedString):400")
+            _ = try await f.integer("ZADD", holds, "99999999999999", "\(UUID().lowercasedString):300")
+            guard case .cleared(_, let hold) = try await f.preflight.run(f.plan(reserve: 100, seed: 5)) else {
+                Issue.record("the call should clear"); return
+            }
+            #expect(try await f.counter() == (5, 100), "the seed counts no hold of the counter Redis lost")
+            #expect(try await f.holds() == ["\(hold.id.lowercasedString):100"], "no hold of the lost counter is released against this one")
         }
     }
 

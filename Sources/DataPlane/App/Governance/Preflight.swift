@@ -44,43 +44,54 @@ struct Preflight: Sendable {
     }
 
     static let rateWindowSeconds = 60
+    /// The member every budget's holds set keeps (scored +inf: never due, never a call's hold).
+    static let openHoldsMember = "open"
 
     // KEYS: [loop key] rate-limit keys… then per budget its counter and its holds.
     // ARGV: has_loop, loop_window, loop_max, n_limits, rate_window, n_budgets, reserve, reservation
     //       id, lease ms, then per limit (ceiling, cost), then per budget (cap, ttl, seed; -1 unknown).
     // A budget counter that does not exist (a new window, or Redis lost its data) starts from the
     // durable spend: when its seed is unknown the script asks for it ({4, index}) before touching
-    // anything. Each budget then releases the holds whose lease ran out (their data plane died); a
-    // hold's member carries its amount (`id:amount`), so releasing it needs no look-up.
+    // anything. A hold's member carries its amount (`id:amount`), its score the end of its lease.
     // Reply: {0, tightest, remaining, reset} cleared · {1, seen} loop · {2, index, remaining, reset}
     //        rate limited · {3, index, spent, reserved} over budget. Nothing but the loop counter is
     //        charged unless every check passes: a window charged before a later check refuses is
     //        refunded in the same atomic step.
     // Every `redis.call` costs Redis a few microseconds beyond the command itself (arguments and the
-    // reply cross into Lua), more than most of these commands take: on the bench policy this is
-    // 10 calls (was 17) — one HMGET reads a counter's existence, spend and reservations together,
-    // a counter's first use is told by INCR's answer instead of a TTL, and only the tightest
-    // window's TTL is read. Numbers go to `redis.call` as the strings they came as (ARGV) or once
-    // formatted as integers: Lua turns a number into a string with `%.14g`, the float path of
-    // `printf` (number formatting was ~5 % of Redis's time under the governed benchmark).
+    // reply cross into Lua), more than most of these commands take, so the common call makes few:
+    // - one HMGET per budget reads the counter's existence, spend, reservations and two times:
+    //   `sweep_at`, no later than the end of any live hold's lease (holds are searched for ones whose
+    //   lease ran out — their data plane died — only once it has passed, so no decision counts a
+    //   dead hold), and `renew_at`, when the keys' expiry is set again (half their lifetime: a day or
+    //   month window's counter keeps the same expiry, a run's lives 12.5–25 h past its last call);
+    // - a reservation is one HSET and one ZADD per budget; the holds set keeps a member of its own
+    //   (`openHoldsMember`, never due) so settles never empty it and a ZADD never recreates it without
+    //   an expiry; a fresh counter drops the holds of the counter Redis lost before it;
+    // - a loop fingerprint is usually new: SET NX EX starts its window in one call;
+    // - only the tightest rate window's TTL is read.
+    // Numbers go to `redis.call` as the strings they came as (ARGV) or formatted as integers: Lua turns
+    // a number into a string with `%.14g`, the float path of `printf` (~5 % of Redis's time once).
     private static let script = RedisScript("""
         local nl, window, nb, amount = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
         local k = 1
         if ARGV[1] == '1' then k = 2 end
         local a = 10
         local b = a + 2 * nl
-        local spent, reserved = {}, {}
+        local spent, reserved, sweep, renew, fresh = {}, {}, {}, {}, {}
         for i = 0, nb - 1 do
-          local fields = redis.call('HMGET', KEYS[k + nl + 2 * i], 'spent', 'reserved')
+          local fields = redis.call('HMGET', KEYS[k + nl + 2 * i], 'spent', 'reserved', 'sweep_at', 'renew_at')
           if fields[1] then
             spent[i], reserved[i] = tonumber(fields[1]), tonumber(fields[2] or '0')
+            sweep[i], renew[i] = tonumber(fields[3] or '0'), tonumber(fields[4] or '0')
           elseif ARGV[b + 3 * i + 2] == '-1' then
             return {4, i}
+          else
+            fresh[i] = true
           end
         end
         if ARGV[1] == '1' then
-          local seen = redis.call('INCR', KEYS[1])
-          if seen == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+          local seen = 1
+          if not redis.call('SET', KEYS[1], '1', 'EX', ARGV[2], 'NX') then seen = redis.call('INCR', KEYS[1]) end
           if seen > tonumber(ARGV[3]) then return {1, seen} end
         end
         local charged = 0
@@ -115,34 +126,60 @@ struct Preflight: Sendable {
           local id, lease = ARGV[8], tonumber(ARGV[9])
           local clock = redis.call('TIME')
           local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-          for i = 0, nb - 1 do
-            local key, holds = KEYS[k + nl + 2 * i], KEYS[k + nl + 2 * i + 1]
-            if spent[i] == nil then
-              spent[i], reserved[i] = tonumber(ARGV[b + 3 * i + 2]), 0
-              redis.call('HSET', key, 'spent', ARGV[b + 3 * i + 2])
-              redis.call('EXPIRE', key, ARGV[b + 3 * i + 1])
+          local function int(n) return string.format('%d', n) end
+          -- Writes budget i's counter: `fields` (all but `spent` for a fresh one, which starts from its
+          -- seed with no holds but this call's) and this call's hold, if any. Fresh and due counters
+          -- get their expiry (a day-or-month window's is the same instant each time, a run's slides).
+          local function store(i, fields, member, expires)
+            local key, holds, ttl = KEYS[k + nl + 2 * i], KEYS[k + nl + 2 * i + 1], tonumber(ARGV[b + 3 * i + 1])
+            local renewing = fresh[i] or renew[i] <= now
+            if fresh[i] then
+              fields[#fields + 1], fields[#fields + 2] = 'spent', ARGV[b + 3 * i + 2]
+              redis.call('DEL', holds)
             end
-            local expired = redis.call('ZRANGEBYSCORE', holds, '-inf', now)
-            if #expired > 0 then
-              local released = 0
-              for _, member in ipairs(expired) do
-                released = released + (tonumber(string.match(member, ':(%-?%d+)$')) or 0)
+            if renewing then fields[#fields + 1], fields[#fields + 2] = 'renew_at', int(now + ttl * 500) end
+            redis.call('HSET', key, unpack(fields))
+            if member then
+              redis.call('ZADD', holds, expires, member, '+inf', '\(openHoldsMember)')
+            elseif renewing then
+              redis.call('ZADD', holds, '+inf', '\(openHoldsMember)')
+            end
+            if renewing then
+              redis.call('EXPIRE', key, ttl)
+              redis.call('EXPIRE', holds, ttl)
+            end
+          end
+          for i = 0, nb - 1 do
+            if fresh[i] then
+              spent[i], reserved[i] = tonumber(ARGV[b + 3 * i + 2]), 0
+            elseif sweep[i] <= now then
+              local key, holds = KEYS[k + nl + 2 * i], KEYS[k + nl + 2 * i + 1]
+              local expired = redis.call('ZRANGEBYSCORE', holds, '-inf', int(now))
+              if #expired > 0 then
+                for _, member in ipairs(expired) do
+                  reserved[i] = reserved[i] - (tonumber(string.match(member, ':(%-?%d+)$')) or 0)
+                end
+                redis.call('ZREMRANGEBYSCORE', holds, '-inf', int(now))
               end
-              if released ~= 0 then reserved[i] = redis.call('HINCRBY', key, 'reserved', -released) end
-              redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
+              local first = redis.call('ZRANGE', holds, 0, 0, 'WITHSCORES')
+              sweep[i] = now + tonumber(ARGV[b + 3 * i + 1]) * 1000
+              if first[1] and first[1] ~= '\(openHoldsMember)' then sweep[i] = tonumber(first[2]) end
+              redis.call('HSET', key, 'reserved', int(reserved[i]), 'sweep_at', int(sweep[i]))
             end
             if spent[i] + reserved[i] + amount > tonumber(ARGV[b + 3 * i]) then
+              for j = 0, i do
+                if fresh[j] then store(j, {'sweep_at', int(now + tonumber(ARGV[b + 3 * j + 1]) * 1000)}) end
+              end
               refund()
               return {3, i, spent[i], reserved[i]}
             end
           end
-          local expires, member = string.format('%d', now + lease), id .. ':' .. ARGV[7]
+          local expires = int(now + lease)
+          local member = id .. ':' .. ARGV[7]
           for i = 0, nb - 1 do
-            local key, holds = KEYS[k + nl + 2 * i], KEYS[k + nl + 2 * i + 1]
-            redis.call('HINCRBY', key, 'reserved', ARGV[7])
-            redis.call('ZADD', holds, expires, member)
-            redis.call('EXPIRE', key, ARGV[b + 3 * i + 1])
-            redis.call('EXPIRE', holds, ARGV[b + 3 * i + 1])
+            local fields = {'reserved', int(reserved[i] + amount)}
+            if fresh[i] or now + lease < sweep[i] then fields[3], fields[4] = 'sweep_at', expires end
+            store(i, fields, member, expires)
           end
         end
         local reset = window
