@@ -46,6 +46,8 @@ bench_setup() {
   chmod 755 "$WORK"
   PIDS=()
   trap bench_cleanup EXIT
+  # What the results were measured on, for the reports the scripts append to RESULTS.md.
+  export BENCH_MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
 
   # Built as the Docker image ships it: the Swift runtime linked in statically (measured faster).
   say "building (release, static Swift runtime)"
