@@ -117,17 +117,34 @@ import Testing
             let owner = fixture.owner.session.value, org = "/api/orgs/\(fixture.orgString)"
             let budgetID = fixture.resources.budgetID
             let start = BudgetPeriod.day.start(of: Date())
-            // As the data plane leaves them: 1.2 USD spent, 0.3 reserved for a call in flight.
+            let key = BudgetCounterKey.key(orgID: fixture.orgID, budgetID: budgetID, periodStart: start)
+            // As the data plane leaves them: 1.2 USD spent, 0.3 reserved for a call in flight, both lines alerted.
             try await withRedisClient { redis in
-                _ = try await redis.send("HSET", BudgetCounterKey.key(orgID: fixture.orgID, budgetID: budgetID, periodStart: start), "spent", "1200000", "reserved", "300000")
+                _ = try await redis.send("HSET", key, "spent", "1200000", "reserved", "300000", "threshold_alerted", "1", "exceeded_alerted", "1")
             }
             let read = try await client.call(.get, "\(org)/budgets/\(budgetID.uuidString.lowercased())", bearer: owner)
             #expect(read.json["spend"]?["spent_micros"] == 1_200_000 && read.json["spend"]?["reserved_micros"] == 300_000)
             #expect(read.json["spend"]?["source"] == "redis")
             let reset = try await client.call(.post, "\(org)/budgets/\(budgetID.uuidString.lowercased())/reset", bearer: owner)
             #expect(reset.status == .ok && reset.json["spend"]?["spent_micros"] == 0 && reset.json["spend"]?["reserved_micros"] == 300_000)
+            try await withRedisClient { redis in
+                let alerted = try await redis.send("HMGET", key, "threshold_alerted", "exceeded_alerted").array ?? []
+                #expect(alerted.count == 2 && alerted.allSatisfy { $0.string == nil }, "the window alerts again at its lines")
+                // A counter Redis does not have is not created by a reset (it would have no expiry).
+                _ = try await redis.send("DEL", key)
+            }
+            let again = try await client.call(.post, "\(org)/budgets/\(budgetID.uuidString.lowercased())/reset", bearer: owner)
+            #expect(again.status == .ok && again.json["spend"]?["source"] == "database")
+            let exists = try await withRedisClient { redis in try await redis.send("EXISTS", key).int }
+            #expect(exists == 0)
+            // Without a live counter the durable spend is shown (the next call seeds the counter from it).
+            try await db.query(
+                "INSERT INTO budget_spend (org_id, budget_id, period_start, spent_micros) VALUES (\(fixture.orgID), \(budgetID), \(start!), 700000)",
+                logger: TestServers.logger)
+            let durable = try await client.call(.get, "\(org)/budgets/\(budgetID.uuidString.lowercased())", bearer: owner)
+            #expect(durable.json["spend"]?["spent_micros"] == 700_000 && durable.json["spend"]?["source"] == "database")
             let audit = try await db.query(
-                "SELECT before->>'spent_micros' FROM org_audit_log WHERE action = 'budgets.reset' AND org_id = \(fixture.orgID)", logger: TestServers.logger
+                "SELECT before->>'spent_micros' FROM org_audit_log WHERE action = 'budgets.reset' AND org_id = \(fixture.orgID) ORDER BY id LIMIT 1", logger: TestServers.logger
             ).first(decoding: String.self)
             #expect(audit == "1200000")
 

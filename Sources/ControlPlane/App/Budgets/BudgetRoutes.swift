@@ -152,6 +152,16 @@ struct BudgetRoutes: RouteCollection {
         }
     }
 
+    // The window's live counter, if Redis has it, starts again from nothing spent and alerts again at
+    // its lines (the reservations of calls in flight stay). One Redis does not have is left alone:
+    // the next call seeds it from the durable spend, now 0 (created here it would have no expiry).
+    private static let resetScript = RedisScript("""
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        redis.call('HSET', KEYS[1], 'spent', '0')
+        redis.call('HDEL', KEYS[1], 'threshold_alerted', 'exceeded_alerted')
+        return 1
+        """)
+
     @Sendable func reset(_ request: Request, _ context: ControlRequestContext) async throws -> Response {
         let id = try context.id("budget", "The budget")
         let budget = try await services.inOrg(request, context) { tx in
@@ -166,7 +176,7 @@ struct BudgetRoutes: RouteCollection {
                     """, logger: tx.logger)
                 if let redis = services.redis {
                     do {
-                        _ = try await redis.send("HSET", BudgetCounterKey.key(orgID: tx.orgID, budgetID: id, periodStart: start), "spent", "0")
+                        _ = try await redis.eval(Self.resetScript, keys: [BudgetCounterKey.key(orgID: tx.orgID, budgetID: id, periodStart: start)], arguments: [])
                     } catch {
                         throw RungateError.dependencyUnavailable("redis")
                     }
@@ -199,19 +209,23 @@ struct BudgetRoutes: RouteCollection {
         return budget
     }
 
-    /// The current window's spend: the live Redis counters when configured, else the durable row.
+    /// The current window's spend: the live Redis counter when configured and present, else the
+    /// durable row (no call has used the window yet, or Redis lost the counter: the next call seeds
+    /// it from that row).
     private func spend(of budget: Budget, _ tx: OrgTransaction) async throws -> Budget.Spend? {
         let now = Date()
         guard let start = budget.period.start(of: now) else { return nil }
         if let redis = services.redis {
+            let values: [RedisValue]
             do {
-                let reply = try await redis.send("HMGET", BudgetCounterKey.key(orgID: tx.orgID, budgetID: budget.id, periodStart: start), "spent", "reserved")
-                let values = reply.array ?? []
-                let spent = values.first?.string.flatMap { Int64($0) } ?? 0
-                let reserved = values.dropFirst().first?.string.flatMap { Int64($0) } ?? 0
-                return .init(periodStart: start, periodEnd: budget.period.end(of: now), spentMicros: spent, reservedMicros: reserved, source: "redis")
+                values = try await redis.send("HMGET", BudgetCounterKey.key(orgID: tx.orgID, budgetID: budget.id, periodStart: start), "spent", "reserved")
+                    .array ?? []
             } catch {
                 throw RungateError.dependencyUnavailable("redis")
+            }
+            if let spent = values.first?.string.flatMap({ Int64($0) }) {
+                let reserved = values.dropFirst().first?.string.flatMap { Int64($0) } ?? 0
+                return .init(periodStart: start, periodEnd: budget.period.end(of: now), spentMicros: spent, reservedMicros: reserved, source: "redis")
             }
         }
         let spent = try await tx.connection.query(
