@@ -127,6 +127,8 @@ struct Preflight: Sendable {
           local clock = redis.call('TIME')
           local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
           local function int(n) return string.format('%d', n) end
+          -- When a counter with no live hold is next searched: the end of its lifetime from now.
+          local function unheld(i) return now + tonumber(ARGV[b + 3 * i + 1]) * 1000 end
           -- Writes budget i's counter: `fields` (all but `spent` for a fresh one, which starts from its
           -- seed with no holds but this call's) and this call's hold, if any. Fresh and due counters
           -- get their expiry (a day-or-month window's is the same instant each time, a run's slides).
@@ -162,13 +164,13 @@ struct Preflight: Sendable {
                 redis.call('ZREMRANGEBYSCORE', holds, '-inf', int(now))
               end
               local first = redis.call('ZRANGE', holds, 0, 0, 'WITHSCORES')
-              sweep[i] = now + tonumber(ARGV[b + 3 * i + 1]) * 1000
+              sweep[i] = unheld(i)
               if first[1] and first[1] ~= '\(openHoldsMember)' then sweep[i] = tonumber(first[2]) end
               redis.call('HSET', key, 'reserved', int(reserved[i]), 'sweep_at', int(sweep[i]))
             end
             if spent[i] + reserved[i] + amount > tonumber(ARGV[b + 3 * i]) then
               for j = 0, i do
-                if fresh[j] then store(j, {'sweep_at', int(now + tonumber(ARGV[b + 3 * j + 1]) * 1000)}) end
+                if fresh[j] then store(j, {'sweep_at', int(unheld(j))}) end
               end
               refund()
               return {3, i, spent[i], reserved[i]}
