@@ -88,6 +88,14 @@ bench_data_plane() {
   if [ "$BENCH_GOVERNED" = 1 ]; then bench_check_governed "$port"; fi
 }
 
+# bench_stop_data_plane: stops the data plane bench_data_plane started last, if any (gracefully: its
+# steps are written first).
+bench_stop_data_plane() {
+  [ -n "${DATA_PID:-}" ] || return 0
+  kill -TERM "$DATA_PID"
+  wait "$DATA_PID" 2>/dev/null || true
+}
+
 # bench_nginx SERVERS: starts nginx with the given server/upstream blocks (http context).
 bench_nginx() {
   mkdir -p "$WORK/nginx"
@@ -133,6 +141,37 @@ bench_spooled() {
 # bench_fixed_server PORT: an nginx server block answering BENCH_ANSWER.
 bench_fixed_server() {
   echo "server { listen 127.0.0.1:$1; location / { default_type application/json; return 200 '$BENCH_ANSWER'; } }"
+}
+
+# bench_proxy_server NAME PROXY_PORT UPSTREAM_PORT: the plain nginx reverse proxy the data plane is
+# compared with — an upstream block NAME (keep-alive connections) and a server on PROXY_PORT.
+bench_proxy_server() {
+  echo "upstream $1 { server 127.0.0.1:$3; keepalive 128; }
+  server { listen 127.0.0.1:$2; location / { proxy_pass http://$1; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+}
+
+# bench_provider_script FILE OUT: the wrk script FILE with a provider-style key instead of the agent
+# token, for calls straight to the upstream or through nginx (the mock refuses Rungate tokens).
+bench_provider_script() {
+  sed 's/Bearer rg_[A-Za-z0-9_]*/Bearer sk-bench-not-a-real-key/' "$1" > "$2"
+}
+
+# bench_checked_wrk NAME OUT COMMAND...: runs COMMAND (wrk, perhaps under taskset), its output in the
+# file OUT; a non-2xx answer fails the benchmark rather than flatter it. (Not to be called inside
+# $(…): `die` would end only that subshell.)
+bench_checked_wrk() {
+  local name=$1 out=$2
+  shift 2
+  "$@" > "$out" 2>&1
+  if grep -q "Non-2xx" "$out"; then cat "$out" >&2; die "$name answered non-2xx responses"; fi
+}
+
+# bench_wrk_figures: wrk's output (with --latency) on stdin → "requests/s p50_µs p99_µs". Anchored to
+# the Latency Distribution lines: the "+/- Stdev" columns may also end in "50%" or "99%".
+bench_wrk_figures() {
+  awk 'function us(v) { return v ~ /us$/ ? v + 0 : v ~ /ms$/ ? (v + 0) * 1000 : (v + 0) * 1000000 }
+       /^ +50%/ { p50 = us($2) } /^ +99%/ { p99 = us($2) } /^Requests\/sec:/ { rps = $2 }
+       END { printf "%.0f %.0f %.0f\n", rps, p50, p99 }'
 }
 
 # bench_bootstrap UPSTREAM_BASE_URL: the first org, its provider key pointing there; sets AGENT_TOKEN.
