@@ -132,6 +132,28 @@ import Testing
         }
     }
 
+    /// A batch is sealed a chunk at a time (`StepRecorder.SealingChunk`): across the chunks, every
+    /// step is written with its own payload, and a step recorded without one stays without.
+    @Test func aBatchSealedInChunksKeepsEachPayloadWithItsStep() async throws {
+        try await Self.withSpoolFixture { _, owner, repository, run, key in
+            let recorder = try StepRecorder(repository: repository, logger: TestServers.logger, interval: .seconds(3600))
+            let steps = (0..<100).map { Self.step($0, of: run) }
+            let withPayload = steps.indices.filter { $0 % 3 != 0 }
+            #expect(withPayload.count > 2 * StepRecorder.SealingChunk.maximumPayloads)
+            recorder.start(run)
+            for (index, step) in steps.enumerated() {
+                let payload = withPayload.contains(index) ? PendingPayload(key: key, request: ByteBuffer(string: Self.sentText(index)), response: nil) : nil
+                recorder.record(step, payload: payload)
+            }
+            #expect(await recorder.flush())
+            try await Self.expectPayloads(of: withPayload.map { steps[$0] }, readBackAs: withPayload.map(Self.sentText), key: key, owner: owner)
+            let (stored, payloads) = try await owner.query(
+                "SELECT (SELECT count(*)::int FROM steps WHERE run_id = \(run.id)), (SELECT count(*)::int FROM payloads WHERE run_id = \(run.id))",
+                logger: TestServers.logger).firstRow(decoding: (Int, Int).self) ?? (0, 0)
+            #expect(stored == 100 && payloads == withPayload.count)
+        }
+    }
+
     /// Steps queued while a write is held up are spooled straight from the queue: their payloads too, sealed.
     @Test func aDatabaseSlowerThanTheCallsKeepsTheBufferBoundedAndLosesNothing() async throws {
         try await Self.withSpoolFixture { folder, owner, base, run, key in

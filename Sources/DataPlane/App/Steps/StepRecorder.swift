@@ -62,16 +62,47 @@ public final class StepRecorder: Service, Sendable {
     /// tens of milliseconds to compress: on one of the few cooperative threads it put 85–165 ms into
     /// the calls' p99, and yielding after each payload there left the recorder so far behind the
     /// calls under load that it spilled 20–40 % of them to disk (bench/RESULTS.md, session 20).
+    /// Handed over a `SealingChunk` at a time: a whole batch in one piece held a core for ~2 ms,
+    /// and a call whose loop shared that core waited for it (3.5–4.7 ms one-connection p99 against
+    /// 1.2–1.7 ms without payloads; bench/RESULTS.md, session 26).
     private static func sealing(_ steps: [StepRecord], _ payloads: [UUID: PendingPayload]) async -> [StepRecord] {
         guard !payloads.isEmpty else { return steps }
-        let seal: @Sendable () -> [StepRecord] = {
-            var sealed = steps
-            for index in sealed.indices {
-                if let payload = payloads[sealed[index].id] { sealed[index].payload = payload.sealed() }
-            }
-            return sealed
+        var sealed = steps
+        var chunk = SealingChunk()
+        for index in sealed.indices {
+            guard let payload = payloads[sealed[index].id] else { continue }
+            if chunk.isFull { await chunk.seal(into: &sealed) }
+            chunk.add(payload, at: index)
         }
-        return (try? await ThreadPoolWork.run(seal)) ?? seal()
+        await chunk.seal(into: &sealed)
+        return sealed
+    }
+
+    /// Payloads of a batch sealed in one hand-over to the thread pool: a few hundred microseconds
+    /// of work at most, after which the pool's thread leaves the core to whatever else waits for it.
+    struct SealingChunk {
+        static let maximumPayloads = 32
+        static let maximumBytes = 64 << 10
+        private var payloads: [(index: Int, payload: PendingPayload)] = []
+        private var bytes = 0
+
+        var isFull: Bool { payloads.count >= Self.maximumPayloads || bytes >= Self.maximumBytes }
+
+        mutating func add(_ payload: PendingPayload, at index: Int) {
+            payloads.append((index, payload))
+            bytes += payload.byteCount
+        }
+
+        /// Seals what the chunk holds into `steps` (at the indices they were added at) and empties it.
+        mutating func seal(into steps: inout [StepRecord]) async {
+            guard !payloads.isEmpty else { return }
+            let taken = payloads.map(\.payload)
+            let seal: @Sendable () -> [SealedPayload?] = { taken.map { $0.sealed() } }
+            let sealed = (try? await ThreadPoolWork.run(seal)) ?? seal()
+            for (entry, payload) in zip(payloads, sealed) { steps[entry.index].payload = payload }
+            payloads.removeAll(keepingCapacity: true)
+            bytes = 0
+        }
     }
 
     /// Puts back, ahead of what was queued since, what could not be written or spooled.
