@@ -140,16 +140,32 @@ import Testing
     @Test func aFullCacheDropsItsOldestHalfNotEverything() async throws {
         let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .seconds(60), capacity: 100)
         for key in 0..<1000 { cache.put(key, for: key) }
-        #expect(cache.count == 100)
-        #expect((900..<1000).allSatisfy { cache.cached($0) == $0 }, "the newest entries are all kept")
-        #expect(cache.cached(899) == nil)
+        let held = cache.count
+        // Generations of 48: what a table of 64 slots holds (one of 50 would double for its last 2).
+        #expect(held > 48 && held <= 96)
+        let oldest = 1000 - held
+        #expect((oldest..<1000).allSatisfy { cache.cached($0) == $0 }, "the newest entries are all kept")
+        #expect(cache.cached(oldest - 1) == nil)
         // An entry asked for is kept through the next rotation; the rest of its generation goes.
-        cache.update(900) { $0 = -900 }
-        #expect(try await cache.value(for: 900) { nil } == -900)
+        cache.update(oldest) { $0 = -oldest }
+        #expect(try await cache.value(for: oldest) { nil } == -oldest)
         for key in 1000..<1050 { cache.put(key, for: key) }
-        #expect(cache.cached(900) == -900)
-        #expect(cache.cached(901) == nil)
-        #expect(cache.count <= 101)
+        #expect(cache.cached(oldest) == -oldest)
+        #expect(cache.cached(oldest + 1) == nil)
+        #expect(cache.count <= 97)
+    }
+
+    /// A full generation never doubles its table: 100 k entries' worth of cache rotates at 49,152
+    /// (a table of 65,536 slots), and a new generation is made that size.
+    @Test func aFullGenerationRotatesBeforeItsTableDoubles() {
+        let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .seconds(60))  // capacity 100 k
+        for key in 0..<49_152 { cache.put(key, for: key) }
+        let full = cache.slots
+        #expect(full == 49_152, "one table of 65,536 slots, never doubled to 131,072")
+        // The next entry rotates; the new generation has room for as many as the last one held.
+        for key in 49_152..<98_304 { cache.put(key, for: key) }
+        #expect(cache.count == 98_304)
+        #expect(cache.slots == 2 * 49_152, "two tables of 65,536 slots, neither doubled")
     }
 
     /// A table sized for a full generation is resident however few entries it holds (slots are

@@ -265,7 +265,12 @@ import Testing
         try await Self.with { directory, _, _, fixture, owner, _ in
             let run = try await directory.resolve(id: nil, principal: Self.principal(fixture), policy: nil)
             try await directory.ensureWritten(run.id)
-            #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE id = \(run.id) AND status = 'running'", on: owner) == 1)
+            // Written as it was started: the agent's, in its org, without a policy.
+            #expect(try await Self.count(
+                """
+                SELECT count(*)::int FROM runs WHERE id = \(run.id) AND status = 'running' AND org_id = \(fixture.orgID)
+                  AND agent_id = \(fixture.resources.agentID) AND policy_id IS NULL
+                """, on: owner) == 1)
         }
     }
 
