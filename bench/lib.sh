@@ -117,6 +117,31 @@ CONF
   "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx.conf"
 }
 
+# bench_place LAYOUT DATA_PID...: the CPU affinity of every thread of nginx, Redis and the given data
+# planes (the processes a call goes through), and of PostgreSQL. `shared`: every core, where the
+# kernel puts them; `one-core`: the call's chain on core 0 and PostgreSQL on core 1, as if it ran on a
+# host of its own. (On a VM whose idle vCPUs halt, a hop to the halted one costs ~45 µs and the shared
+# figures carry it a varying number of times: bench/RESULTS.md, session 25.) Sets WRK_CPUS, the cores
+# for wrk.
+bench_place() {
+  local layout=$1 chain store pid; shift
+  chain=0-$(( $(nproc) - 1 )); store=$chain
+  if [ "$layout" = one-core ]; then
+    [ "$(nproc)" -ge 2 ] || die "the one-core layout needs two cores (one for the call's chain, one for PostgreSQL)"
+    chain=0; store=1
+  fi
+  for pid in $(bench_with_children "$(cat "$WORK/nginx.pid")" "$@" "$(cat "$WORK/redis/redis.pid")"); do
+    taskset -a -p -c "$chain" "$pid" >/dev/null 2>&1 || true
+  done
+  for pid in $(bench_with_children "$(head -n 1 "$WORK/postgres/data/postmaster.pid")"); do
+    taskset -a -p -c "$store" "$pid" >/dev/null 2>&1 || true
+  done
+  WRK_CPUS=$chain
+}
+
+# bench_with_children PID...: the processes and their children (nginx's workers, PostgreSQL's backends).
+bench_with_children() { local pid; for pid in "$@"; do echo "$pid"; pgrep -P "$pid" || true; done; }
+
 # bench_settle: waits until the data planes have written what the last measurement recorded (steps
 # are flushed in the background, seconds after the calls): without it the next measurement — whatever
 # it measures — shares the machine with the previous one's database writes.
