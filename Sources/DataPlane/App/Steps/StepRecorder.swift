@@ -65,12 +65,11 @@ public final class StepRecorder: Service, Sendable {
     /// Handed over a `SealingChunk` at a time: a whole batch in one piece held a core for ~2 ms,
     /// and a call whose loop shared that core waited for it (3.5–4.7 ms one-connection p99 against
     /// 1.2–1.7 ms without payloads; bench/RESULTS.md, session 26).
-    private static func sealing(_ steps: [StepRecord], _ payloads: [UUID: PendingPayload]) async -> [StepRecord] {
-        guard !payloads.isEmpty else { return steps }
-        var sealed = steps
+    private static func sealing(_ taken: Queue.Taken) async -> [StepRecord] {
+        var sealed = taken.steps
         var chunk = SealingChunk()
-        for index in sealed.indices {
-            guard let payload = payloads[sealed[index].id] else { continue }
+        for (index, payload) in taken.payloads.enumerated() {
+            guard let payload else { continue }
             if chunk.isFull { await chunk.seal(into: &sealed) }
             chunk.add(payload, at: index)
         }
@@ -110,6 +109,7 @@ public final class StepRecorder: Service, Sendable {
         queue.withLock { queue in
             queue.runs.insert(contentsOf: runs, at: 0)
             queue.steps.insert(contentsOf: steps, at: 0)
+            queue.payloads.insert(contentsOf: repeatElement(nil, count: steps.count), at: 0)  // sealed already
             queue.events.insert(contentsOf: events, at: 0)
             queue.bytes += Self.footprint(steps)
         }
@@ -130,11 +130,8 @@ public final class StepRecorder: Service, Sendable {
         for observer in observers.withLock({ $0 }) { observer(step) }
         let depth = queue.withLock { queue in
             queue.steps.append(step)
-            queue.bytes += Self.footprint(step)
-            if let payload {
-                queue.payloads[step.id] = payload
-                queue.bytes += payload.byteCount
-            }
+            queue.payloads.append(payload)
+            queue.bytes += Self.footprint(step) + (payload?.byteCount ?? 0)
             return queue.steps.count
         }
         CallMetrics.observe(step)
@@ -213,16 +210,14 @@ public final class StepRecorder: Service, Sendable {
     /// queued: a step in memory may belong to one). False when there is no spool or writing failed.
     private func spill() async -> Bool {
         guard let spool else { return false }
-        let (runs, steps, events, payloads) = queue.withLock { queue in
+        let (runs, taken, events) = queue.withLock { queue in
             defer {
-                queue.steps.removeAll()
                 queue.events.removeAll()
-                queue.payloads.removeAll()
                 queue.bytes = 0
             }
-            return (queue.runs, queue.steps, queue.events, queue.payloads)
+            return (queue.runs, queue.takeSteps(upTo: .max), queue.events)
         }
-        let chunk = StepSpool.Chunk(runs: runs, steps: await Self.sealing(steps, payloads), events: events)
+        let chunk = StepSpool.Chunk(runs: runs, steps: await Self.sealing(taken), events: events)
         do {
             try await spool.spill(chunk)
             spoolFoundEmptyAt.withLock { $0 = nil }
@@ -278,28 +273,29 @@ public final class StepRecorder: Service, Sendable {
     func flush(holdingFreshRuns: Bool) async -> Bool {
         while true {
             // Every queued run a step of this batch may belong to goes with it.
-            let (runs, queued, events, payloads) = queue.withLock { queue -> ([NewRun], [StepRecord], [OutboxEvent], [UUID: PendingPayload]) in
-                let steps = Array(queue.steps.prefix(batchSize)), events = Array(queue.events.prefix(batchSize))
+            let (runs, taken, events) = queue.withLock { queue -> ([NewRun], Queue.Taken, [OutboxEvent]) in
+                // (No slice of the queue's steps outlives this: `takeSteps` would copy them all.)
+                let batch = min(batchSize, queue.steps.count), events = Array(queue.events.prefix(batchSize))
                 var runs = queue.runs
                 if holdingFreshRuns {
-                    let stepped = Set(steps.map(\.runID)), cutoff = Date().addingTimeInterval(-1)
+                    var stepped = Set<UUID>(minimumCapacity: batch)
+                    for index in 0..<batch { stepped.insert(queue.steps[index].runID) }
+                    let cutoff = Date().addingTimeInterval(-1)
                     let old = { (run: NewRun) in !stepped.contains(run.id) && run.startedAt < cutoff }
                     // Looked up only when an old run without a step here is queued behind a backlog.
-                    let steppedLater = queue.steps.count > steps.count && queue.runs.contains(where: old)
-                        ? Set(queue.steps.dropFirst(steps.count).map(\.runID)) : []
+                    let steppedLater = queue.steps.count > batch && queue.runs.contains(where: old)
+                        ? Set(queue.steps[batch...].map(\.runID)) : []
                     let due = { (run: NewRun) in stepped.contains(run.id) || (old(run) && !steppedLater.contains(run.id)) }
                     runs = queue.runs.filter(due)
                     queue.runs.removeAll(where: due)
                 } else {
                     queue.runs.removeAll()
                 }
-                queue.steps.removeFirst(steps.count)
                 queue.events.removeFirst(events.count)
-                queue.bytes -= Self.footprint(steps)
-                return (runs, steps, events, queue.takePayloads(of: steps))
+                return (runs, queue.takeSteps(upTo: batchSize), events)
             }
             // Sealed out of the lock: the request path queues steps meanwhile.
-            let steps = await Self.sealing(queued, payloads)
+            let steps = await Self.sealing(taken)
             CallMetrics.queued.record(pending)
             // Memory first (the newest steps, and the runs they need), then what waited on disk.
             guard !runs.isEmpty || !steps.isEmpty || !events.isEmpty else { return await writeSpooled() }
@@ -322,24 +318,39 @@ public final class StepRecorder: Service, Sendable {
 }
 
 extension StepRecorder {
-    /// What waits to be written. `payloads`: those of queued steps not sealed yet, by step id.
+    /// What waits to be written. `payloads[i]`: the payload of `steps[i]` not sealed yet, if any —
+    /// kept beside it rather than in a dictionary by step id, which cost every call an insert and
+    /// every batch a dictionary of its own.
     struct Queue {
         var runs: [NewRun] = []
         var steps: [StepRecord] = []
+        var payloads: [PendingPayload?] = []
         var events: [OutboxEvent] = []
-        var payloads: [UUID: PendingPayload] = [:]
         /// Roughly what the steps and payloads hold in memory.
         var bytes = 0
 
-        /// Removes the payloads of `steps` (and the bytes they held).
-        mutating func takePayloads(of steps: [StepRecord]) -> [UUID: PendingPayload] {
-            guard !payloads.isEmpty else { return [:] }
-            var taken: [UUID: PendingPayload] = [:]
-            for step in steps {
-                guard let payload = payloads.removeValue(forKey: step.id) else { continue }
-                taken[step.id] = payload
-                bytes -= payload.byteCount
+        /// Steps taken off the queue, with their payloads not sealed yet (same indices).
+        struct Taken {
+            var steps: [StepRecord] = []
+            var payloads: [PendingPayload?] = []
+        }
+
+        /// Removes the first `count` steps at most, with their payloads (and the bytes they held). A
+        /// queue that fits is handed over whole, not copied.
+        mutating func takeSteps(upTo count: Int) -> Taken {
+            var taken = Taken()
+            if steps.count <= count {
+                swap(&taken.steps, &steps)
+                swap(&taken.payloads, &payloads)
+                steps.reserveCapacity(taken.steps.count)
+                payloads.reserveCapacity(taken.steps.count)
+            } else {
+                taken.steps = Array(steps.prefix(count))
+                taken.payloads = Array(payloads.prefix(count))
+                steps.removeFirst(count)
+                payloads.removeFirst(count)
             }
+            bytes -= StepRecorder.footprint(taken.steps) + taken.payloads.reduce(0) { $0 + ($1?.byteCount ?? 0) }
             return taken
         }
     }
