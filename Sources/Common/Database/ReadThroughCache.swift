@@ -79,7 +79,9 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         /// that size twice as large in memory.
         init(capacity: Int) {
             let half = max(capacity / 2, 1)
-            let table = [Key: Entry](minimumCapacity: half).capacity
+            // Asked of a table of one-byte keys: its slot count follows the same rule, and it does
+            // not allocate a generation's worth of entries at start-up only to free them.
+            let table = [UInt8: Void](minimumCapacity: half).capacity
             generationSize = table > half ? max(table / 2, 1) : table
         }
 
