@@ -85,9 +85,11 @@ public enum BudgetCounterKey {
         return prefix + String(Int(periodStart.timeIntervalSince1970))
     }
 
-    /// The sorted set of a counter's reservations in flight (member: `<reservation id>:<amount>`,
-    /// score: the lease's expiry in ms): a reservation whose data plane died is released when its
-    /// lease runs out. (Builds before this one kept `:leases`, members without the amount and the
-    /// amount in a hash field; each build releases only its own, so both can run side by side.)
+    /// The sorted set in which releases before this one kept a counter's reservations in flight
+    /// (member `<reservation id>:<amount>`, score the lease's expiry in ms); they are now fields of
+    /// the counter itself. The data plane still releases what such a set holds when its lease runs
+    /// out, and drops it with a counter Redis lost, so both releases can run side by side during an
+    /// upgrade: each settles only its own holds. (Earlier still, `:leases` kept members without the
+    /// amount.)
     public static func holds(of key: String) -> String { key + ":holds" }
 }

@@ -31,13 +31,21 @@ import Testing
             let fields = try await redis.send("HMGET", budget.key, "spent", "reserved").array ?? []
             return (fields.first?.string.flatMap { Int($0) }, fields.dropFirst().first?.string.flatMap { Int($0) })
         }
-        /// The holds of calls in flight (without the member that keeps the set, and its expiry, alive).
+        /// The holds of calls in flight, as `id:amount`: the counter's `hold:<id>` fields (`amount:lease end`).
         func holds() async throws -> [String] {
-            try await redis.send("ZRANGE", BudgetCounterKey.holds(of: budget.key), "0", "-1").array?.compactMap(\.string)
-                .filter { $0 != Preflight.openHoldsMember } ?? []
+            let fields = try await redis.send("HGETALL", budget.key).array?.compactMap(\.string) ?? []
+            return stride(from: 0, to: fields.count - 1, by: 2).compactMap { index -> String? in
+                guard fields[index].hasPrefix(Preflight.holdFieldPrefix), let amount = fields[index + 1].split(separator: ":").first else { return nil }
+                return "\(fields[index].dropFirst(Preflight.holdFieldPrefix.count)):\(amount)"
+            }.sorted()
         }
-        func ttls() async throws -> (counter: Int?, holds: Int?) {
-            (try await integer("TTL", budget.key), try await integer("TTL", BudgetCounterKey.holds(of: budget.key)))
+        /// The holds set an earlier release kept beside the counter: its members and their scores.
+        var legacyHolds: String { BudgetCounterKey.holds(of: budget.key) }
+        func legacyMembers() async throws -> [String] {
+            try await redis.send("ZRANGE", legacyHolds, "0", "-1").array?.compactMap(\.string) ?? []
+        }
+        func ttls() async throws -> (counter: Int?, legacyHolds: Int?) {
+            (try await integer("TTL", budget.key), try await integer("TTL", legacyHolds))
         }
     }
 
@@ -63,7 +71,7 @@ import Testing
             #expect(try await f.counter() == (0, 300))
             #expect(try await f.holds() == ["\(hold.id.lowercasedString):300"])
             #expect(try await f.integer("TTL", f.budget.key).map { $0 > 0 } == true)
-            #expect(try await f.integer("TTL", BudgetCounterKey.holds(of: f.budget.key)).map { $0 > 0 } == true)
+            #expect(try await f.integer("EXISTS", f.legacyHolds) == 0, "a hold is a field of its counter, not a key of its own")
 
             #expect(await f.budgets.settle(hold, actual: 120).isEmpty)
             #expect(try await f.counter() == (120, 0), "the actual cost is spent, the rest released")
@@ -134,61 +142,65 @@ import Testing
         }
     }
 
-    @Test func theHoldsOfACounterSettledToNothingKeepTheirExpiry() async throws {
+    @Test func aCounterSettledToNothingKeepsItsExpiryAndNoHold() async throws {
         try await withFixture { f in
-            guard case .cleared(_, let first) = try await f.preflight.run(f.plan(reserve: 100)) else {
-                Issue.record("the call should clear"); return
+            guard case .cleared(_, let first) = try await f.preflight.run(f.plan(reserve: 100)),
+                  case .cleared(_, let second) = try await f.preflight.run(f.plan(reserve: 50)) else {
+                Issue.record("both calls should clear"); return
             }
             _ = await f.budgets.settle(first, actual: 10)
+            #expect(try await f.holds() == ["\(second.id.lowercasedString):50"], "a settle releases its own hold only")
+            _ = await f.budgets.settle(second, actual: 5)
             #expect(try await f.holds().isEmpty)
-            guard case .cleared = try await f.preflight.run(f.plan(reserve: 100)) else { Issue.record("the call should clear"); return }
-            #expect(try await f.ttls().holds.map { $0 > 0 } == true, "a set emptied by settles is not recreated without an expiry")
+            #expect(try await f.counter() == (15, 0))
+            #expect(try await f.ttls().counter.map { $0 > 0 } == true)
         }
     }
 
     @Test func aCounterIsGivenItsExpiryAgainOnlyWhenItsRenewalIsDue() async throws {
         try await withFixture { f in
             guard case .cleared = try await f.preflight.run(f.plan(reserve: 10)) else { Issue.record("the call should clear"); return }
-            let holds = BudgetCounterKey.holds(of: f.budget.key)
+            // An earlier release's holds set beside it lives as long as the counter.
+            _ = try await f.integer("ZADD", f.legacyHolds, "+inf", Preflight.openHoldsMember)
             _ = try await f.integer("EXPIRE", f.budget.key, "100")
-            _ = try await f.integer("EXPIRE", holds, "100")
+            _ = try await f.integer("EXPIRE", f.legacyHolds, "100")
             guard case .cleared = try await f.preflight.run(f.plan(reserve: 10)) else { Issue.record("the call should clear"); return }
             let kept = try await f.ttls()
-            #expect(kept.counter.map { $0 <= 100 } == true && kept.holds.map { $0 <= 100 } == true, "not renewed before it is due")
+            #expect(kept.counter.map { $0 <= 100 } == true && kept.legacyHolds.map { $0 <= 100 } == true, "not renewed before it is due")
             _ = try await f.integer("HSET", f.budget.key, "renew_at", "0")
             guard case .cleared = try await f.preflight.run(f.plan(reserve: 10)) else { Issue.record("the call should clear"); return }
             let renewed = try await f.ttls()
-            #expect(renewed.counter.map { $0 > 100 } == true && renewed.holds.map { $0 > 100 } == true)
+            #expect(renewed.counter.map { $0 > 100 } == true && renewed.legacyHolds.map { $0 > 100 } == true)
             #expect(try await f.counter() == (0, 30))
         }
     }
 
     @Test func aCounterWrittenWithoutSweepOrRenewalTimesIsSweptAndRenewed() async throws {
         try await withFixture { f in
-            // As an earlier release left it: no sweep or renewal time, a hold whose lease ran out, no expiry.
-            let holds = BudgetCounterKey.holds(of: f.budget.key)
+            // As an earlier release left it: no sweep or renewal time, a hold whose lease ran out in a
+            // set of its own, no expiry.
             _ = try await f.integer("HSET", f.budget.key, "spent", "10", "reserved", "400")
-            _ = try await f.integer("ZADD", holds, "1", "\(UUID().lowercasedString):400")
+            _ = try await f.integer("ZADD", f.legacyHolds, "1", "\(UUID().lowercasedString):400")
             guard case .cleared(_, let hold) = try await f.preflight.run(f.plan(reserve: 100)) else {
                 Issue.record("the call should clear"); return
             }
             #expect(try await f.counter() == (10, 100))
             #expect(try await f.holds() == ["\(hold.id.lowercasedString):100"])
-            let ttls = try await f.ttls()
-            #expect(ttls.counter.map { $0 > 0 } == true && ttls.holds.map { $0 > 0 } == true)
+            #expect(try await f.integer("EXISTS", f.legacyHolds) == 0, "its one hold released, the set is gone")
+            #expect(try await f.ttls().counter.map { $0 > 0 } == true)
         }
     }
 
     @Test func holdsLeftWithoutTheirCounterAreDroppedWhenItIsSeededAgain() async throws {
         try await withFixture { f in
-            let holds = BudgetCounterKey.holds(of: f.budget.key)
-            _ = try await f.integer("ZADD", holds, "1", "\(UUID().lowercasedString):400")
-            _ = try await f.integer("ZADD", holds, "99999999999999", "\(UUID().lowercasedString):300")
+            _ = try await f.integer("ZADD", f.legacyHolds, "1", "\(UUID().lowercasedString):400")
+            _ = try await f.integer("ZADD", f.legacyHolds, "99999999999999", "\(UUID().lowercasedString):300")
             guard case .cleared(_, let hold) = try await f.preflight.run(f.plan(reserve: 100, seed: 5)) else {
                 Issue.record("the call should clear"); return
             }
             #expect(try await f.counter() == (5, 100), "the seed counts no hold of the counter Redis lost")
-            #expect(try await f.holds() == ["\(hold.id.lowercasedString):100"], "no hold of the lost counter is released against this one")
+            #expect(try await f.holds() == ["\(hold.id.lowercasedString):100"])
+            #expect(try await f.integer("EXISTS", f.legacyHolds) == 0, "no hold of the lost counter is released against this one")
         }
     }
 
@@ -200,9 +212,33 @@ import Testing
                 Issue.record("the call should clear"); return
             }
             #expect(try await f.counter() == (15, 10), "a missing counter starts from the durable spend")
-            _ = try await f.integer("DEL", f.budget.key, BudgetCounterKey.holds(of: f.budget.key))
+            _ = try await f.integer("DEL", f.budget.key)
             _ = await f.budgets.settle(hold, actual: 5)
             #expect(try await f.integer("EXISTS", f.budget.key) == 0, "the next call seeds it again instead")
+        }
+    }
+
+    @Test func aSweepReleasesExpiredHoldsInTheCounterAndInAnEarlierReleasesSet() async throws {
+        try await withFixture { f in
+            // Mid-upgrade: holds of this release (fields) and of an earlier one (set members), one of
+            // each whose lease ran out, and the sweep due.
+            let soon = Int64(Date().timeIntervalSince1970 * 1000) + 30_000
+            let (expired, live, legacyExpired, legacyLive) = (UUID(), UUID(), UUID(), UUID())
+            _ = try await f.integer("HSET", f.budget.key, "spent", "0", "reserved", "1000", "sweep_at", "0", "renew_at", "99999999999999",
+                                    Preflight.holdFieldPrefix + expired.lowercasedString, "400:1",
+                                    Preflight.holdFieldPrefix + live.lowercasedString, "100:99999999999999")
+            _ = try await f.integer("ZADD", f.legacyHolds, "1", "\(legacyExpired.lowercasedString):300", "\(soon)", "\(legacyLive.lowercasedString):200",
+                                    "+inf", Preflight.openHoldsMember)
+            guard case .cleared(_, let hold) = try await f.preflight.run(f.plan(reserve: 50)) else {
+                Issue.record("the call should clear"); return
+            }
+            #expect(try await f.counter() == (0, 350), "400 and 300 released; 100, 200 and the new 50 held")
+            #expect(try await f.holds() == ["\(hold.id.lowercasedString):50", "\(live.lowercasedString):100"].sorted())
+            #expect(try await f.legacyMembers() == ["\(legacyLive.lowercasedString):200", Preflight.openHoldsMember])
+            #expect(try await f.redis.send("HGET", f.budget.key, "sweep_at").string == "\(soon)", "swept again when the soonest live lease ends")
+            _ = await f.budgets.settle(hold, actual: 20)
+            #expect(try await f.counter() == (20, 300))
+            #expect(try await f.legacyMembers().count == 2, "a settle leaves an earlier release's holds to it")
         }
     }
 

@@ -195,21 +195,21 @@ final class BudgetGuard: Sendable {
         case exceeded(ApplicableBudget)
     }
 
-    // KEYS: per budget, its counter and its holds. ARGV: reservation id, actual cost, the amount
-    // reserved, then the alert thresholds, then the caps. A hold whose lease already ran out was
-    // released by then: only what is still held is released (never twice). A counter Redis no
-    // longer has (lost, or expired) is not recreated here: the next call seeds it from the durable
-    // spend, which this call's cost joins.
+    // KEYS: per budget, its counter. ARGV: reservation id, actual cost, the amount reserved, then
+    // the alert thresholds, then the caps. The hold is a field of each counter (`Preflight`); one
+    // whose lease already ran out was released by then: only what is still held is released (never
+    // twice). A counter Redis no longer has (lost, or expired) is not recreated here: the next call
+    // seeds it from the durable spend, which this call's cost joins.
     private static let settleScript = RedisScript("""
-        local n = #KEYS / 2
-        local member, held = ARGV[1] .. ':' .. ARGV[3], tonumber(ARGV[3])
+        local n = #KEYS
+        local hold, held = '\(Preflight.holdFieldPrefix)' .. ARGV[1], tonumber(ARGV[3])
         -- Amounts go to Redis as the strings they came as (a Lua number is formatted with printf's float path).
         local release = held > 0 and '-' .. ARGV[3] or string.format('%d', -held)
         local out = {}
         for i = 1, n do
-          local key, holds = KEYS[2 * i - 1], KEYS[2 * i]
+          local key = KEYS[i]
           local flags = 0
-          local present = redis.call('ZREM', holds, member) == 1
+          local present = redis.call('HDEL', key, hold) == 1
           if present and held ~= 0 then redis.call('HINCRBY', key, 'reserved', release) end
           if present or redis.call('EXISTS', key) == 1 then
             local spent = redis.call('HINCRBY', key, 'spent', ARGV[2])
@@ -229,11 +229,8 @@ final class BudgetGuard: Sendable {
         var flags: [Int] = []
         if let redis {
             do {
-                let reply = try await redis.eval(Self.settleScript, keyCount: 2 * hold.budgets.count) { command in
-                    for budget in hold.budgets {
-                        command.append(budget.key)
-                        command.append(BudgetCounterKey.holds(of: budget.key))
-                    }
+                let reply = try await redis.eval(Self.settleScript, keyCount: hold.budgets.count) { command in
+                    for budget in hold.budgets { command.append(budget.key) }
                     command.append(hold.id.lowercasedString)
                     command.append(actual)
                     command.append(hold.reserved)

@@ -44,29 +44,34 @@ struct Preflight: Sendable {
     }
 
     static let rateWindowSeconds = 60
-    /// The member every budget's holds set keeps (scored +inf: never due, never a call's hold).
+    /// The member an earlier release's holds set keeps (scored +inf: never due, never a call's hold).
     static let openHoldsMember = "open"
+    /// A hold's field in its counter's hash: this prefix and the reservation id.
+    static let holdFieldPrefix = "hold:"
 
-    // KEYS: [loop key] rate-limit keys… then per budget its counter and its holds.
+    // KEYS: [loop key] rate-limit keys… then per budget its counter and the holds set an earlier
+    //       release kept beside it (`BudgetCounterKey.holds`).
     // ARGV: has_loop, loop_window, loop_max, n_limits, rate_window, n_budgets, reserve, reservation
     //       id, lease ms, then per limit (ceiling, cost), then per budget (cap, ttl, seed; -1 unknown).
     // A budget counter that does not exist (a new window, or Redis lost its data) starts from the
     // durable spend: when its seed is unknown the script asks for it ({4, index}) before touching
-    // anything. A hold's member carries its amount (`id:amount`), its score the end of its lease.
+    // anything. A call's hold is a field of the counter's hash, `hold:<id>` = `<amount>:<lease end ms>`.
     // Reply: {0, tightest, remaining, reset} cleared · {1, seen} loop · {2, index, remaining, reset}
     //        rate limited · {3, index, spent, reserved} over budget. Nothing but the loop counter is
     //        charged unless every check passes: a window charged before a later check refuses is
     //        refunded in the same atomic step.
     // Every `redis.call` costs Redis a few microseconds beyond the command itself (arguments and the
-    // reply cross into Lua), more than most of these commands take, so the common call makes few:
+    // reply cross into Lua; a write to a key ~3–4 µs on the benchmark host), more than most of these
+    // commands take, so the common call makes few:
     // - one HMGET per budget reads the counter's existence, spend, reservations and two times:
     //   `sweep_at`, no later than the end of any live hold's lease (holds are searched for ones whose
     //   lease ran out — their data plane died — only once it has passed, so no decision counts a
-    //   dead hold), and `renew_at`, when the keys' expiry is set again (half their lifetime: a day or
-    //   month window's counter keeps the same expiry, a run's lives 12.5–25 h past its last call);
-    // - a reservation is one HSET and one ZADD per budget; the holds set keeps a member of its own
-    //   (`openHoldsMember`, never due) so settles never empty it and a ZADD never recreates it without
-    //   an expiry; a fresh counter drops the holds of the counter Redis lost before it;
+    //   dead hold), and `renew_at`, when the counter's expiry is set again (half its lifetime: a day
+    //   or month window's counter keeps the same expiry, a run's lives 12.5–25 h past its last call);
+    // - a reservation is one HSET per budget: the amount reserved and the hold together, in the one
+    //   key (a hold in a set of its own cost a ZADD per budget, and a new run's set its own expiry);
+    // - a fresh counter drops the holds set of the counter Redis lost before it, if an earlier release
+    //   left one; sweeps release what such a set holds too, so releases can run side by side;
     // - a loop fingerprint is usually new: SET NX EX starts its window in one call;
     // - only the tightest rate window's TTL is read.
     // Numbers go to `redis.call` as the strings they came as (ARGV) or formatted as integers: Lua turns
@@ -123,49 +128,62 @@ struct Preflight: Sendable {
           if least < 0 or left < least then least = left; tightest = i end
         end
         if nb > 0 then
-          local id, lease = ARGV[8], tonumber(ARGV[9])
+          local lease = tonumber(ARGV[9])
           local clock = redis.call('TIME')
           local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
           local function int(n) return string.format('%d', n) end
           -- When a counter with no live hold is next searched: the end of its lifetime from now.
           local function unheld(i) return now + tonumber(ARGV[b + 3 * i + 1]) * 1000 end
-          -- Writes budget i's counter: `fields` (all but `spent` for a fresh one, which starts from its
-          -- seed with no holds but this call's) and this call's hold, if any. Fresh and due counters
-          -- get their expiry (a day-or-month window's is the same instant each time, a run's slides).
-          local function store(i, fields, member, expires)
-            local key, holds, ttl = KEYS[k + nl + 2 * i], KEYS[k + nl + 2 * i + 1], tonumber(ARGV[b + 3 * i + 1])
+          -- Writes budget i's counter: `fields` (with `spent` from its seed for a fresh one, which
+          -- holds nothing but this call's hold). Fresh and due counters get their expiry (a
+          -- day-or-month window's is the same instant each time, a run's slides).
+          local function store(i, fields)
+            local key, set, ttl = KEYS[k + nl + 2 * i], KEYS[k + nl + 2 * i + 1], ARGV[b + 3 * i + 1]
             local renewing = fresh[i] or renew[i] <= now
             if fresh[i] then
               fields[#fields + 1], fields[#fields + 2] = 'spent', ARGV[b + 3 * i + 2]
-              redis.call('DEL', holds)
+              redis.call('DEL', set)
             end
-            if renewing then fields[#fields + 1], fields[#fields + 2] = 'renew_at', int(now + ttl * 500) end
+            if renewing then fields[#fields + 1], fields[#fields + 2] = 'renew_at', int(now + tonumber(ttl) * 500) end
             redis.call('HSET', key, unpack(fields))
-            if member then
-              redis.call('ZADD', holds, expires, member, '+inf', '\(openHoldsMember)')
-            elseif renewing then
-              redis.call('ZADD', holds, '+inf', '\(openHoldsMember)')
-            end
             if renewing then
               redis.call('EXPIRE', key, ttl)
-              redis.call('EXPIRE', holds, ttl)
+              -- An earlier release's holds set lives as long as its counter (a no-op without one).
+              if not fresh[i] then redis.call('EXPIRE', set, ttl) end
             end
           end
           for i = 0, nb - 1 do
             if fresh[i] then
               spent[i], reserved[i] = tonumber(ARGV[b + 3 * i + 2]), 0
             elseif sweep[i] <= now then
-              local key, holds = KEYS[k + nl + 2 * i], KEYS[k + nl + 2 * i + 1]
-              local expired = redis.call('ZRANGEBYSCORE', holds, '-inf', int(now))
+              local key, set = KEYS[k + nl + 2 * i], KEYS[k + nl + 2 * i + 1]
+              local due, dead = unheld(i), {}
+              local all = redis.call('HGETALL', key)
+              for j = 1, #all, 2 do
+                if string.sub(all[j], 1, \(holdFieldPrefix.utf8.count)) == '\(holdFieldPrefix)' then
+                  local held, ends = string.match(all[j + 1], '^(%-?%d+):(%d+)$')
+                  ends = tonumber(ends) or 0
+                  if ends <= now then
+                    reserved[i] = reserved[i] - (tonumber(held) or 0)
+                    dead[#dead + 1] = all[j]
+                  elseif ends < due then
+                    due = ends
+                  end
+                end
+              end
+              for j = 1, #dead, 1000 do redis.call('HDEL', key, unpack(dead, j, math.min(j + 999, #dead))) end
+              -- The holds an earlier release kept in a set beside the counter (`id:amount`, scored by
+              -- the end of its lease), released the same way.
+              local expired = redis.call('ZRANGEBYSCORE', set, '-inf', int(now))
               if #expired > 0 then
                 for _, member in ipairs(expired) do
                   reserved[i] = reserved[i] - (tonumber(string.match(member, ':(%-?%d+)$')) or 0)
                 end
-                redis.call('ZREMRANGEBYSCORE', holds, '-inf', int(now))
+                redis.call('ZREMRANGEBYSCORE', set, '-inf', int(now))
               end
-              local first = redis.call('ZRANGE', holds, 0, 0, 'WITHSCORES')
-              sweep[i] = unheld(i)
-              if first[1] and first[1] ~= '\(openHoldsMember)' then sweep[i] = tonumber(first[2]) end
+              local first = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+              if first[1] and first[1] ~= '\(openHoldsMember)' and tonumber(first[2]) < due then due = tonumber(first[2]) end
+              sweep[i] = due
               redis.call('HSET', key, 'reserved', int(reserved[i]), 'sweep_at', int(sweep[i]))
             end
             if spent[i] + reserved[i] + amount > tonumber(ARGV[b + 3 * i]) then
@@ -177,11 +195,11 @@ struct Preflight: Sendable {
             end
           end
           local expires = int(now + lease)
-          local member = id .. ':' .. ARGV[7]
+          local hold, value = '\(holdFieldPrefix)' .. ARGV[8], ARGV[7] .. ':' .. expires
           for i = 0, nb - 1 do
-            local fields = {'reserved', int(reserved[i] + amount)}
-            if fresh[i] or now + lease < sweep[i] then fields[3], fields[4] = 'sweep_at', expires end
-            store(i, fields, member, expires)
+            local fields = {'reserved', int(reserved[i] + amount), hold, value}
+            if fresh[i] or now + lease < sweep[i] then fields[5], fields[6] = 'sweep_at', expires end
+            store(i, fields)
           end
         end
         local reset = window
