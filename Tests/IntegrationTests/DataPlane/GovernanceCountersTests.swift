@@ -38,10 +38,10 @@ import Testing
         func limit(_ name: String) -> GovernanceCounters.Limit {
             GovernanceCounters.Limit(key: GovernanceCounters.key(org: org, name), ceiling: 10, cost: 1)
         }
-        #expect(counters.admitInProcess([limit("r1")], window: 0).allowed)
-        #expect(counters.admitInProcess([limit("r2")], window: 0).allowed)
+        #expect(counters.admitInProcess([limit("r1")], window: 0, resetSeconds: 1).allowed)
+        #expect(counters.admitInProcess([limit("r2")], window: 0, resetSeconds: 1).allowed)
         try await Task.sleep(for: .milliseconds(2))
-        #expect(counters.admitInProcess([limit("r3")], window: 60).allowed)
+        #expect(counters.admitInProcess([limit("r3")], window: 60, resetSeconds: 1).allowed)
         #expect(counters.localCount == 1)
     }
 }

@@ -64,6 +64,14 @@ import Testing
         }
     }
 
+    @Test func aWindowResetsWhenItsMinuteEndsNotWhenItsCounterExpires() async throws {
+        try await withFixture { f in
+            let limit = f.limit("req", ceiling: 1)
+            _ = try await f.preflight.counters.add(limit.key, window: 3600)
+            try await f.expectRefusalResetsAtTheMinutesEnd(f.preflight, f.plan(limits: [limit]))
+        }
+    }
+
     @Test func aBudgetRefusalRefundsTheRateWindowAndHoldsNothing() async throws {
         try await withFixture(cap: 100) { f in
             let limit = f.limit("req", ceiling: 10)

@@ -72,9 +72,9 @@ public final class GovernanceCounters: Sendable {
 
     /// Checks every limit and, only if all pass, charges them all (in process: with Redis the
     /// preflight script does this). A limit with cost 0 (tokens, charged after the answer) refuses
-    /// only once its window is used up.
-    func admitInProcess(_ limits: [Limit], window seconds: Int) -> Decision {
-        guard !limits.isEmpty else { return Decision(allowed: true, index: 0, remaining: Int.max, resetSeconds: seconds) }
+    /// only once its window is used up. `resetSeconds`: when the windows reset (the end of their minute).
+    func admitInProcess(_ limits: [Limit], window seconds: Int, resetSeconds: Int) -> Decision {
+        guard !limits.isEmpty else { return Decision(allowed: true, index: 0, remaining: Int.max, resetSeconds: resetSeconds) }
         let now = ContinuousClock.now
         return local.withLock { counters in
             counters.sweepIfDue(now: now)
@@ -83,19 +83,18 @@ public final class GovernanceCounters: Sendable {
                 return (entry.count, entry.expires)
             }
             for (index, limit) in limits.enumerated() {
-                let (count, expires) = used(limit.key)
+                let (count, _) = used(limit.key)
                 if count + limit.cost > limit.ceiling, !(limit.cost == 0 && count < limit.ceiling) {
-                    return Decision(allowed: false, index: index, remaining: max(limit.ceiling - count, 0),
-                                    resetSeconds: max(Int((expires - now).components.seconds), 1))
+                    return Decision(allowed: false, index: index, remaining: max(limit.ceiling - count, 0), resetSeconds: resetSeconds)
                 }
             }
-            var best = Decision(allowed: true, index: 0, remaining: Int.max, resetSeconds: seconds)
+            var best = Decision(allowed: true, index: 0, remaining: Int.max, resetSeconds: resetSeconds)
             for (index, limit) in limits.enumerated() {
                 let (count, expires) = used(limit.key)
                 counters.set(limit.key, Counter(count: count + limit.cost, expires: expires))
                 let left = limit.ceiling - count - limit.cost
                 if left < best.remaining {
-                    best = Decision(allowed: true, index: index, remaining: max(left, 0), resetSeconds: max(Int((expires - now).components.seconds), 1))
+                    best = Decision(allowed: true, index: index, remaining: max(left, 0), resetSeconds: resetSeconds)
                 }
             }
             return best

@@ -74,7 +74,8 @@ struct GovernanceGate: Sendable {
             admission.plan.loop = (key, loop.windowSeconds, loop.maxRepeats)
         }
 
-        let minute = Int(Date().timeIntervalSince1970) / 60
+        let minute = Int(Date().timeIntervalSince1970) / Preflight.rateWindowSeconds
+        admission.plan.rateWindowMinute = minute
         for (index, rule) in (policy.rules.rateLimits ?? []).enumerated() {
             let subject = switch rule.scope {
             case .agent: principal.agentID

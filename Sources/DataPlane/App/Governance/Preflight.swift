@@ -16,8 +16,10 @@ struct Preflight: Sendable {
     struct Plan: Sendable {
         /// The run's loop counter for this request's fingerprint, when the policy detects loops.
         var loop: (key: String, windowSeconds: Int, maxRepeats: Int)?
-        /// Rate-limit windows (one minute each).
+        /// Rate-limit windows (one minute each), and the minute they count (their keys name it):
+        /// they reset when it ends.
         var limits: [GovernanceCounters.Limit] = []
+        var rateWindowMinute = Int(Date().timeIntervalSince1970) / Preflight.rateWindowSeconds
         var budgets: [ApplicableBudget] = []
         /// The call's worst-case cost, reserved on every budget.
         var reserve: Int64 = 0
@@ -56,8 +58,7 @@ struct Preflight: Sendable {
     // A budget counter that does not exist (a new window, or Redis lost its data) starts from the
     // durable spend: when its seed is unknown the script asks for it ({4, index}) before touching
     // anything. A call's hold is a field of the counter's hash, `hold:<id>` = `<amount>:<lease end ms>`.
-    // Reply: {0, tightest, remaining, reset} cleared · {1, seen} loop · {2, index, remaining, reset}
-    //        rate limited · {3, index, spent, reserved} over budget. Nothing but the loop counter is
+    // Reply: {0, tightest, remaining} cleared · {1, seen} loop · {2, index, remaining} rate limited · {3, index, spent, reserved} over budget. Nothing but the loop counter is
     //        charged unless every check passes: a window charged before a later check refuses is
     //        refunded in the same atomic step.
     // Every `redis.call` costs Redis a few microseconds beyond the command itself (arguments and the
@@ -73,11 +74,11 @@ struct Preflight: Sendable {
     // - a fresh counter drops the holds set of the counter Redis lost before it, if an earlier release
     //   left one; sweeps release what such a set holds too, so releases can run side by side;
     // - a loop fingerprint is usually new: SET NX EX starts its window in one call;
-    // - only the tightest rate window's TTL is read.
+    // - no window's TTL is read: a window resets when the minute its key names ends.
     // Numbers go to `redis.call` as the strings they came as (ARGV) or formatted as integers: Lua turns
     // a number into a string with `%.14g`, the float path of `printf` (~5 % of Redis's time once).
     private static let script = RedisScript("""
-        local nl, window, nb, amount = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+        local nl, nb, amount = tonumber(ARGV[4]), tonumber(ARGV[6]), tonumber(ARGV[7])
         local k = 1
         if ARGV[1] == '1' then k = 2 end
         local a = 10
@@ -113,16 +114,14 @@ struct Preflight: Sendable {
           local used
           if cost > 0 then
             used = redis.call('INCRBY', key, ARGV[a + 2 * i + 1]) - cost
-            if used == 0 then redis.call('EXPIRE', key, window) end
+            if used == 0 then redis.call('EXPIRE', key, ARGV[5]) end
             charged = i + 1
           else
             used = tonumber(redis.call('GET', key) or '0')
           end
           if used + cost > ceiling and not (cost == 0 and used < ceiling) then
             refund()
-            local ttl = redis.call('TTL', key)
-            if ttl < 0 then ttl = window end
-            return {2, i, math.max(ceiling - used, 0), ttl}
+            return {2, i, math.max(ceiling - used, 0)}
           end
           local left = ceiling - used - cost
           if least < 0 or left < least then least = left; tightest = i end
@@ -202,12 +201,7 @@ struct Preflight: Sendable {
             store(i, fields)
           end
         end
-        local reset = window
-        if nl > 0 then
-          reset = redis.call('TTL', KEYS[k + tightest])
-          if reset < 0 then reset = window end
-        end
-        return {0, tightest, math.max(least, 0), reset}
+        return {0, tightest, math.max(least, 0)}
         """)
 
     func run(_ plan: Plan) async throws -> Outcome {
@@ -223,6 +217,13 @@ struct Preflight: Sendable {
             }
         }
         throw RedisError.server("the preflight script asked twice for the same budget's durable spend")
+    }
+
+    /// Seconds until the plan's rate-limit windows reset: the end of the minute they count, at least
+    /// 1 (a call answered just after it ended retries into the next window). Not a counter's TTL,
+    /// which runs a minute from the window's first call, past the minute's end.
+    static func resetSeconds(_ plan: Plan, now: Date = Date()) -> Int {
+        max((plan.rateWindowMinute + 1) * rateWindowSeconds - Int(now.timeIntervalSince1970), 1)
     }
 
     /// Every unknown seed, read from Postgres.
@@ -266,13 +267,13 @@ struct Preflight: Sendable {
         }
         let values = reply.array?.compactMap(\.int) ?? []
         switch (values.first, values.count) {
-        case (0, 4):
-            let decision = GovernanceCounters.Decision(allowed: true, index: values[1], remaining: values[2], resetSeconds: max(values[3], 1))
+        case (0, 3):
+            let decision = GovernanceCounters.Decision(allowed: true, index: values[1], remaining: values[2], resetSeconds: Self.resetSeconds(plan))
             return .cleared(plan.limits.isEmpty ? nil : decision, BudgetHold(budgets: plan.budgets, reserved: plan.reserve, id: plan.reservationID))
         case (1, 2):
             return .loop(seen: values[1])
-        case (2, 4):
-            return .rateLimited(.init(allowed: false, index: values[1], remaining: values[2], resetSeconds: max(values[3], 1)))
+        case (2, 3):
+            return .rateLimited(.init(allowed: false, index: values[1], remaining: values[2], resetSeconds: Self.resetSeconds(plan)))
         case (3, 4):
             return .overBudget(BudgetRefusal(budget: plan.budgets[values[1]], spent: Int64(values[2]), reserved: Int64(values[3]), amount: plan.reserve))
         case (4, 2):
@@ -292,7 +293,7 @@ struct Preflight: Sendable {
         }
         var decision: GovernanceCounters.Decision?
         if !plan.limits.isEmpty {
-            let admitted = counters.admitInProcess(plan.limits, window: Self.rateWindowSeconds)
+            let admitted = counters.admitInProcess(plan.limits, window: Self.rateWindowSeconds, resetSeconds: Self.resetSeconds(plan))
             guard admitted.allowed else { return .rateLimited(admitted) }
             decision = admitted
         }
