@@ -58,9 +58,10 @@ struct Preflight: Sendable {
     // A budget counter that does not exist (a new window, or Redis lost its data) starts from the
     // durable spend: when its seed is unknown the script asks for it ({4, index}) before touching
     // anything. A call's hold is a field of the counter's hash, `hold:<id>` = `<amount>:<lease end ms>`.
-    // Reply: {0, tightest, remaining} cleared · {1, seen} loop · {2, index, remaining} rate limited · {3, index, spent, reserved} over budget. Nothing but the loop counter is
-    //        charged unless every check passes: a window charged before a later check refuses is
-    //        refunded in the same atomic step.
+    // Reply: {0, tightest, remaining} cleared · {1, seen} loop · {2, index, remaining} rate limited ·
+    //        {3, index, spent, reserved} over budget. Nothing but the loop counter is charged unless
+    //        every check passes: a window charged before a later check refuses is refunded in the
+    //        same atomic step.
     // Every `redis.call` costs Redis a few microseconds beyond the command itself (arguments and the
     // reply cross into Lua; a write to a key ~3–4 µs on the benchmark host), more than most of these
     // commands take, so the common call makes few:
