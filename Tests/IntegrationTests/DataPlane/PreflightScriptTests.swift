@@ -39,7 +39,7 @@ import Testing
                 return "\(fields[index].dropFirst(Preflight.holdFieldPrefix.count)):\(amount)"
             }.sorted()
         }
-        /// The holds set an earlier release kept beside the counter: its members and their scores.
+        /// The holds set an earlier release kept beside the counter, and its members (soonest lease first).
         var legacyHolds: String { BudgetCounterKey.holds(of: budget.key) }
         func legacyMembers() async throws -> [String] {
             try await redis.send("ZRANGE", legacyHolds, "0", "-1").array?.compactMap(\.string) ?? []
