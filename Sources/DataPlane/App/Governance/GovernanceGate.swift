@@ -74,8 +74,8 @@ struct GovernanceGate: Sendable {
             admission.plan.loop = (key, loop.windowSeconds, loop.maxRepeats)
         }
 
-        let minute = Int(Date().timeIntervalSince1970) / Preflight.rateWindowSeconds
-        admission.plan.rateWindowMinute = minute
+        // The minute the windows count, named in their keys: the plan resets them when it ends.
+        let minute = admission.plan.rateWindowMinute
         for (index, rule) in (policy.rules.rateLimits ?? []).enumerated() {
             let subject = switch rule.scope {
             case .agent: principal.agentID
