@@ -5,8 +5,9 @@ WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
 COPY Tests ./Tests
-RUN swift build -c release --static-swift-stdlib \
- && mkdir -p /out && cp "$(swift build -c release --show-bin-path)"/rungate-* /out/
+COPY scripts/lib.sh scripts/build-release scripts/hot-functions.txt ./scripts/
+RUN scripts/build-release \
+ && mkdir -p /out && cp "$(scripts/build-release --show-bin-path)"/rungate-* /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libhiredis0.14 libzstd1 ca-certificates postgresql-client curl \

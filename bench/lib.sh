@@ -49,10 +49,11 @@ bench_setup() {
   # What the results were measured on, for the reports the scripts append to RESULTS.md.
   export BENCH_MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
 
-  # Built as the Docker image ships it: the Swift runtime linked in statically (measured faster).
+  # Built as users run it (scripts/build-release: the Swift runtime linked in statically, the data
+  # plane's hot functions laid out together; both measured faster).
   say "building (release, static Swift runtime)"
-  swift build -c release --static-swift-stdlib >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; die "build failed"; }
-  BIN="$(swift build -c release --static-swift-stdlib --show-bin-path)"
+  "${RELEASE_BUILD[@]}" >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; die "build failed"; }
+  BIN="$("${RELEASE_BUILD[@]}" --show-bin-path)"
 
   local pg_port pg_password
   pg_port=$(free_port); REDIS_PORT=$(free_port); pg_password=$(random_secret)
@@ -166,6 +167,21 @@ bench_spooled() {
 # bench_fixed_server PORT: an nginx server block answering BENCH_ANSWER.
 bench_fixed_server() {
   echo "server { listen 127.0.0.1:$1; location / { default_type application/json; return 200 '$BENCH_ANSWER'; } }"
+}
+
+# bench_fixed_stream_server PORT: an nginx server block answering a streamed chat completion (two
+# content chunks, a usage chunk and [DONE], all at once), for streamed calls (bench/instructions streaming).
+bench_fixed_stream_server() {
+  local chunk='{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini"'
+  echo "server { listen 127.0.0.1:$1; location / { default_type text/event-stream; return 200 'data: $chunk,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"This is a fixed\"},\"finish_reason\":null}]}
+
+data: $chunk,\"choices\":[{\"index\":0,\"delta\":{\"content\":\" benchmark answer.\"},\"finish_reason\":\"stop\"}]}
+
+data: $chunk,\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":7,\"total_tokens\":19}}
+
+data: [DONE]
+
+'; } }"
 }
 
 # bench_proxy_server NAME PROXY_PORT UPSTREAM_PORT: the plain nginx reverse proxy the data plane is

@@ -6,6 +6,18 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# The release build scripts/up, bench/ and the Docker image run (scripts/build-release): the Swift
+# runtime linked in statically; every function (dependencies' and C code included) in a section of
+# its own, so the linker can place the data plane's hot functions side by side in the order
+# scripts/hot-functions.txt gives (written by bench/layout from profiles of passthrough and governed
+# calls). A call's code then spans a few hundred pages instead of over a thousand, which is what a
+# call after a pause pays for: bench/RESULTS.md, session 28. A function the list does not name is
+# placed as before, so a list older than the code is less effective, never wrong. (A release build
+# folder from before these flags keeps its objects: remove .build/*/release once.)
+RELEASE_BUILD=(swift build -c release --static-swift-stdlib
+  -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
+  -Xlinker "--section-ordering-file=$ROOT/scripts/hot-functions.txt")
+
 # Runs as root directly or through sudo otherwise.
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

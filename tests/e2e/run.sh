@@ -3,7 +3,7 @@
 # mock provider, two data-plane processes, the control plane and the platform service (debug build) against the PostgreSQL and Redis that
 # scripts/test started, bootstraps an org, and runs pytest. Called by scripts/test.
 # RUNGATE_E2E_BIN=folder runs other builds of the executables, e.g. the release build users run:
-#   RUNGATE_E2E_BIN="$(swift build -c release --static-swift-stdlib --show-bin-path)" ./scripts/test
+#   RUNGATE_E2E_BIN="$(scripts/build-release --show-bin-path)" ./scripts/test
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$ROOT"
 
