@@ -52,7 +52,7 @@ bench_setup() {
   # Built as users run it (scripts/build-release: the Swift runtime linked in statically, the data
   # plane's hot functions laid out together; both measured faster).
   say "building (release, static Swift runtime)"
-  "${RELEASE_BUILD[@]}" >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; die "build failed"; }
+  release_build >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; die "build failed"; }
   BIN="$("${RELEASE_BUILD[@]}" --show-bin-path)"
 
   local pg_port pg_password

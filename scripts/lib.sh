@@ -12,11 +12,27 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # scripts/hot-functions.txt gives (written by bench/layout from profiles of passthrough and governed
 # calls). A call's code then spans a few hundred pages instead of over a thousand, which is what a
 # call after a pause pays for: bench/RESULTS.md, session 28. A function the list does not name is
-# placed as before, so a list older than the code is less effective, never wrong. (A release build
-# folder from before these flags keeps its objects: remove .build/*/release once.)
+# placed as before, so a list older than the code is less effective, never wrong.
 RELEASE_BUILD=(swift build -c release --static-swift-stdlib
   -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
   -Xlinker "--section-ordering-file=$ROOT/scripts/hot-functions.txt")
+
+# release_build [swift build arguments...]: runs RELEASE_BUILD after two checks SwiftPM does not
+# make. A release folder built with other flags is removed (SwiftPM keeps its objects when only the
+# flags change: they would lack the sections). Executables older than scripts/hot-functions.txt are
+# removed, so they are linked again in its order (the list is not an input SwiftPM tracks).
+release_build() {
+  local bin flags
+  bin=$("${RELEASE_BUILD[@]}" --show-bin-path)
+  flags="${RELEASE_BUILD[*]}"
+  if [ -d "$bin" ] && [ "$(cat "$bin/.rungate-build-flags" 2>/dev/null)" != "$flags" ]; then
+    say "removing $bin: built with other flags than scripts/lib.sh's RELEASE_BUILD"
+    rm -rf "$bin"
+  fi
+  find "$bin" -maxdepth 1 -type f -name 'rungate-*' ! -newer "$ROOT/scripts/hot-functions.txt" -delete 2>/dev/null || true
+  "${RELEASE_BUILD[@]}" "$@" || return
+  printf '%s' "$flags" > "$bin/.rungate-build-flags"
+}
 
 # Runs as root directly or through sudo otherwise.
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
