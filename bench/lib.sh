@@ -53,7 +53,7 @@ bench_setup() {
   # plane's hot functions laid out together; both measured faster).
   say "building (release, static Swift runtime)"
   release_build >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; die "build failed"; }
-  BIN="$("${RELEASE_BUILD[@]}" --show-bin-path)"
+  BIN=$RELEASE_BIN
 
   local pg_port pg_password
   pg_port=$(free_port); REDIS_PORT=$(free_port); pg_password=$(random_secret)

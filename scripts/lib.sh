@@ -9,8 +9,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # The release build scripts/up, bench/ and the Docker image run (scripts/build-release): the Swift
 # runtime linked in statically; every function (dependencies' and C code included) in a section of
 # its own, so the linker can place the data plane's hot functions side by side in the order
-# scripts/hot-functions.txt gives (written by bench/layout from profiles of passthrough and governed
-# calls). A call's code then spans a few hundred pages instead of over a thousand, which is what a
+# scripts/hot-functions.txt gives (written by bench/layout from profiles of passthrough, governed and
+# streamed calls). A call's code then spans a few hundred pages instead of over a thousand, which is what a
 # call after a pause pays for: bench/RESULTS.md, session 28. A function the list does not name is
 # placed as before, so a list older than the code is less effective, never wrong.
 RELEASE_BUILD=(swift build -c release --static-swift-stdlib
@@ -21,17 +21,17 @@ RELEASE_BUILD=(swift build -c release --static-swift-stdlib
 # make. A release folder built with other flags is removed (SwiftPM keeps its objects when only the
 # flags change: they would lack the sections). Executables older than scripts/hot-functions.txt are
 # removed, so they are linked again in its order (the list is not an input SwiftPM tracks).
+# Sets RELEASE_BIN, the folder the binaries are in.
 release_build() {
-  local bin flags
-  bin=$("${RELEASE_BUILD[@]}" --show-bin-path)
-  flags="${RELEASE_BUILD[*]}"
-  if [ -d "$bin" ] && [ "$(cat "$bin/.rungate-build-flags" 2>/dev/null)" != "$flags" ]; then
-    say "removing $bin: built with other flags than scripts/lib.sh's RELEASE_BUILD"
-    rm -rf "$bin"
+  local flags="${RELEASE_BUILD[*]}"
+  RELEASE_BIN=$("${RELEASE_BUILD[@]}" --show-bin-path)
+  if [ -d "$RELEASE_BIN" ] && [ "$(cat "$RELEASE_BIN/.rungate-build-flags" 2>/dev/null)" != "$flags" ]; then
+    say "removing $RELEASE_BIN: built with other flags than scripts/lib.sh's RELEASE_BUILD"
+    rm -rf "$RELEASE_BIN"
   fi
-  find "$bin" -maxdepth 1 -type f -name 'rungate-*' ! -newer "$ROOT/scripts/hot-functions.txt" -delete 2>/dev/null || true
+  find "$RELEASE_BIN" -maxdepth 1 -type f -name 'rungate-*' ! -newer "$ROOT/scripts/hot-functions.txt" -delete 2>/dev/null || true
   "${RELEASE_BUILD[@]}" "$@" || return
-  printf '%s' "$flags" > "$bin/.rungate-build-flags"
+  printf '%s' "$flags" > "$RELEASE_BIN/.rungate-build-flags"
 }
 
 # Runs as root directly or through sudo otherwise.
