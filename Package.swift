@@ -89,12 +89,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "RungateDataMain",
-            dependencies: ["DataPlane", "Common", "CConcurrencyHook", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["DataPlane", "Common", "CConcurrencyHook", "CHugeText", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Sources/DataPlane/Main",
             swiftSettings: swiftSettings
         ),
         // Sets the concurrency runtime's global-executor hook by reference (see its header).
         .target(name: "CConcurrencyHook", path: "Sources/CConcurrencyHook"),
+        // Maps the data plane's code with 2 MB pages (see its header).
+        .target(name: "CHugeText", path: "Sources/CHugeText"),
 
         // MARK: Control plane (org users and admin tokens, port 8081)
         .target(

@@ -12,10 +12,13 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # scripts/hot-functions.txt gives (written by bench/layout from profiles of passthrough, governed and
 # streamed calls). A call's code then spans a few hundred pages instead of over a thousand, which is what a
 # call after a pause pays for: bench/RESULTS.md, session 28. A function the list does not name is
-# placed as before, so a list older than the code is less effective, never wrong.
+# placed as before, so a list older than the code is less effective, never wrong. Segments aligned to
+# 2 MB, so the kernel loads the executables 2 MB-aligned and the data plane can map its code with
+# 2 MB pages (Sources/CHugeText; session 29).
 RELEASE_BUILD=(swift build -c release --static-swift-stdlib
   -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
-  -Xlinker "--section-ordering-file=$ROOT/scripts/hot-functions.txt")
+  -Xlinker "--section-ordering-file=$ROOT/scripts/hot-functions.txt"
+  -Xlinker -z -Xlinker max-page-size=0x200000)
 
 # release_build [swift build arguments...]: runs RELEASE_BUILD after two checks SwiftPM does not
 # make. A release folder built with other flags is removed (SwiftPM keeps its objects when only the

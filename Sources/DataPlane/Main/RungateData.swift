@@ -1,4 +1,5 @@
 import ArgumentParser
+import CHugeText
 import Common
 import DataPlane
 import Hummingbird
@@ -57,6 +58,8 @@ struct RungateData: AsyncParsableCommand {
             // Correct either way, only slower: say so rather than lose the speed silently.
             logger.warning("Swift concurrency could not be moved onto NIO's event loops (the runtime's hook is not visible); running on Swift's own thread pool")
         }
+        // Done by a constructor before the runtime started (CHugeText); -1 in builds without 2 MB alignment.
+        logger.debug("code marked for 2 MB pages", metadata: ["stretches": "\(rungate_huge_text_stretches())"])
         let backing = try options.backingServices(applicationName: "rungate-data", logger: logger)
         let configuration = DataPlaneConfiguration(
             host: options.host, port: port, keyring: try .fromEnvironment(), maxBodyBytes: maxBodyBytes,
