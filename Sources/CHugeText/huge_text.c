@@ -1,7 +1,7 @@
+#define _GNU_SOURCE
 #include "CHugeText.h"
 
 #if defined(__linux__)
-#define _GNU_SOURCE
 #include <fcntl.h>
 #include <link.h>
 #include <stdint.h>

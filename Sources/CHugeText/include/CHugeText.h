@@ -12,9 +12,9 @@
 /// Needs the executable linked with 2 MB segment alignment (`-z max-page-size=0x200000`, so the
 /// kernel loads it 2 MB-aligned), transparent huge pages not `never` and a file system whose page
 /// cache takes large folios (xfs; ext4 on recent kernels, as Linux 6.18 here); otherwise nothing
-/// changes. A stretch some of whose pages were mapped before
-/// (the loader's headers and start-up code, this constructor's own stretch) or that another running
-/// process maps as 4 KB pages keeps 4 KB pages. RUNGATE_HUGE_TEXT=off skips it.
+/// changes. A stretch some of whose pages were mapped before (the loader's headers and start-up
+/// code, this constructor's own stretch), or that another running process maps as 4 KB pages, keeps
+/// 4 KB pages. RUNGATE_HUGE_TEXT=off skips it.
 ///
 /// Returns what the constructor did: the number of stretches marked, 0 when skipped, -1 when none
 /// could be (not Linux, segment not 2 MB-aligned, madvise refused).
