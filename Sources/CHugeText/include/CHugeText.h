@@ -14,7 +14,9 @@
 /// cache takes large folios (xfs; ext4 on recent kernels, as Linux 6.18 here); otherwise nothing
 /// changes. A stretch some of whose pages were mapped before (the loader's headers and start-up
 /// code, this constructor's own stretch), or that another running process maps as 4 KB pages, keeps
-/// 4 KB pages. RUNGATE_HUGE_TEXT=off skips it.
+/// 4 KB pages. Cached 2 MB folios no process maps are dropped too (they cannot be told apart without
+/// root): each start reads the code it touches from disk again (~20 MB, +50–100 ms here).
+/// RUNGATE_HUGE_TEXT=off skips it.
 ///
 /// Returns what the constructor did: the number of stretches marked, 0 when skipped, -1 when none
 /// could be (not Linux, segment not 2 MB-aligned, madvise refused).
