@@ -23,9 +23,7 @@ RELEASE_BUILD=(swift build -c release --static-swift-stdlib
 # release_build [swift build arguments...]: runs RELEASE_BUILD after two checks SwiftPM does not
 # make. A release folder built with other flags is removed (SwiftPM keeps its objects when only the
 # flags change: they would lack the sections). Executables older than scripts/hot-functions.txt are
-# removed, so they are linked again in its order (the list is not an input SwiftPM tracks). The
-# executables are written to disk before it returns: the data plane can map only clean cached pages
-# of its code with 2 MB pages, so one started right after a link would keep 4 KB pages (Sources/CHugeText).
+# removed, so they are linked again in its order (the list is not an input SwiftPM tracks).
 # Sets RELEASE_BIN, the folder the binaries are in.
 release_build() {
   local flags="${RELEASE_BUILD[*]}"
@@ -36,7 +34,6 @@ release_build() {
   fi
   find "$RELEASE_BIN" -maxdepth 1 -type f -name 'rungate-*' ! -newer "$ROOT/scripts/hot-functions.txt" -delete 2>/dev/null || true
   "${RELEASE_BUILD[@]}" "$@" || return
-  sync "$RELEASE_BIN"/rungate-*
   printf '%s' "$flags" > "$RELEASE_BIN/.rungate-build-flags"
 }
 

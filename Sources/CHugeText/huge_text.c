@@ -48,10 +48,12 @@ static int map_text_with_huge_pages(void) {
     if (last <= first) return -1;
     if (madvise((void *)first, last - first, MADV_HUGEPAGE) != 0) return -1;
     // Cached 4 KB folios would be mapped as they are; dropping the ones no process maps lets the
-    // first fault read a 2 MB folio instead.
+    // first fault read a 2 MB folio instead. Only clean pages can be dropped: a binary written
+    // moments ago (just linked or copied) is written out first (at once when it already is).
     int file = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (file >= 0) {
         off_t offset = (off_t)(segment.file_offset + (first - segment.start));
+        fdatasync(file);
         posix_fadvise(file, offset, (off_t)(last - first), POSIX_FADV_DONTNEED);
         close(file);
     }
