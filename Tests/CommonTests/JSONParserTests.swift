@@ -162,6 +162,27 @@ import Testing
         #expect(JSONParser.member("usage", of: Array(#"{"a":"unclosed,"usage":1}"#.utf8)) == nil)
     }
 
+    /// `members(named:)` gives what `parse` gives for the members named, on generated documents,
+    /// and nothing for the others; like `member`, only top-level keys count, the last of repeated
+    /// ones, and a document that is not an object or is malformed gives nil.
+    @Test func membersNamedAreWhatTheWholeDocumentSays() throws {
+        var random = Generator(seed: 20261203)
+        let names = ["usage", "choices", "type"]
+        for index in 0..<2_000 {
+            var object: [String: JSONValue] = [:]
+            for _ in 0..<Int.random(in: 0...6, using: &random) { object[Self.string(&random)] = Self.value(&random) }
+            for name in names where Int.random(in: 0...2, using: &random) == 0 { object[name] = Self.value(&random) }
+            let data = try JSONEncoder().encode(JSONValue.object(object))
+            #expect(JSONParser.members(named: names, of: data) == object.filter { names.contains($0.key) },
+                    "document \(index): \(String(decoding: data, as: UTF8.self))")
+        }
+        #expect(JSONParser.members(named: names, of: Array(#"{"a":{"usage":1},"type":"x","usage":2,"type":"y"}"#.utf8)) == ["usage": 2, "type": "y"])
+        #expect(JSONParser.members(named: names, of: Array(#"{}"#.utf8)) == [:])
+        #expect(JSONParser.members(named: names, of: Array(#"[{"usage":1}]"#.utf8)) == nil)
+        #expect(JSONParser.members(named: names, of: Array(#"{"usage":1,"a":[1,}]}"#.utf8)) == nil)
+        #expect(JSONParser.members(named: names, of: Array(#"{"usage":1,"a":"unclosed}"#.utf8)) == nil)
+    }
+
     /// The serializer writes what Foundation's `JSONEncoder.sortedKeys` writes, byte for byte: key
     /// order (combining marks included), escapes, numbers large and small.
     @Test func theSerializerWritesWhatFoundationWrites() throws {

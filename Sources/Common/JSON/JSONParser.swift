@@ -28,14 +28,34 @@ public struct JSONParser {
     /// passes on. Nil when the bytes are not a JSON object, have no such member, or are malformed
     /// up to where it would end. A repeated key gives its last value, as `parse` does.
     public static func member<Bytes: Collection<UInt8>>(_ name: String, of bytes: Bytes) -> JSONValue? {
-        let found: JSONValue?? = bytes.withContiguousStorageIfAvailable { buffer in
-            var parser = Parser(bytes: UnsafeRawBufferPointer(buffer))
-            return try? parser.member(name)
+        withParser(over: bytes) { parser in
+            var found: JSONValue?
+            do { try parser.members(picking: { $0 == name }) { found = $1 } } catch { return nil }
+            return found
         }
-        if let found { return found }
+    }
+
+    /// The top-level members `names` of a JSON object, read as `member` reads one: the others are
+    /// stepped over, unbuilt. For the events of a provider's stream, of which a few members are read
+    /// (built whole, every event's `id`, `model` and the rest were most of the cost of reading a
+    /// stream). Nil when the bytes are not a JSON object or are malformed.
+    public static func members<Bytes: Collection<UInt8>>(named names: [String], of bytes: Bytes) -> [String: JSONValue]? {
+        withParser(over: bytes) { parser in
+            var found: [String: JSONValue] = [:]
+            do { try parser.members(picking: names.contains) { found[$0] = $1 } } catch { return nil }
+            return found
+        }
+    }
+
+    private static func withParser<Bytes: Collection<UInt8>, Value>(over bytes: Bytes, _ body: (inout Parser) -> Value) -> Value {
+        let result: Value? = bytes.withContiguousStorageIfAvailable { buffer in
+            var parser = Parser(bytes: UnsafeRawBufferPointer(buffer))
+            return body(&parser)
+        }
+        if let result { return result }
         return Array(bytes).withUnsafeBytes { buffer in
             var parser = Parser(bytes: buffer)
-            return try? parser.member(name)
+            return body(&parser)
         }
     }
 
@@ -141,19 +161,20 @@ public struct JSONParser {
             }
         }
 
-        mutating func member(_ name: String) throws(JSONParseError) -> JSONValue? {
+        /// See `JSONParser.member(_:of:)`: hands `found` each top-level member `wanted` picks, built
+        /// (a repeated key once per occurrence); steps over the others.
+        mutating func members(picking wanted: (String) -> Bool, _ found: (String, JSONValue) -> Void) throws(JSONParseError) {
             skipWhitespace()
             guard current == UInt8(ascii: "{") else { throw error("not an object") }
             index += 1
             skipWhitespace()
-            if current == UInt8(ascii: "}") { return nil }
-            var found: JSONValue?
+            if current == UInt8(ascii: "}") { return }
             while true {
                 try expectKey()
                 let key = try string()  // keys are short: no allocation below 16 bytes
                 try colon()
-                if key == name { found = try value(depth: 1) } else { try skipValue(depth: 1) }
-                if try closes(UInt8(ascii: "}"), after: "an object member") { return found }
+                if wanted(key) { found(key, try value(depth: 1)) } else { try skipValue(depth: 1) }
+                if try closes(UInt8(ascii: "}"), after: "an object member") { return }
             }
         }
 

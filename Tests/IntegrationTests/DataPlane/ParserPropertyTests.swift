@@ -62,6 +62,21 @@ import Testing
         }
     }
 
+    /// The same stream with CRLF line ends reads the same, however it is split (a blank line is
+    /// found across chunk boundaries, between a CR and its LF too).
+    @Test func crlfStreamsReadTheSameAtAnySplit() {
+        let crlf = Array(String(decoding: Self.chatStream, as: UTF8.self).replacingOccurrences(of: "\n", with: "\r\n").utf8)
+        var generator = Generator(seed: 0xC41F)
+        let (_, wholeUsage, wholeCalls) = Self.scan(Self.chatStream, strip: false, using: &generator)
+        for seed in 1...300 as ClosedRange<UInt64> {
+            var generator = Generator(seed: seed)
+            let (passed, usage, calls) = Self.scan(crlf, strip: false, using: &generator)
+            #expect(passed == crlf && usage == wholeUsage && calls == wholeCalls, "seed \(seed)")
+            let (stripped, strippedUsage, _) = Self.scan(crlf, strip: true, using: &generator)
+            #expect(!String(decoding: stripped, as: UTF8.self).contains("prompt_tokens") && strippedUsage == wholeUsage, "seed \(seed)")
+        }
+    }
+
     /// Lines may end in CRLF (the SSE grammar allows it): an Anthropic event whose `event:` line comes
     /// first is still read. (Split as a Swift String, "\r\n" is one character, not a line end.)
     @Test func eventsWithCRLFLineEndsAreRead() {
@@ -73,6 +88,51 @@ import Testing
         _ = scanner.finish()
         #expect(scanner.finalUsage(requestBytes: 100) == TokenUsage(input: 21, output: 9))
         #expect(scanner.deliveredCharacters == 3)
+    }
+
+    /// Each event is read for the members the scanner and the tool-call assembler use, the rest
+    /// stepped over: a Responses and an Anthropic stream, with the members neither reads around them
+    /// (ids, models, sequence numbers), give their usage, delivered text and tool calls in full.
+    @Test(arguments: [
+        (ProviderEndpoint.responses, """
+            event: response.created
+            data: {"type":"response.created","sequence_number":0,"response":{"id":"resp_1","object":"response","status":"in_progress","usage":null}}
+
+            event: response.output_text.delta
+            data: {"type":"response.output_text.delta","sequence_number":1,"item_id":"msg_1","output_index":0,"content_index":0,"delta":"Hello"}
+
+            event: response.output_item.done
+            data: {"type":"response.output_item.done","sequence_number":2,"output_index":1,"item":{"id":"fc_1","type":"function_call","status":"completed","call_id":"call_1","name":"delete_database","arguments":"{\\"env\\":\\"prod\\"}"}}
+
+            event: response.completed
+            data: {"type":"response.completed","sequence_number":3,"response":{"id":"resp_1","model":"gpt-4o-mini","usage":{"input_tokens":30,"input_tokens_details":{"cached_tokens":4},"output_tokens":12,"total_tokens":42}}}
+
+
+            """, TokenUsage(input: 30, output: 12, cachedInput: 4), 5),
+        (ProviderEndpoint.messages, """
+            event: message_start
+            data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4","usage":{"input_tokens":25,"output_tokens":1}}}
+
+            event: content_block_start
+            data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"delete_database","input":{}}}
+
+            event: content_block_delta
+            data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\\"env\\":\\"prod\\"}"}}
+
+            event: message_delta
+            data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":15}}
+
+
+            """, TokenUsage(input: 25, output: 15), 14),
+    ])
+    func otherAPIsStreamsAreReadInFull(endpoint: ProviderEndpoint, stream: String, usage: TokenUsage, delivered: Int) {
+        var scanner = UsageScanner(endpoint: endpoint, stripUsageChunk: false)
+        scanner.toolCalls = StreamedToolCalls()
+        #expect(scanner.feed(ByteBuffer(string: stream)) == ByteBuffer(string: stream))
+        _ = scanner.finish()
+        #expect(scanner.finalUsage(requestBytes: 100) == usage)
+        #expect(scanner.deliveredCharacters == delivered)
+        #expect(scanner.toolCalls?.calls == [ProposedToolCall(name: "delete_database", arguments: ["env": "prod"])])
     }
 
     @Test func arbitraryBytesNeverCrashTheScanners() {

@@ -3,7 +3,8 @@ import Common
 /// Assembles the tool calls a streamed answer proposes, event by event, in each API's own format:
 /// OpenAI chat `delta.tool_calls` fragments (name once, arguments in pieces, keyed by index),
 /// Responses `response.output_item.done` function calls, Anthropic `tool_use` blocks whose input
-/// arrives as `input_json_delta` pieces. Approval gates match what this assembles.
+/// arrives as `input_json_delta` pieces. Approval gates match what this assembles. It is fed only the
+/// members `UsageScanner` reads of each event (its `eventMembers`).
 struct StreamedToolCalls: Sendable {
     private struct Partial: Sendable {
         var name = ""

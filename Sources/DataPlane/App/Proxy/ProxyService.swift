@@ -278,9 +278,13 @@ struct ProxyService: Sendable {
             do {
                 for try await chunk in response.body {
                     if step.timeToFirstTokenMilliseconds == nil { step.timeToFirstTokenMilliseconds = Self.milliseconds(since: started) }
+                    // A stream passed on unchanged leaves before it is read: reading its events is not on its way.
+                    if !strip {
+                        do { try await writer.write(chunk) } catch { clientGone = true; throw error }
+                    }
                     let out = scanner.feed(chunk)
                     if stored.readableBytes < maxStored { stored.writeImmutableBuffer(out.getSlice(at: out.readerIndex, length: min(out.readableBytes, maxStored - stored.readableBytes))!) }
-                    guard out.readableBytes > 0 else { continue }
+                    guard strip, out.readableBytes > 0 else { continue }
                     do { try await writer.write(out) } catch { clientGone = true; throw error }
                 }
                 let tail = scanner.finish()

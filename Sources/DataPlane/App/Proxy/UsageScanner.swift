@@ -18,10 +18,12 @@ struct UsageScanner {
     var toolCalls: StreamedToolCalls?
     /// Bytes of an event not yet complete.
     private var pending = ByteBuffer()
+    private let eventMembers: [String]
 
     init(endpoint: ProviderEndpoint, stripUsageChunk: Bool) {
         self.endpoint = endpoint
         self.stripUsageChunk = stripUsageChunk
+        self.eventMembers = Self.eventMembers(of: endpoint)
     }
 
     // MARK: Asking for usage
@@ -82,12 +84,25 @@ struct UsageScanner {
         return TokenUsage(input: max(1, requestBytes / 4), output: (deliveredCharacters + 3) / 4, estimated: true)
     }
 
+    /// The members of an event that this scanner and `StreamedToolCalls` read: the others (`id`,
+    /// `model`, `created`, ...) are stepped over unbuilt.
+    private static func eventMembers(of endpoint: ProviderEndpoint) -> [String] {
+        switch endpoint {
+        case .chatCompletions: ["choices", "usage"]
+        case .responses: ["type", "delta", "response", "item", "output_index"]
+        case .messages: ["type", "message", "usage", "delta", "index", "content_block"]
+        case .embeddings: []
+        }
+    }
+
     /// Inspects one event; true when it is a usage-only chunk Rungate added.
     private mutating func inspect(_ event: ByteBuffer) -> Bool {
         let data = Self.data(of: event)
-        guard !data.isEmpty, !data.elementsEqual("[DONE]".utf8), let json = try? JSONParser.parse(data) else {
+        guard !data.isEmpty, !data.elementsEqual("[DONE]".utf8),
+              let members = JSONParser.members(named: eventMembers, of: data) else {
             return false
         }
+        let json = JSONValue.object(members)
         toolCalls?.feed(json, endpoint: endpoint)
         switch endpoint {
         case .chatCompletions:
@@ -155,7 +170,7 @@ struct UsageScanner {
         event.withUnsafeReadableBytes { bytes in
             var start = 0
             while start < bytes.count {
-                var end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
+                var end = lineFeed(in: bytes, from: start) ?? bytes.count
                 let next = end + 1
                 if end > start, bytes[end - 1] == 0x0D { end -= 1 }
                 // "data:" — then optional spaces, then the value.
@@ -163,7 +178,7 @@ struct UsageScanner {
                    bytes[start + 3] == 0x61, bytes[start + 4] == 0x3A {
                     var value = start + 5
                     while value < end, bytes[value] == 0x20 { value += 1 }
-                    data.append(contentsOf: bytes[value..<end])
+                    data.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[value..<end]))
                 }
                 start = next
             }
@@ -173,15 +188,23 @@ struct UsageScanner {
 
     /// The length of the first complete event (through its blank line), if any.
     private static func eventEnd(in buffer: ByteBuffer) -> Int? {
-        let view = buffer.readableBytesView
-        var previous: UInt8 = 0
-        var index = view.startIndex
-        while index < view.endIndex {
-            let byte = view[index]
-            if byte == 0x0A, previous == 0x0A { return index - view.startIndex + 1 }
-            if byte != 0x0D { previous = byte }
-            index += 1
+        buffer.withUnsafeReadableBytes { bytes in
+            var previous: Int?
+            var from = 0
+            while let newline = lineFeed(in: bytes, from: from) {
+                // A blank line: nothing but carriage returns since the line feed before it.
+                if let previous, bytes[(previous + 1)..<newline].allSatisfy({ $0 == 0x0D }) { return newline + 1 }
+                previous = newline
+                from = newline + 1
+            }
+            return nil
         }
-        return nil
+    }
+
+    /// The offset of the first line feed at `from` or after, found with libc's vectorised `memchr`:
+    /// a byte loop cost ~5 instructions for every byte of a stream, and each byte is looked at twice.
+    private static func lineFeed(in bytes: UnsafeRawBufferPointer, from: Int) -> Int? {
+        guard from < bytes.count, let base = bytes.baseAddress, let found = memchr(base + from, 0x0A, bytes.count - from) else { return nil }
+        return base.distance(to: UnsafeRawPointer(found))
     }
 }

@@ -12,14 +12,17 @@ import Synchronization
 /// with its first chunk when that comes within `streamHeadWait` — as it does when the provider's
 /// head and first event arrive together: one segment, one wake-up of the client instead of two —
 /// and alone after it otherwise (a provider may think for seconds before its first token, and
-/// clients and load balancers time out waiting for headers). Chunks are flushed as they come; when
-/// the client reads slower than the provider writes, each chunk waits until the socket takes it.
+/// clients and load balancers time out waiting for headers). A stream's first chunk is flushed at
+/// once (the time to first token is what an agent's user waits for); later ones on the loop's next
+/// turn, so chunks written back to back leave together. When the client reads slower than the
+/// provider writes, each chunk waits until the socket takes it.
 struct ChannelResponseBodyWriter: ResponseBodyWriter {
     static let streamHeadWait = TimeAmount.milliseconds(1)
 
     let channel: any Channel
     private let head: PendingHead
     private let streamed: Bool
+    private var wroteBody = false
 
     /// `streamed`: the body's length is unknown (a stream), so the head does not wait for its end.
     init(channel: any Channel, head: HTTPResponse, streamed: Bool) {
@@ -38,12 +41,16 @@ struct ChannelResponseBodyWriter: ResponseBodyWriter {
         // A client that left stops the stream at its next chunk rather than at its end.
         guard channel.isActive else { throw ChannelError.ioOnClosedChannel }
         writeHeadIfPending()
+        defer { wroteBody = true }
         if channel.isWritable {
             channel.write(HTTPResponsePart.body(buffer), promise: nil)
             guard streamed else { return }
-            // Flushed on the loop's next turn: chunks written back to back leave together.
-            let channel = self.channel
-            channel.eventLoop.execute { channel.flush() }
+            if !wroteBody {
+                channel.flush()
+            } else {
+                let channel = self.channel
+                channel.eventLoop.execute { channel.flush() }
+            }
         } else {
             let written = channel.eventLoop.makePromise(of: Void.self)
             channel.writeAndFlush(HTTPResponsePart.body(buffer), promise: written)
