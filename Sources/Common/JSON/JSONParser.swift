@@ -47,7 +47,7 @@ public struct JSONParser {
         }
     }
 
-    private static func withParser<Bytes: Collection<UInt8>, Value>(over bytes: Bytes, _ body: (inout Parser) -> Value) -> Value {
+    static func withParser<Bytes: Collection<UInt8>, Value>(over bytes: Bytes, _ body: (inout Parser) -> Value) -> Value {
         let result: Value? = bytes.withContiguousStorageIfAvailable { buffer in
             var parser = Parser(bytes: UnsafeRawBufferPointer(buffer))
             return body(&parser)
@@ -97,7 +97,7 @@ public struct JSONParser {
         }
     }
 
-    private struct Parser {
+    struct Parser {
         let bytes: UnsafeRawBufferPointer
         var index = 0
 

@@ -3,8 +3,9 @@ import Common
 /// Assembles the tool calls a streamed answer proposes, event by event, in each API's own format:
 /// OpenAI chat `delta.tool_calls` fragments (name once, arguments in pieces, keyed by index),
 /// Responses `response.output_item.done` function calls, Anthropic `tool_use` blocks whose input
-/// arrives as `input_json_delta` pieces. Approval gates match what this assembles. It is fed only the
-/// members `UsageScanner` reads of each event (its `eventMembers`).
+/// arrives as `input_json_delta` pieces. Approval gates match what this assembles. It is fed what
+/// `UsageScanner` reads of each event: for Responses and Anthropic events, the members its
+/// `eventMembers` names; for chat completions, each choice's tool calls.
 struct StreamedToolCalls: Sendable {
     private struct Partial: Sendable {
         var name = ""
@@ -21,20 +22,22 @@ struct StreamedToolCalls: Sendable {
         change(&partials[key, default: Partial()])
     }
 
+    /// The `delta.tool_calls` of one choice (`choice`: its `index`, or its position) of an OpenAI chat
+    /// completion event.
+    mutating func feed(chatToolCalls calls: [JSONValue], choice: Int) {
+        for (offset, call) in calls.enumerated() {
+            update("\(choice).\(call["index"]?.intValue ?? offset)") { partial in
+                if let name = call["function"]?["name"]?.stringValue { partial.name += name }
+                partial.arguments += call["function"]?["arguments"]?.stringValue ?? ""
+            }
+        }
+    }
+
+    /// A Responses or Anthropic event (chat completions come a choice at a time: `feed(chatToolCalls:choice:)`).
     mutating func feed(_ event: JSONValue, endpoint: ProviderEndpoint) {
         switch endpoint {
         case .chatCompletions:
-            guard case .array(let choices)? = event["choices"] else { return }
-            for (position, choice) in choices.enumerated() {
-                guard case .array(let calls)? = choice["delta"]?["tool_calls"] else { continue }
-                let choiceIndex = choice["index"]?.intValue ?? position
-                for (offset, call) in calls.enumerated() {
-                    update("\(choiceIndex).\(call["index"]?.intValue ?? offset)") { partial in
-                        if let name = call["function"]?["name"]?.stringValue { partial.name += name }
-                        partial.arguments += call["function"]?["arguments"]?.stringValue ?? ""
-                    }
-                }
-            }
+            return
         case .responses:
             guard event["type"] == "response.output_item.done", let item = event["item"], item["type"] == "function_call",
                   let name = item["name"]?.stringValue else { return }

@@ -85,39 +85,27 @@ struct UsageScanner {
     }
 
     /// The members of an event that this scanner and `StreamedToolCalls` read: the others (`id`,
-    /// `model`, `created`, ...) are stepped over unbuilt.
+    /// `model`, `created`, ...) are stepped over unbuilt. (Chat completions are walked instead:
+    /// `inspectChatCompletion`.)
     private static func eventMembers(of endpoint: ProviderEndpoint) -> [String] {
         switch endpoint {
-        case .chatCompletions: ["choices", "usage"]
         case .responses: ["type", "delta", "response", "item", "output_index"]
         case .messages: ["type", "message", "usage", "delta", "index", "content_block"]
-        case .embeddings: []
+        case .chatCompletions, .embeddings: []
         }
     }
 
     /// Inspects one event; true when it is a usage-only chunk Rungate added.
     private mutating func inspect(_ event: ByteBuffer) -> Bool {
         let data = Self.data(of: event)
-        guard !data.isEmpty, !data.elementsEqual("[DONE]".utf8),
-              let members = JSONParser.members(named: eventMembers, of: data) else {
-            return false
-        }
+        guard !data.isEmpty, !data.elementsEqual("[DONE]".utf8) else { return false }
+        if endpoint == .chatCompletions { return inspectChatCompletion(data) }
+        guard let members = JSONParser.members(named: eventMembers, of: data) else { return false }
         let json = JSONValue.object(members)
         toolCalls?.feed(json, endpoint: endpoint)
         switch endpoint {
         case .chatCompletions:
-            if case .array(let choices) = json["choices"] {
-                for choice in choices {
-                    deliveredCharacters += choice["delta"]?["content"]?.stringValue?.count ?? 0
-                    if case .array(let calls) = choice["delta"]?["tool_calls"] {
-                        deliveredCharacters += calls.reduce(0) { $0 + ($1["function"]?["arguments"]?.stringValue?.count ?? 0) }
-                    }
-                }
-                if let usage = json["usage"], usage != .null {
-                    apply(usage: usage)
-                    return choices.isEmpty
-                }
-            }
+            break
         case .responses:
             let type = json["type"]?.stringValue ?? ""
             if type.hasSuffix(".delta") { deliveredCharacters += json["delta"]?.stringValue?.count ?? 0 }
@@ -134,6 +122,63 @@ struct UsageScanner {
             break
         }
         return false
+    }
+
+    /// A chat completion event — the most common kind, one per token — walked for what is used: each
+    /// choice's delta text and tool calls, and the usage. Nothing else is built (building the whole
+    /// event, its choice and delta objects included, cost ~15 K instructions an event). An event
+    /// whose `choices` is not an array, or that is malformed, is left unread, as before.
+    private mutating func inspectChatCompletion(_ data: [UInt8]) -> Bool {
+        struct Event {
+            var choices: Int?
+            var characters = 0
+            var toolCalls: [(choice: Int, calls: [JSONValue])] = []
+            var usage: JSONValue?
+        }
+        let read = JSONReader.read(data) { reader throws(JSONParseError) -> Event in
+            var event = Event()
+            try reader.members { key, value throws(JSONParseError) in
+                switch key {
+                case "choices":
+                    var count = 0
+                    let isArray = try value.elements { choice throws(JSONParseError) in
+                        var index: Int?
+                        var calls: [JSONValue]?
+                        try choice.members { key, value throws(JSONParseError) in
+                            switch key {
+                            case "index": index = try value.value().intValue
+                            case "delta":
+                                try value.members { key, value throws(JSONParseError) in
+                                    switch key {
+                                    case "content": event.characters += try value.string()?.count ?? 0
+                                    case "tool_calls": if case .array(let list) = try value.value() { calls = list }
+                                    default: break
+                                    }
+                                }
+                            default: break
+                            }
+                        }
+                        if let calls {
+                            event.characters += calls.reduce(0) { $0 + ($1["function"]?["arguments"]?.stringValue?.count ?? 0) }
+                            event.toolCalls.append((index ?? count, calls))
+                        }
+                        count += 1
+                    }
+                    event.choices = isArray ? count : nil
+                case "usage":
+                    event.usage = try value.value()
+                default:
+                    break
+                }
+            }
+            return event
+        }
+        guard let read, let choices = read.choices else { return false }
+        deliveredCharacters += read.characters
+        for (choice, calls) in read.toolCalls { toolCalls?.feed(chatToolCalls: calls, choice: choice) }
+        guard let usage = read.usage, usage != .null else { return false }
+        apply(usage: usage)
+        return choices == 0
     }
 
     /// Maps each API's usage object onto `TokenUsage` (cached input counted inside input).
