@@ -118,6 +118,55 @@ import Testing
         #expect(cache.cached("token") == nil)
     }
 
+    /// A value asked for in the second half of its time to live is served at once and reloaded
+    /// meanwhile, once however many callers come: an agent calling every few seconds never waits
+    /// for its token, run or budgets to be read again.
+    @Test func aValueInSteadyUseIsReloadedAheadOfExpiryWhileItIsServed() async throws {
+        let cache = ReadThroughCache<String, Int>(name: "test", timeToLive: .seconds(2))
+        let loads = Count(), released = Flag()
+        let reload: @Sendable () async throws -> Int? = {
+            loads.increment()
+            _ = try await eventually { released.isSet }
+            return 2
+        }
+        cache.put(1, for: "a")
+        // First half of its time to live: served, not reloaded.
+        #expect(try await cache.value(for: "a") { Issue.record("reloaded while young"); return 0 } == 1)
+        try await Task.sleep(for: .milliseconds(1100))
+        // Second half: served at once while the reload, held back here, is in flight.
+        for _ in 0..<5 { #expect(try await cache.value(for: "a", load: reload) == 1) }
+        try #require(try await eventually { loads.current == 1 })
+        #expect(cache.cached("a") == 1)
+        released.set()
+        try #require(try await eventually { cache.cached("a") == 2 })
+        #expect(loads.current == 1, "one reload however many callers came meanwhile")
+        // Reloaded: young again.
+        #expect(try await cache.value(for: "a") { Issue.record("reloaded while young"); return 0 } == 2)
+    }
+
+    /// A reload ahead of expiry keeps nothing an invalidation came during, and is not tried while the
+    /// database is away or kept when it fails: the value is served until it expires either way.
+    @Test func aReloadAheadOfExpiryObeysInvalidationsAndOutages() async throws {
+        let database = Database()
+        let cache = ReadThroughCache<String, Int>(name: "test", timeToLive: .seconds(2), reachable: database.reachable)
+        cache.put(1, for: "a")
+        try await Task.sleep(for: .milliseconds(1100))
+        database.set(false)
+        #expect(try await cache.value(for: "a") { Issue.record("reloaded while the database is away"); return 0 } == 1)
+        database.set(true)
+        let failed = Flag()
+        #expect(try await cache.value(for: "a") { failed.set(); throw LoadFailed() } == 1)
+        try #require(try await eventually { failed.isSet })
+        try await Task.sleep(for: .milliseconds(50))  // the failed reload lands
+        #expect(cache.cached("a") == 1, "a failed reload changes nothing")
+        // The notification of a change arrives while the reload reads the row as it was.
+        let read = Flag()
+        #expect(try await cache.value(for: "a") { cache.remove("a"); read.set(); return 3 } == 1)
+        try #require(try await eventually { read.isSet })
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(cache.cached("a") == nil, "a reload that straddles an invalidation is not kept")
+    }
+
     @Test func whatNobodyAskedForDuringTwoRetentionsIsDropped() async throws {
         let database = Database()
         let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .milliseconds(10), retention: .milliseconds(50), reachable: database.reachable)

@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from conftest import DATA2_URL, DATA_URL, api, sql
+from test_agent_auth import metric
 from test_control_plane import ADMIN_TOKEN, ORG, call
 from test_governance import agent
 from webhook_receiver import Receiver, subscribe
@@ -75,6 +76,22 @@ def concurrent_calls_hold_a_run_cap(bases, calls, cap=2_000):
     spent = sum((p * 150_000 + c * 600_000 + 500_000) // 1_000_000 for _, p, c in ok)
     assert spent <= cap + one_call, f"{len(ok)} calls spent {spent} µ$ against a cap of {cap}"
     return token, run_id, spent
+
+
+def test_an_agent_calling_every_second_never_waits_for_its_orgs_budgets_to_be_read_again():
+    # The data plane keeps an org's budgets 5 s; asked for in the second half of that, they are read
+    # again in the background while the call goes on with them.
+    client = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=agent(), max_retries=0)
+    def ask():
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    ask()  # the first call may wait for them
+    waits = metric("rungate_cache_waits_total", '{cache="budgets"}')
+    refreshes = metric("rungate_cache_refreshes_total", '{cache="budgets"}')
+    for _ in range(8):
+        time.sleep(1)
+        ask()
+    assert metric("rungate_cache_waits_total", '{cache="budgets"}') == waits, "a call waited for the budgets to be read"
+    assert metric("rungate_cache_refreshes_total", '{cache="budgets"}') >= refreshes + 1
 
 
 def test_sixty_four_concurrent_calls_on_two_replicas_never_overspend_a_run_cap():

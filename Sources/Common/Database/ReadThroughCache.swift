@@ -7,7 +7,9 @@ public struct DatabaseUnreachable: Error, Sendable {}
 /// Values read from the database and kept in memory: fresh for `timeToLive`, reloaded after it — and
 /// past it still served while the database does not answer, so an outage does not stop calls whose
 /// state is already known (a change made before the outage arrived by notification and dropped the
-/// entry; none can be made during it). Bounded without ever walking the entries on a call: they are
+/// entry; none can be made during it). A value asked for in the second half of its time to live is
+/// reloaded in the background while it is served, so a key in steady use (an agent calling every
+/// few seconds) is not waited on when it expires: only a key unused for half its time to live is. Bounded without ever walking the entries on a call: they are
 /// kept in two generations, the entries asked for or stored since the last rotation and those of
 /// the generation before; an entry asked for moves to the current one. Each `retention` — or
 /// sooner, when the current generation reaches (about) half the capacity — the previous generation is
@@ -114,6 +116,14 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
             return dropped
         }
 
+        /// The load of `key` in flight that a caller may share, or a new one it is to lead.
+        mutating func flight(for key: Key) -> (flight: Flight, leads: Bool) {
+            if let flight = flights[key], flight.generation == invalidations { return (flight, false) }
+            let flight = Flight(generation: invalidations)
+            flights[key] = flight
+            return (flight, true)
+        }
+
         mutating func remove(_ key: Key) {
             current.removeValue(forKey: key)
             previous.removeValue(forKey: key)
@@ -137,61 +147,50 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
 
     private let entries: Mutex<State>
     private let timeToLive: Duration
+    /// From this age on, a value still fresh is reloaded in the background when asked for.
+    private let refreshAfter: Duration
     private let retention: Duration
     private let loadDeadline: Duration
     /// Whether the database answers now (its health monitor): while it does not, nothing is loaded.
     private let reachable: @Sendable () -> Bool
     private let staleServes: Counter
+    private let waits: Counter
+    private let refreshes: Counter
 
-    /// `name` labels the `rungate_cache_stale_serves_total` counter.
+    /// `name` labels the `rungate_cache_stale_serves_total`, `rungate_cache_waits_total` (callers that
+    /// waited for a load: nothing cached, or out of date) and `rungate_cache_refreshes_total`
+    /// (reloads begun ahead of expiry, nobody waiting) counters.
     public init(name: String, timeToLive: Duration, retention: Duration = .seconds(3600), capacity: Int = 100_000,
                 loadDeadline: Duration = .seconds(5), reachable: @escaping @Sendable () -> Bool = { true }) {
         self.reachable = reachable
         self.timeToLive = timeToLive
+        self.refreshAfter = timeToLive / 2
         self.retention = max(retention, timeToLive)
         self.entries = Mutex(State(capacity: capacity))
         self.loadDeadline = loadDeadline
         self.staleServes = Counter(label: "rungate_cache_stale_serves_total", dimensions: [("cache", name)])
+        self.waits = Counter(label: "rungate_cache_waits_total", dimensions: [("cache", name)])
+        self.refreshes = Counter(label: "rungate_cache_refreshes_total", dimensions: [("cache", name)])
     }
 
     /// The value of `key`: fresh from memory, else loaded (nil: there is none, nothing cached) — once
     /// for all the callers asking meanwhile; when the load fails, or the database is away, the last
-    /// known value if any.
+    /// known value if any. A fresh value past half its time to live is reloaded in the background.
     public func value(for key: Key, load: @escaping @Sendable () async throws -> Value?) async throws -> Value? {
         let now = ContinuousClock.now
         let entry = entries.withLock { $0.use(key) }
-        if let entry, now - entry.loaded < timeToLive { return entry.value }
+        if let entry, now - entry.loaded < timeToLive {
+            if now - entry.loaded >= refreshAfter { refreshAhead(key, load: load) }
+            return entry.value
+        }
         if !reachable() {
             guard let entry else { throw DatabaseUnreachable() }
             staleServes.increment()
             return entry.value
         }
-        let (flight, leads) = entries.withLock { entries in
-            if let flight = entries.flights[key], flight.generation == entries.invalidations { return (flight, false) }
-            let flight = Flight(generation: entries.invalidations)
-            entries.flights[key] = flight
-            return (flight, true)
-        }
-        if leads {
-            let result: Result<Value?, any Error>
-            do {
-                // The pool waits while it cannot connect; a caller is answered within the deadline.
-                result = .success(try await withDeadline(loadDeadline, load))
-            } catch {
-                result = .failure(error)
-            }
-            // What a rotation dropped is released here, after the lock.
-            _ = entries.withLock { entries -> [Key: Entry] in
-                if entries.flights[key] === flight { entries.flights[key] = nil }
-                guard case .success(let value) = result, entries.invalidations == flight.generation else { return [:] }
-                guard let value else {
-                    entries.remove(key)  // there is none: nothing cached
-                    return [:]
-                }
-                return entries.store(Entry(value: value, loaded: .now), for: key, now: .now, retention: retention)
-            }
-            flight.finish(result)
-        }
+        waits.increment()
+        let (flight, leads) = entries.withLock { $0.flight(for: key) }
+        if leads { await land(flight, key: key, load: load) }
         do {
             return try await flight.result()
         } catch {
@@ -199,6 +198,41 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
             staleServes.increment()
             return entry.value
         }
+    }
+
+    /// Reloads `key` off the caller's path, unless a load of it is already in flight or the database
+    /// is away. A failed reload changes nothing: the value is served until it expires, and the next
+    /// caller in the window tries again.
+    private func refreshAhead(_ key: Key, load: @escaping @Sendable () async throws -> Value?) {
+        guard reachable() else { return }
+        let (flight, leads) = entries.withLock { $0.flight(for: key) }
+        guard leads else { return }
+        refreshes.increment()
+        Task { await self.land(flight, key: key, load: load) }
+    }
+
+    /// Runs the load `flight` stands for, keeps its value unless an invalidation came meanwhile, and
+    /// answers everyone waiting on it.
+    private func land(_ flight: Flight, key: Key, load: @escaping @Sendable () async throws -> Value?) async {
+        let result: Result<Value?, any Error>
+        do {
+            // The pool waits while it cannot connect; a caller is answered within the deadline.
+            result = .success(try await withDeadline(loadDeadline, load))
+        } catch {
+            result = .failure(error)
+        }
+        let retention = self.retention
+        // What a rotation dropped is released here, after the lock.
+        _ = entries.withLock { entries -> [Key: Entry] in
+            if entries.flights[key] === flight { entries.flights[key] = nil }
+            guard case .success(let value) = result, entries.invalidations == flight.generation else { return [:] }
+            guard let value else {
+                entries.remove(key)  // there is none: nothing cached
+                return [:]
+            }
+            return entries.store(Entry(value: value, loaded: .now), for: key, now: .now, retention: retention)
+        }
+        flight.finish(result)
     }
 
     /// How many entries are held.
