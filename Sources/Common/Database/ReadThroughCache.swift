@@ -9,11 +9,12 @@ public struct DatabaseUnreachable: Error, Sendable {}
 /// state is already known (a change made before the outage arrived by notification and dropped the
 /// entry; none can be made during it). A value asked for in the second half of its time to live is
 /// reloaded in the background while it is served, so a key in steady use (an agent calling every
-/// few seconds) is not waited on when it expires: only a key unused for half its time to live is. Bounded without ever walking the entries on a call: they are
-/// kept in two generations, the entries asked for or stored since the last rotation and those of
-/// the generation before; an entry asked for moves to the current one. Each `retention` — or
-/// sooner, when the current generation reaches (about) half the capacity — the previous generation is
-/// dropped and the current one takes its place, so an entry not asked for during one to two
+/// few seconds) is not waited on when it expires: only a key unused for half its time to live is.
+///
+/// Bounded without ever walking the entries on a call: they are kept in two generations, the entries
+/// asked for or stored since the last rotation and those of the generation before; an entry asked
+/// for moves to the current one. Each `retention` — or sooner, when the current generation reaches
+/// (about) half the capacity — the previous generation is dropped and the current one takes its place, so an entry not asked for during one to two
 /// retentions goes. (A sweep over every entry, emptying a full cache and doubling resizes held calls
 /// for up to ~20 ms once the runs cache had grown to 100 k entries: bench/RESULTS.md, session 13.)
 public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
