@@ -99,6 +99,12 @@ import Testing
                 try await writer.finish(nil)
             })
         }
+        router.head("/head") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "not sent")))
+        }
+        router.get("/nothing") { _, _ in
+            Response(status: .noContent, headers: [.transferEncoding: "chunked"])
+        }
         let responder = router.buildResponder()
         return Application(responder: responder,
                            server: .bufferedHTTP1(responder: responder, maxBodyBytes: maxBodyBytes, serverName: "rungate-test"),
@@ -252,6 +258,37 @@ import Testing
             #expect(try await connection.wait { text, _ in text.hasSuffix("0\r\n\r\n") })
             #expect(connection.text.lowercased().contains("transfer-encoding: chunked"))
             #expect(connection.text.contains("data: second"))
+        }
+    }
+
+    /// Framing as RFC 9112 §6 has it: a stream's events go as chunks (length in hex, the event, a line
+    /// end; a last chunk of length 0); an answer to HEAD carries the length its GET would and no
+    /// body; a 204 carries neither a length nor a transfer coding — and the connection goes on.
+    @Test func answersAreFramedAsTheirStatusAndMethodRequire() async throws {
+        let gates = (first: Gate(), second: Gate())
+        gates.first.open()
+        try await Self.app(gates: gates).test(.live) { client in
+            let connection = try await RawConnection.open(port: client.port!)
+            defer { connection.close() }
+            try await connection.send("GET /ready-stream HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await connection.wait { text, _ in text.hasSuffix("0\r\n\r\n") })
+            #expect(connection.text.hasSuffix("\r\n\r\nd\r\ndata: ready\n\n\r\n0\r\n\r\n"), "\(connection.text)")
+            #expect(connection.text.lowercased().components(separatedBy: "transfer-encoding: chunked\r\n").count == 2)
+            #expect(!connection.text.lowercased().contains("content-length"))
+
+            let head = try await RawConnection.open(port: client.port!)
+            defer { head.close() }
+            try await head.send("HEAD /head HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await head.wait { text, _ in text.hasSuffix("\r\n\r\n") })
+            #expect(head.text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(head.text.lowercased().contains("content-length: 8\r\n"))
+            try await head.send("GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await head.wait { text, _ in text.contains("HTTP/1.1 204 No Content\r\n") && text.hasSuffix("\r\n\r\n") })
+            let answers = head.text.components(separatedBy: "HTTP/1.1 204 No Content\r\n")
+            #expect(answers[0].hasSuffix("\r\n\r\n") && !answers[0].contains("not sent"), "the HEAD answer carried a body")
+            #expect(!answers[1].lowercased().contains("content-length") && !answers[1].lowercased().contains("transfer-encoding"))
+            #expect(answers[1].lowercased().contains("date: "))
+            #expect(!head.closed)
         }
     }
 

@@ -24,10 +24,10 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
-            // The connection handler does pipelining, persistence, graceful shutdown and the 400 for
-            // a malformed request itself: NIO's handlers for them are not added.
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false)
+            // The connection handler does pipelining, persistence, graceful shutdown, the 400 for a
+            // malformed request and the answers' encoding itself: of NIO's HTTP handlers only the
+            // request decoder is added.
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
             let responder = self.responder
             let respond: HTTP1ConnectionHandler.Respond = { request, source in
                 try await responder.respond(to: request, context: Responder.Context(source: source))

@@ -1,6 +1,5 @@
 import HTTPTypes
 import NIOHTTP1
-import NIOHTTPTypesHTTP1
 
 /// Decides for one answer whether its connection stays open, and frames the answer's head for the
 /// client's HTTP version: closed for a client that asked (`Connection: close`), an answer that says
@@ -24,17 +23,19 @@ struct ConnectionPersistence {
 
     var isHTTP10: Bool { version == .http1_0 }
 
-    /// The head to write for `response`, and whether the connection closes after its answer.
-    func head(for response: HTTPResponse, closing: Bool) -> (head: HTTPResponseHead, closesConnection: Bool) {
-        var head = HTTPResponseHead(response)
-        // The head comes from the HTTP types as HTTP/1.1, so NIO's `isKeepAlive` means "no `Connection: close`".
-        let keepAlive = !closing && clientKeepsAlive && head.isKeepAlive && (!isHTTP10 || head.headers.contains(name: "content-length"))
-        if isHTTP10 {
-            head.version = .http1_0
-            head.headers.replaceOrAdd(name: "connection", value: keepAlive ? "keep-alive" : "close")
-        } else if !keepAlive {
-            head.headers.replaceOrAdd(name: "connection", value: "close")
+    /// Whether the connection stays open after `response`'s answer, and the `Connection` field its
+    /// head carries instead of its own, if any.
+    func decide(for response: HTTPResponse, closing: Bool) -> (keepsAlive: Bool, connection: StaticString?) {
+        let keepAlive = !closing && clientKeepsAlive && !Self.asksToClose(response.headerFields)
+            && (!isHTTP10 || response.headerFields[.contentLength] != nil)
+        if isHTTP10 { return (keepAlive, keepAlive ? "keep-alive" : "close") }
+        return (keepAlive, keepAlive ? nil : "close")
+    }
+
+    /// The answer says `Connection: close` (its options are a comma-separated list).
+    private static func asksToClose(_ fields: HTTPFields) -> Bool {
+        fields[values: .connection].contains { value in
+            value.split(separator: ",").contains { $0.filter { $0 != " " && $0 != "\t" }.lowercased() == "close" }
         }
-        return (head, !keepAlive)
     }
 }

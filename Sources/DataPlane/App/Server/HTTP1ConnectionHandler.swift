@@ -27,7 +27,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias Respond = @Sendable (Request, ApplicationRequestContextSource) async throws -> Response
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    /// The answer's bytes: it is encoded here (`ResponseEncoding`), not by NIO's encoder.
+    typealias OutboundOut = ByteBuffer
 
     /// A request read whole, waiting for its answer.
     private struct Received {
@@ -54,6 +55,10 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private struct Answer {
         var persistence: ConnectionPersistence
         var closing: Bool
+        /// It answers `HEAD`: framed as its `GET` would be, without the body.
+        var answersHEAD: Bool
+        /// How its body goes, once its head is written.
+        var encoding: ResponseEncoding?
     }
 
     private let respond: Respond
@@ -154,7 +159,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func writeContinue(_ persistence: ConnectionPersistence, context: ChannelHandlerContext) {
         guard !persistence.isHTTP10 else { return }
-        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
     }
 
     /// The body given to a request past the limit: the route that collects it answers 413.
@@ -187,7 +192,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     // MARK: Answers out
 
     private func respond(to received: Received, context: ChannelHandlerContext) {
-        answer = Answer(persistence: received.persistence, closing: received.closing)  // a shutdown begun by then is seen as the head is written
+        // A shutdown begun by then is seen as the head is written.
+        answer = Answer(persistence: received.persistence, closing: received.closing, answersHEAD: received.head.method == .head)
         let respond = self.respond, serverName = self.serverName, channel = context.channel
         let request = Request(head: received.head, body: received.body)
         var logger = self.logger
@@ -223,21 +229,42 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch unwrapOutboundIn(data) {
         case .head(let response) where response.status.kind == .informational && response.status != .switchingProtocols:
             guard !answer.persistence.isHTTP10 else { promise?.succeed(()); return }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(response))), promise: promise)
+            var buffer = context.channel.allocator.buffer(capacity: 0)
+            _ = ResponseEncoding(head: response, version: .http1_1, connection: nil, answersHEAD: false, into: &buffer)
+            context.write(wrapOutboundOut(buffer), promise: promise)
         case .head(let response):
-            let (head, closing) = answer.persistence.head(for: response, closing: answer.closing || quiescing)
-            answer.closing = closing
+            let (keepsAlive, connection) = answer.persistence.decide(for: response, closing: answer.closing || quiescing)
+            var buffer = context.channel.allocator.buffer(capacity: 0)
+            answer.encoding = ResponseEncoding(head: response, version: answer.persistence.version, connection: connection,
+                                               answersHEAD: answer.answersHEAD, into: &buffer)
+            answer.closing = !keepsAlive
             self.answer = answer
-            context.write(wrapOutboundOut(.head(head)), promise: promise)
-        case .body(let buffer):
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+            context.write(wrapOutboundOut(buffer), promise: promise)
+        case .body(let part):
+            switch answer.encoding {
+            case .some(let encoding) where encoding.bodyless:
+                promise?.succeed(())  // an answer to HEAD: its body is not sent
+            case .some(let encoding) where encoding.chunked && part.readableBytes > 0:
+                // (An empty part goes as it is, unframed: an empty chunk would end the body.)
+                let pieces = ResponseEncoding.chunk(part, allocator: context.channel.allocator)
+                for piece in pieces.dropLast() { context.write(wrapOutboundOut(piece), promise: nil) }
+                context.write(wrapOutboundOut(pieces[pieces.count - 1]), promise: promise)
+            default:
+                context.write(wrapOutboundOut(part), promise: promise)
+            }
         case .end(let trailers):
             self.answer = nil
-            let end = wrapOutboundOut(.end(trailers.map { HTTPHeaders($0) }))
+            // A body framed by its length (or the connection's end) has nothing to end it.
+            let end = answer.encoding?.chunked == true ? ResponseEncoding.lastChunk(trailers: trailers, allocator: context.channel.allocator) : nil
             if answer.closing || (waiting.isEmpty && !badRequestOwed && (quiescing || inputClosed) && !isReadingRequest) {
                 return closeAfter(end, context: context, promise: promise)
             }
-            context.write(end, promise: promise)
+            if let end {
+                context.write(wrapOutboundOut(end), promise: promise)
+            } else if let promise {
+                // Completed in order with the writes before it.
+                context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+            }
             // What comes after this answer: the next request waiting, the 400 owed, or reading on.
             if let next = waiting.popFirst() {
                 respond(to: next, context: context)
@@ -264,14 +291,15 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
-    private func closeAfter(_ end: NIOAny, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+    /// Writes `end` (or nothing, in order with the writes before), then closes the connection.
+    private func closeAfter(_ end: ByteBuffer?, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         waiting.removeAll()
         reading = .dropping
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.cascade(to: promise)
         let channel = context.channel
         written.futureResult.whenComplete { _ in channel.close(promise: nil) }
-        context.writeAndFlush(end, promise: written)
+        context.writeAndFlush(wrapOutboundOut(end ?? context.channel.allocator.buffer(capacity: 0)), promise: written)
     }
 
     // MARK: Failures and the connection's end
@@ -289,9 +317,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func writeBadRequestAndClose(context: ChannelHandlerContext) {
         badRequestOwed = false
-        let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: ["connection": "close", "content-length": "0"])
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        closeAfter(wrapOutboundOut(.end(nil)), context: context, promise: nil)
+        let answer = "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n" as StaticString
+        closeAfter(ByteBuffer(staticString: answer), context: context, promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -1,0 +1,143 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+
+/// An answer as HTTP/1.x bytes: its head written in one pass into one buffer, its body framed as the
+/// head says. What NIO's `HTTPResponseEncoder` did, from the HTTP types the router answers with:
+/// it took a head converted to NIO's header list (a copy of every field) and wrote each name,
+/// `": "`, value and line end as a buffer write of its own — ~10 K of a call's ~460 K instructions
+/// for ~12 fields (bench/RESULTS.md, session 32), and a provider answers with more.
+///
+/// Framing follows RFC 9112 §6 as NIO's encoder does: an answer that may not have a body (1xx, 204,
+/// 304) loses `Content-Length` and `Transfer-Encoding`; one with a length keeps it and loses
+/// `Transfer-Encoding`; any other gets `Transfer-Encoding: chunked` in HTTP/1.1 and is delimited by
+/// the connection's end in HTTP/1.0. An answer to `HEAD` is framed as its `GET` would be, and its
+/// body is not sent.
+struct ResponseEncoding {
+    /// The body is sent in chunks.
+    let chunked: Bool
+    /// The body is not sent (an answer to `HEAD`).
+    let bodyless: Bool
+
+    /// Writes `response`'s head into `buffer`; `connection`, when given, replaces the answer's own
+    /// `Connection` fields.
+    init(head response: HTTPResponse, version: HTTPVersion, connection: StaticString?, answersHEAD: Bool, into buffer: inout ByteBuffer) {
+        let code = response.status.code
+        let mayHaveBody = !(100..<200).contains(code) && code != 204 && code != 304
+        let hasLength = response.headerFields[.contentLength] != nil
+        let addsChunked = mayHaveBody && !hasLength && version.minor >= 1
+        let dropsLength = !mayHaveBody
+        let dropsTransferEncoding = !mayHaveBody || hasLength || addsChunked
+        chunked = addsChunked && !answersHEAD
+        bodyless = answersHEAD
+
+        var size = 9 + 4 + response.status.reasonPhrase.utf8.count + 2 + 2  // "HTTP/1.1 200 " … CRLF, the final CRLF
+        for field in response.headerFields {
+            size += field.name.rawName.utf8.count + 2 + field.value.utf8.count + 2
+        }
+        if addsChunked { size += Self.chunkedField.utf8CodeUnitCount }
+        if let connection { size += 12 + connection.utf8CodeUnitCount + 2 }
+
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
+            var head = HeadWriter(bytes: bytes)
+            head.append(version.minor >= 1 ? "HTTP/1.1 " : "HTTP/1.0 ")
+            head.appendStatusCode(code)
+            head.append(" ")
+            head.append(response.status.reasonPhrase)
+            head.append("\r\n")
+            for field in response.headerFields {
+                switch field.name {
+                case .contentLength where dropsLength, .transferEncoding where dropsTransferEncoding: continue
+                case .connection where connection != nil: continue
+                default: break
+                }
+                head.append(field.name.rawName)
+                head.append(": ")
+                head.append(field.value)
+                head.append("\r\n")
+            }
+            if addsChunked { head.append(Self.chunkedField) }
+            if let connection {
+                head.append("connection: ")
+                head.append(connection)
+                head.append("\r\n")
+            }
+            head.append("\r\n")
+            return head.count
+        }
+    }
+
+    private static let chunkedField: StaticString = "transfer-encoding: chunked\r\n"
+
+    /// What the wire carries of a body part: the part itself, or the part as one chunk — in one
+    /// buffer when it is small (a stream's events), so a chunk is one write, not three.
+    static func chunk(_ part: ByteBuffer, allocator: ByteBufferAllocator) -> [ByteBuffer] {
+        let length = String(part.readableBytes, radix: 16)
+        guard part.readableBytes <= 16_384 else {
+            var size = allocator.buffer(capacity: length.utf8.count + 2)
+            size.writeString(length)
+            size.writeStaticString("\r\n")
+            return [size, part, ByteBuffer(staticString: "\r\n")]
+        }
+        var chunk = allocator.buffer(capacity: length.utf8.count + part.readableBytes + 4)
+        chunk.writeString(length)
+        chunk.writeStaticString("\r\n")
+        chunk.writeImmutableBuffer(part)
+        chunk.writeStaticString("\r\n")
+        return [chunk]
+    }
+
+    /// The last chunk, with the trailers if any.
+    static func lastChunk(trailers: HTTPFields?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard let trailers, !trailers.isEmpty else { return ByteBuffer(staticString: "0\r\n\r\n") }
+        var buffer = allocator.buffer(capacity: 256)
+        buffer.writeStaticString("0\r\n")
+        for field in trailers {
+            buffer.writeString(field.name.rawName)
+            buffer.writeStaticString(": ")
+            buffer.writeString(field.value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        return buffer
+    }
+}
+
+/// Copies a head's pieces into memory reserved for all of them.
+private struct HeadWriter {
+    let bytes: UnsafeMutableRawBufferPointer
+    private(set) var count = 0
+
+    init(bytes: UnsafeMutableRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    mutating func append(_ string: StaticString) {
+        let source = UnsafeRawBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount)
+        UnsafeMutableRawBufferPointer(rebasing: bytes[count...]).copyMemory(from: source)
+        count += source.count
+    }
+
+    mutating func append(_ string: String) {
+        let copied = string.utf8.withContiguousStorageIfAvailable { source in
+            UnsafeMutableRawBufferPointer(rebasing: bytes[count...]).copyMemory(from: UnsafeRawBufferPointer(source))
+            return source.count
+        }
+        if let copied {
+            count += copied
+        } else {
+            for byte in string.utf8 {
+                bytes[count] = byte
+                count += 1
+            }
+        }
+    }
+
+    /// A status code's three digits (HTTP types keep it in 100…999).
+    mutating func appendStatusCode(_ code: Int) {
+        bytes[count] = UInt8(ascii: "0") + UInt8(code / 100)
+        bytes[count + 1] = UInt8(ascii: "0") + UInt8(code / 10 % 10)
+        bytes[count + 2] = UInt8(ascii: "0") + UInt8(code % 10)
+        count += 3
+    }
+}
