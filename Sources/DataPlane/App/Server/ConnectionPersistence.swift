@@ -1,4 +1,3 @@
-import HTTPTypes
 import NIOHTTP1
 
 /// Decides for one answer whether its connection stays open, and frames the answer's head for the
@@ -23,19 +22,11 @@ struct ConnectionPersistence {
 
     var isHTTP10: Bool { version == .http1_0 }
 
-    /// Whether the connection stays open after `response`'s answer, and the `Connection` field its
-    /// head carries instead of its own, if any.
-    func decide(for response: HTTPResponse, closing: Bool) -> (keepsAlive: Bool, connection: StaticString?) {
-        let keepAlive = !closing && clientKeepsAlive && !Self.asksToClose(response.headerFields)
-            && (!isHTTP10 || response.headerFields[.contentLength] != nil)
+    /// Whether the connection stays open after an answer with `fields`, and the `Connection` field
+    /// its head carries instead of its own, if any.
+    func decide(for fields: FramingFields, closing: Bool) -> (keepsAlive: Bool, connection: StaticString?) {
+        let keepAlive = !closing && clientKeepsAlive && !fields.asksToClose && (!isHTTP10 || fields.hasLength)
         if isHTTP10 { return (keepAlive, keepAlive ? "keep-alive" : "close") }
         return (keepAlive, keepAlive ? nil : "close")
-    }
-
-    /// The answer says `Connection: close` (its options are a comma-separated list).
-    private static func asksToClose(_ fields: HTTPFields) -> Bool {
-        fields[values: .connection].contains { value in
-            value.split(separator: ",").contains { $0.filter { $0 != " " && $0 != "\t" }.lowercased() == "close" }
-        }
     }
 }

@@ -230,12 +230,14 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .head(let response) where response.status.kind == .informational && response.status != .switchingProtocols:
             guard !answer.persistence.isHTTP10 else { promise?.succeed(()); return }
             var buffer = context.channel.allocator.buffer(capacity: 0)
-            _ = ResponseEncoding(head: response, version: .http1_1, connection: nil, answersHEAD: false, into: &buffer)
+            _ = ResponseEncoding(head: response, fields: FramingFields(response.headerFields), version: .http1_1, connection: nil,
+                                 answersHEAD: false, into: &buffer)
             context.write(wrapOutboundOut(buffer), promise: promise)
         case .head(let response):
-            let (keepsAlive, connection) = answer.persistence.decide(for: response, closing: answer.closing || quiescing)
+            let fields = FramingFields(response.headerFields)
+            let (keepsAlive, connection) = answer.persistence.decide(for: fields, closing: answer.closing || quiescing)
             var buffer = context.channel.allocator.buffer(capacity: 0)
-            answer.encoding = ResponseEncoding(head: response, version: answer.persistence.version, connection: connection,
+            answer.encoding = ResponseEncoding(head: response, fields: fields, version: answer.persistence.version, connection: connection,
                                                answersHEAD: answer.answersHEAD, into: &buffer)
             answer.closing = !keepsAlive
             self.answer = answer

@@ -20,11 +20,12 @@ struct ResponseEncoding {
     let bodyless: Bool
 
     /// Writes `response`'s head into `buffer`; `connection`, when given, replaces the answer's own
-    /// `Connection` fields.
-    init(head response: HTTPResponse, version: HTTPVersion, connection: StaticString?, answersHEAD: Bool, into buffer: inout ByteBuffer) {
+    /// `Connection` fields. `fields`: what `response`'s fields say of its framing.
+    init(head response: HTTPResponse, fields: FramingFields, version: HTTPVersion, connection: StaticString?, answersHEAD: Bool,
+         into buffer: inout ByteBuffer) {
         let code = response.status.code
         let mayHaveBody = !(100..<200).contains(code) && code != 204 && code != 304
-        let hasLength = response.headerFields[.contentLength] != nil
+        let hasLength = fields.hasLength
         let addsChunked = mayHaveBody && !hasLength && version.minor >= 1
         let dropsLength = !mayHaveBody
         let dropsTransferEncoding = !mayHaveBody || hasLength || addsChunked
@@ -46,9 +47,8 @@ struct ResponseEncoding {
             head.append(response.status.reasonPhrase)
             head.append("\r\n")
             for field in response.headerFields {
-                switch field.name {
-                case .contentLength where dropsLength, .transferEncoding where dropsTransferEncoding: continue
-                case .connection where connection != nil: continue
+                switch FramingFields.Kind(field.name) {
+                case .length where dropsLength, .transferEncoding where dropsTransferEncoding, .connection where connection != nil: continue
                 default: break
                 }
                 head.append(field.name.rawName)
@@ -100,6 +100,44 @@ struct ResponseEncoding {
         }
         buffer.writeStaticString("\r\n")
         return buffer
+    }
+}
+
+/// What an answer's fields say of its framing and its connection, read in one pass (a look-up by
+/// name in `HTTPFields` builds an index of every name first: ~2 K instructions each).
+struct FramingFields {
+    /// It has a `Content-Length`.
+    private(set) var hasLength = false
+    /// Its `Connection` options include `close`.
+    private(set) var asksToClose = false
+
+    init(_ fields: HTTPFields) {
+        for field in fields {
+            switch Kind(field.name) {
+            case .length: hasLength = true
+            case .connection:
+                if !asksToClose {
+                    asksToClose = field.value.split(separator: ",").contains { $0.filter { $0 != " " && $0 != "\t" }.lowercased() == "close" }
+                }
+            case .transferEncoding, .other: break
+            }
+        }
+    }
+
+    /// The fields that framing reads or rewrites.
+    enum Kind {
+        case length, transferEncoding, connection, other
+
+        /// Told apart by length first: most names are not compared at all.
+        init(_ name: HTTPField.Name) {
+            let name = name.canonicalName
+            switch name.utf8.count {
+            case 10 where name == "connection": self = .connection
+            case 14 where name == "content-length": self = .length
+            case 17 where name == "transfer-encoding": self = .transferEncoding
+            default: self = .other
+            }
+        }
     }
 }
 
