@@ -102,6 +102,12 @@ import Testing
         router.head("/head") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "not sent")))
         }
+        router.get("/big-stream") { _, _ in
+            Response(status: .ok, body: .init { writer in
+                try await writer.write(ByteBuffer(repeating: UInt8(ascii: "x"), count: 20_000))
+                try await writer.finish(nil)
+            })
+        }
         router.get("/nothing") { _, _ in
             Response(status: .noContent, headers: [.transferEncoding: "chunked"])
         }
@@ -275,6 +281,10 @@ import Testing
             #expect(connection.text.hasSuffix("\r\n\r\nd\r\ndata: ready\n\n\r\n0\r\n\r\n"), "\(connection.text)")
             #expect(connection.text.lowercased().components(separatedBy: "transfer-encoding: chunked\r\n").count == 2)
             #expect(!connection.text.lowercased().contains("content-length"))
+            // A large part goes as it is, between its size line and its line end.
+            try await connection.send("GET /big-stream HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await connection.wait { text, _ in text.hasSuffix("x\r\n0\r\n\r\n") })
+            #expect(connection.text.hasSuffix("\r\n\r\n4e20\r\n" + String(repeating: "x", count: 20_000) + "\r\n0\r\n\r\n"))
 
             let head = try await RawConnection.open(port: client.port!)
             defer { head.close() }

@@ -248,9 +248,14 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
                 promise?.succeed(())  // an answer to HEAD: its body is not sent
             case .some(let encoding) where encoding.chunked && part.readableBytes > 0:
                 // (An empty part goes as it is, unframed: an empty chunk would end the body.)
-                let pieces = ResponseEncoding.chunk(part, allocator: context.channel.allocator)
-                for piece in pieces.dropLast() { context.write(wrapOutboundOut(piece), promise: nil) }
-                context.write(wrapOutboundOut(pieces[pieces.count - 1]), promise: promise)
+                let allocator = context.channel.allocator
+                if let chunk = ResponseEncoding.chunk(part, allocator: allocator) {
+                    context.write(wrapOutboundOut(chunk), promise: promise)
+                } else {
+                    context.write(wrapOutboundOut(ResponseEncoding.chunkSizeLine(part.readableBytes, allocator: allocator)), promise: nil)
+                    context.write(wrapOutboundOut(part), promise: nil)
+                    context.write(wrapOutboundOut(ResponseEncoding.chunkEnd), promise: promise)
+                }
             default:
                 context.write(wrapOutboundOut(part), promise: promise)
             }

@@ -5,8 +5,9 @@ import NIOHTTP1
 /// An answer as HTTP/1.x bytes: its head written in one pass into one buffer, its body framed as the
 /// head says. What NIO's `HTTPResponseEncoder` did, from the HTTP types the router answers with:
 /// it took a head converted to NIO's header list (a copy of every field) and wrote each name,
-/// `": "`, value and line end as a buffer write of its own — ~10 K of a call's ~460 K instructions
-/// for ~12 fields (bench/RESULTS.md, session 32), and a provider answers with more.
+/// `": "`, value and line end as a buffer write of its own: writing an answer's parts cost ~27 K of a
+/// passthrough call's ~465 K instructions, ~14 K now (bench/RESULTS.md, session 32) — and a
+/// provider answers with more fields than the benchmark's.
 ///
 /// Framing follows RFC 9112 §6 as NIO's encoder does: an answer that may not have a body (1xx, 204,
 /// 304) loses `Content-Length` and `Transfer-Encoding`; one with a length keeps it and loses
@@ -69,23 +70,27 @@ struct ResponseEncoding {
 
     private static let chunkedField: StaticString = "transfer-encoding: chunked\r\n"
 
-    /// What the wire carries of a body part: the part itself, or the part as one chunk — in one
-    /// buffer when it is small (a stream's events), so a chunk is one write, not three.
-    static func chunk(_ part: ByteBuffer, allocator: ByteBufferAllocator) -> [ByteBuffer] {
-        let length = String(part.readableBytes, radix: 16)
-        guard part.readableBytes <= 16_384 else {
-            var size = allocator.buffer(capacity: length.utf8.count + 2)
-            size.writeString(length)
-            size.writeStaticString("\r\n")
-            return [size, part, ByteBuffer(staticString: "\r\n")]
-        }
-        var chunk = allocator.buffer(capacity: length.utf8.count + part.readableBytes + 4)
-        chunk.writeString(length)
+    /// `part` framed as one chunk in one buffer, when it is small enough to copy (a stream's events):
+    /// one write instead of three. Nil for a larger part, sent as it is between `chunkSizeLine` and
+    /// `chunkEnd`.
+    static func chunk(_ part: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        guard part.readableBytes <= 16_384 else { return nil }
+        var chunk = allocator.buffer(capacity: 4 + 2 + part.readableBytes + 2)
+        chunk.writeString(String(part.readableBytes, radix: 16))
         chunk.writeStaticString("\r\n")
         chunk.writeImmutableBuffer(part)
         chunk.writeStaticString("\r\n")
-        return [chunk]
+        return chunk
     }
+
+    static func chunkSizeLine(_ size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var line = allocator.buffer(capacity: 16)
+        line.writeString(String(size, radix: 16))
+        line.writeStaticString("\r\n")
+        return line
+    }
+
+    static let chunkEnd = ByteBuffer(staticString: "\r\n")
 
     /// The last chunk, with the trailers if any.
     static func lastChunk(trailers: HTTPFields?, allocator: ByteBufferAllocator) -> ByteBuffer {
