@@ -22,15 +22,17 @@ enum HeaderFilter {
         }
     }
 
-    /// Agent → provider: the agent's credentials, Rungate's own headers and cookies stay here, and
-    /// compression is not requested (usage is read from the answer).
+    /// Agent → provider: the agent's credentials, Rungate's own headers and cookies stay here,
+    /// compression is not requested (usage is read from the answer), and what Rungate sets itself
+    /// (the provider's credentials, the body's type and length, the host) is left out, so it is
+    /// added without a search for one to replace.
     static func upstream(_ fields: HTTPFields) -> HTTPHeaders {
         var headers = HTTPHeaders()
         for field in fields {
             let name = field.name.canonicalName
             if isHopByHop(name) || name.hasPrefix("proxy-") || name.hasPrefix("x-rungate-") || name.hasPrefix("x-forwarded-") { continue }
             switch name {
-            case "authorization", "x-api-key", "cookie", "accept-encoding", "forwarded": continue
+            case "authorization", "x-api-key", "cookie", "accept-encoding", "forwarded", "content-type": continue
             default: headers.add(name: name, value: field.value)
             }
         }

@@ -159,10 +159,11 @@ struct ProxyService: Sendable {
         }
 
         var upstreamHeaders = HeaderFilter.upstream(request.headers)
-        upstreamHeaders.replaceOrAdd(name: "content-type", value: "application/json")
+        // None of these crossed the filter: added, not searched for.
+        upstreamHeaders.add(name: "content-type", value: "application/json")
         switch target.family {
-        case .openAI: upstreamHeaders.replaceOrAdd(name: "authorization", value: "Bearer \(target.apiKey)")
-        case .anthropic: upstreamHeaders.replaceOrAdd(name: "x-api-key", value: target.apiKey)
+        case .openAI: upstreamHeaders.add(name: "authorization", value: "Bearer \(target.apiKey)")
+        case .anthropic: upstreamHeaders.add(name: "x-api-key", value: target.apiKey)
         }
 
         let response: UpstreamResponse
@@ -311,7 +312,7 @@ struct ProxyService: Sendable {
                                recovery: "An org admin can add one in the control plane (provider keys).")
         }
         var headers = HeaderFilter.upstream(request.headers)
-        headers.replaceOrAdd(name: "authorization", value: "Bearer \(target.apiKey)")
+        headers.add(name: "authorization", value: "Bearer \(target.apiKey)")  // the filter left the agent's out
         do {
             let response = try await upstream.execute(.GET, url: target.baseURL + "/models", headers: headers, timeout: .seconds(30))
             let answer = try await response.body.collect(upTo: 8 * 1024 * 1024)

@@ -36,13 +36,15 @@ final class UpstreamClient: Service, Sendable {
     }
 
     /// Sends a request and returns as soon as the answer's head has arrived — with its body, for an
-    /// answer of known, bounded length (see `UpstreamConnectionHandler`).
+    /// answer of known, bounded length (see `UpstreamConnectionHandler`). `headers` carry no `Host`
+    /// or `Content-Length` (`HeaderFilter.upstream` leaves them out): both are added here.
     func execute(_ method: HTTPMethod, url: String, headers: HTTPHeaders, body: ByteBuffer? = nil, timeout: TimeAmount? = nil) async throws -> UpstreamResponse {
         guard let url = UpstreamURL(url) else { throw UpstreamError.invalidURL }
         let deadline = NIODeadline.now() + (timeout ?? requestTimeout)
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: url.target, headers: headers)
-        head.headers.replaceOrAdd(name: "host", value: url.endpoint.hostHeader)
-        if let body { head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes)) }
+        assert(!headers.contains(name: "host") && !headers.contains(name: "content-length"), "the caller's headers set what is set here")
+        head.headers.add(name: "host", value: url.endpoint.hostHeader)
+        if let body { head.headers.add(name: "content-length", value: String(body.readableBytes)) }
         // A reused connection the provider closed while idle fails before a byte of the answer:
         // the provider never saw the request, so it goes once more, on a new connection.
         var firstAttempt = true
