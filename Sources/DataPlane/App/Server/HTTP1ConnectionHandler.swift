@@ -244,7 +244,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             context.write(wrapOutboundOut(buffer), promise: promise)
         case .body(let part):
             switch answer.encoding {
-            case .some(let encoding) where encoding.bodyless:
+            case .some where answer.answersHEAD:
                 promise?.succeed(())  // an answer to HEAD: its body is not sent
             case .some(let encoding) where encoding.chunked && part.readableBytes > 0:
                 // (An empty part goes as it is, unframed: an empty chunk would end the body.)

@@ -15,10 +15,8 @@ import NIOHTTP1
 /// the connection's end in HTTP/1.0. An answer to `HEAD` is framed as its `GET` would be, and its
 /// body is not sent.
 struct ResponseEncoding {
-    /// The body is sent in chunks.
+    /// The body is sent in chunks (never for an answer to `HEAD`: its body is not sent).
     let chunked: Bool
-    /// The body is not sent (an answer to `HEAD`).
-    let bodyless: Bool
 
     /// Writes `response`'s head into `buffer`; `connection`, when given, replaces the answer's own
     /// `Connection` fields. `fields`: what `response`'s fields say of its framing.
@@ -31,7 +29,6 @@ struct ResponseEncoding {
         let dropsLength = !mayHaveBody
         let dropsTransferEncoding = !mayHaveBody || hasLength || addsChunked
         chunked = addsChunked && !answersHEAD
-        bodyless = answersHEAD
 
         var size = 9 + 4 + response.status.reasonPhrase.utf8.count + 2 + 2  // "HTTP/1.1 200 " … CRLF, the final CRLF
         for field in response.headerFields {
@@ -76,8 +73,7 @@ struct ResponseEncoding {
     static func chunk(_ part: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer? {
         guard part.readableBytes <= 16_384 else { return nil }
         var chunk = allocator.buffer(capacity: 4 + 2 + part.readableBytes + 2)
-        chunk.writeString(String(part.readableBytes, radix: 16))
-        chunk.writeStaticString("\r\n")
+        writeChunkSizeLine(part.readableBytes, into: &chunk)
         chunk.writeImmutableBuffer(part)
         chunk.writeStaticString("\r\n")
         return chunk
@@ -85,9 +81,13 @@ struct ResponseEncoding {
 
     static func chunkSizeLine(_ size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
         var line = allocator.buffer(capacity: 16)
-        line.writeString(String(size, radix: 16))
-        line.writeStaticString("\r\n")
+        writeChunkSizeLine(size, into: &line)
         return line
+    }
+
+    private static func writeChunkSizeLine(_ size: Int, into buffer: inout ByteBuffer) {
+        buffer.writeString(String(size, radix: 16))
+        buffer.writeStaticString("\r\n")
     }
 
     static let chunkEnd = ByteBuffer(staticString: "\r\n")
