@@ -1,6 +1,7 @@
 import Common
 import Crypto
 import Foundation
+import HTTPTypes
 import Testing
 
 /// The hand-written text forms the hot path uses instead of Foundation's must say exactly what
@@ -66,6 +67,22 @@ import Testing
         #expect("Bearer  rg_agt_x".dropFirst(7).trimmedHeaderValue == "rg_agt_x")
     }
 
+    @Test func aFieldsValueReadsAsTheSubscriptReadsIt() throws {
+        let custom = try #require(HTTPField.Name("x-custom"))
+        var fields: HTTPFields = [.authorization: "Bearer rg", .accept: "a", .cookie: "a=1"]
+        fields.append(HTTPField(name: .accept, value: "b"))
+        fields.append(HTTPField(name: .cookie, value: "b=2"))
+        fields.append(HTTPField(name: custom, value: ""))
+        for name in [HTTPField.Name.authorization, .accept, .cookie, custom, .xAPIKeyForTest] {
+            #expect(fields.value(name) == fields[name], "\(name)")
+        }
+        #expect(fields.value(.accept) == "a, b")
+        #expect(fields.value(.cookie) == "a=1; b=2")
+        #expect(fields.value(.authorization) == "Bearer rg")
+        #expect(fields.value(custom) == "")
+        #expect(fields.value(.xAPIKeyForTest) == nil)
+    }
+
     @Test func bearerIsRecognisedInAnyCase() {
         #expect("Bearer rg".hasCaseInsensitivePrefix("bearer "))
         #expect("BEARER rg".hasCaseInsensitivePrefix("bearer "))
@@ -74,4 +91,8 @@ import Testing
         #expect(!"Bearer".hasCaseInsensitivePrefix("bearer "))
         #expect(!"Bearer\u{0}rg".hasCaseInsensitivePrefix("bearer "))
     }
+}
+
+extension HTTPField.Name {
+    fileprivate static let xAPIKeyForTest = HTTPField.Name("x-api-key")!
 }

@@ -72,4 +72,19 @@ import Testing
             }
         }
     }
+
+    /// A token's checksum is compared digit by digit; it must agree with the encoding it is read as.
+    @Test func base62SpellsExactlyTheValueItsEncodingWrites() {
+        var generator = SeededGenerator(seed: 6)
+        let values: [UInt32] = [0, 1, 61, 62, .max] + (0..<300).map { _ in .random(in: .min ... .max, using: &generator) }
+        func spells(_ value: UInt32, _ text: String) -> Bool { Array(text.utf8).withUnsafeBufferPointer { Base62.spells(value, $0) } }
+        for value in values {
+            let text = Base62.encode(value, width: 6)
+            #expect(spells(value, text), "\(value)")
+            #expect(!spells(value &+ 1, text), "\(value) + 1")
+            #expect(spells(value, "0" + text), "zero-padded, as encode(_:width:) writes it wider")
+            // Too few digits for the value: the rest of the number is left over.
+            #expect(spells(value, String(text.dropFirst())) == (value < 916_132_832), "\(value) in five digits")
+        }
+    }
 }

@@ -7,7 +7,7 @@ import uuid
 import openai
 import pytest
 
-from conftest import DATA2_URL, DATA_URL, api, remember
+from conftest import DATA2_URL, DATA_URL, api, remember, steps_of
 from test_control_plane import ADMIN_TOKEN, ORG, call
 
 def new_agent():
@@ -95,3 +95,44 @@ def test_a_replaced_provider_key_is_used_at_once_and_never_shown():
     wait_for(uses_new_key, 1.0, "the data plane still forwards the old provider key after 1 s")
     status, _, log = call("GET", f"/api/orgs/{ORG}/audit-log?action=provider_keys.update", token=ADMIN_TOKEN)
     assert status == 200 and log["data"] and secret not in str(log)
+
+
+def test_a_provider_key_that_would_inject_a_header_is_never_sent():
+    """A stored secret with a control character cannot make a valid request: the call is refused
+    before anything leaves (502 provider_key_unusable, recorded as a step), and works again once
+    the key is corrected."""
+    status, _, keys = call("GET", f"/api/orgs/{ORG}/provider-keys", token=ADMIN_TOKEN)
+    key = next(k for k in keys["data"] if k["provider"] == "openai_compatible" and k["is_default"])
+    unusable = f"sk-e2e-{uuid.uuid4().hex}\u0001x-injected:1"
+    remember(unusable)
+    status, _, _ = call("PATCH", f"/api/orgs/{ORG}/provider-keys/{key['id']}", token=ADMIN_TOKEN, body={"api_key": unusable})
+    assert status == 200
+    client = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=os.environ["RUNGATE_AGENT_TOKEN"], max_retries=0)
+    try:
+        def refused():
+            try:
+                client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+                return False
+            except openai.APIStatusError as error:
+                assert error.status_code == 502 and error.body["code"] == "provider_key_unusable", error.body
+                assert unusable not in str(error.body)
+                return True
+        wait_for(refused, 1.0, "the unusable key was not in use after 1 s")
+        with pytest.raises(openai.APIStatusError) as raised:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        [step] = steps_of(raised.value.response.headers["x-rungate-run-id"], 1)
+        assert step["status"] == "upstream_error" and step["error_code"] == "provider_key_unusable", step
+    finally:
+        fixed = f"sk-e2e-fixed-{uuid.uuid4().hex}"
+        remember(fixed)
+        status, _, _ = call("PATCH", f"/api/orgs/{ORG}/provider-keys/{key['id']}", token=ADMIN_TOKEN, body={"api_key": fixed})
+        assert status == 200
+
+
+    def served():
+        try:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+            return True
+        except openai.APIStatusError:
+            return False
+    wait_for(served, 1.0, "the corrected key was not in use after 1 s")

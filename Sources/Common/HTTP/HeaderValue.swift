@@ -1,3 +1,5 @@
+import HTTPTypes
+
 extension StringProtocol where UTF8View: BidirectionalCollection {
     /// The value without the spaces and tabs HTTP allows around it (RFC 9110 §5.6.3). Cheaper than
     /// `trimmingCharacters(in: .whitespaces)`, which goes through an NSString bridge on Linux: the
@@ -31,5 +33,20 @@ extension String {
     public var bearerCredential: String? {
         guard hasCaseInsensitivePrefix("bearer ") else { return nil }
         return dropFirst(7).trimmedHeaderValue
+    }
+}
+
+extension HTTPFields {
+    /// What `self[name]` reads — the field's value, a repeated field's values joined by ", " —
+    /// without the generic join behind that subscript, which costs ~4 K instructions for a field
+    /// that is there (the data plane reads an agent's credential on every call).
+    public func value(_ name: HTTPField.Name) -> String? {
+        guard name != .cookie else { return self[name] }  // joined by "; "
+        let values = self[values: name]
+        switch values.count {
+        case 0: return nil
+        case 1: return values[0]
+        default: return values.joined(separator: ", ")
+        }
     }
 }

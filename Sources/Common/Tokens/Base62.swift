@@ -40,6 +40,17 @@ public enum Base62 {
         }
     }
 
+    /// Whether `digits` is `value` as `encode(_:width:)` writes it at their count: read from the
+    /// last digit, with no string made.
+    public static func spells(_ value: UInt32, _ digits: UnsafeBufferPointer<UInt8>) -> Bool {
+        var number = value
+        for digit in digits.reversed() {
+            guard digit == alphabet[Int(number % 62)] else { return false }
+            number /= 62
+        }
+        return number == 0
+    }
+
     /// True when every byte is in the alphabet.
     public static func isValid<S: Sequence>(_ utf8: S) -> Bool where S.Element == UInt8 {
         utf8.allSatisfy { byte in

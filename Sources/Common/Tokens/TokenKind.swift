@@ -11,9 +11,11 @@ public enum TokenKind: String, Sendable, CaseIterable, Codable {
     /// A single-use invitation to join an org, sent to the invitee.
     case invitation
 
-    /// Longest prefix first, for matching a token against them: none is a prefix of another
-    /// today, but matching stays order-proof.
-    static let longestPrefixFirst = allCases.sorted { $0.prefix.count > $1.prefix.count }
+    /// Each prefix's bytes, longest first, for matching a token against them: none is a prefix of
+    /// another today, but matching stays order-proof.
+    static let prefixBytes: [(kind: TokenKind, bytes: [UInt8])] = allCases
+        .sorted { $0.prefix.count > $1.prefix.count }
+        .map { ($0, Array($0.prefix.utf8)) }
 
     public var prefix: String {
         switch self {

@@ -108,6 +108,9 @@ import Testing
                 try await writer.finish(nil)
             })
         }
+        router.get("/own-date") { _, _ in
+            Response(status: .ok, headers: [.date: "Thu, 01 Jan 1970 00:00:00 GMT", .server: "upstream", .contentLength: "0"])
+        }
         router.get("/nothing") { _, _ in
             Response(status: .noContent, headers: [.transferEncoding: "chunked"])
         }
@@ -138,6 +141,23 @@ import Testing
                 #expect(headers.contains("date: "))
             }
             #expect(!connection.closed)
+        }
+    }
+
+    /// The connection's `Date` and `Server` are the only ones an answer carries: an answer's own
+    /// (a provider's, passed through) are replaced, not repeated.
+    @Test func anAnswersDateAndServerAreTheConnections() async throws {
+        try await Self.app().test(.live) { client in
+            let connection = try await RawConnection.open(port: client.port!)
+            defer { connection.close() }
+            try await connection.send("GET /own-date HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await connection.wait { text, _ in text.hasSuffix("\r\n\r\n") })
+            let lines = connection.text.lowercased().components(separatedBy: "\r\n")
+            #expect(lines.filter { $0.hasPrefix("server: ") } == ["server: rungate-test"])
+            let dates = lines.filter { $0.hasPrefix("date: ") }
+            #expect(dates.count == 1)
+            #expect(dates.first?.hasSuffix(" gmt") == true && dates.first?.contains("1970") == false)
+            #expect(lines.contains("content-length: 0"))
         }
     }
 

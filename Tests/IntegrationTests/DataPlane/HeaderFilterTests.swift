@@ -30,9 +30,12 @@ import Testing
         #expect(forwarded == Set(Self.endToEnd.map { $0.lowercased() }.filter { !Self.hopByHop.contains($0) }))
     }
 
+    /// Nor a provider's headers in Rungate's name.
     @Test func theAgentGetsNeitherHopByHopHeadersNorCookies() {
         var headers = HTTPHeaders()
-        for name in Self.hopByHop + Self.endToEnd + ["Set-Cookie", "Content-Encoding", "Content-Type"] { headers.add(name: name, value: "v") }
+        for name in Self.hopByHop + Self.endToEnd + ["Set-Cookie", "Content-Encoding", "Content-Type", "X-Rungate-Run-Id", "x-rungate-status"] {
+            headers.add(name: name, value: "v")
+        }
         let returned = Set(HeaderFilter.downstream(headers).map(\.name.canonicalName))
         #expect(returned == Set(Self.endToEnd.map { $0.lowercased() }.filter { !Self.hopByHop.contains($0) } + ["content-type"]))
     }

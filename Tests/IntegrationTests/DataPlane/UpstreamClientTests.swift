@@ -32,8 +32,9 @@ import Testing
         let endpoint = UpstreamEndpoint(tls: false, host: "127.0.0.1", port: 9)
         let (first, second) = (EmbeddedEventLoop(), EmbeddedEventLoop())
         func connection(on loop: EmbeddedEventLoop) -> UpstreamConnection {
-            UpstreamConnection(endpoint: endpoint, channel: EmbeddedChannel(loop: loop),
-                               handler: NIOLoopBound(UpstreamConnectionHandler(idleTimeout: .seconds(60)), eventLoop: loop))
+            let answers = HTTPResponseDecoder()
+            let handler = UpstreamConnectionHandler(idleTimeout: .seconds(60), answers: answers, decoding: ByteToMessageHandler(answers))
+            return UpstreamConnection(endpoint: endpoint, channel: EmbeddedChannel(loop: loop), handler: NIOLoopBound(handler, eventLoop: loop))
         }
         let pool = UpstreamConnectionPool()
         let onFirst = connection(on: first)
@@ -187,6 +188,44 @@ import Testing
         await #expect(throws: UpstreamError.invalidURL) { _ = try await client.execute(.GET, url: "ftp://example.com/x", headers: [:]) }
     }
 
+    /// The request's head is written by Rungate in one pass: exactly the bytes HTTP/1.1 wants, and
+    /// nothing at all when a stored value (a provider key, a base URL) would inject a field.
+    @Test func aRequestHeadIsItsBytesOrNothing() throws {
+        let allocator = ByteBufferAllocator()
+        let headers: HTTPHeaders = ["authorization": "Bearer sk-test", "x-tab": "a\tb", "x-utf8": "ünï", "host": "api.example.com"]
+        let head = try #require(RequestEncoding.head(method: .POST, target: "/v1/chat/completions?x=%20", headers: headers, allocator: allocator))
+        #expect(String(buffer: head) == "POST /v1/chat/completions?x=%20 HTTP/1.1\r\nauthorization: Bearer sk-test\r\nx-tab: a\tb\r\n"
+            + "x-utf8: ünï\r\nhost: api.example.com\r\n\r\n")
+        #expect(RequestEncoding.head(method: .GET, target: "/", headers: [:], allocator: allocator).map { String(buffer: $0) } == "GET / HTTP/1.1\r\n\r\n")
+        for value in ["sk\r\nx-injected: 1", "sk\n", "sk\u{0}", "sk\u{7F}", "sk\u{1B}"] {
+            #expect(RequestEncoding.head(method: .POST, target: "/", headers: ["authorization": value], allocator: allocator) == nil, "\(value.debugDescription)")
+        }
+        for name in ["x bad", "x:bad", "", "x\r\nbad", "ü"] {
+            #expect(RequestEncoding.head(method: .POST, target: "/", headers: [name: "v"], allocator: allocator) == nil, "\(name.debugDescription)")
+        }
+        for target in ["/a b", "/ü", "/a\r\nGET / HTTP/1.1", "", "/a\"b", "/{x}"] {
+            #expect(RequestEncoding.head(method: .POST, target: target, headers: [:], allocator: allocator) == nil, "\(target.debugDescription)")
+        }
+        #expect(RequestEncoding.head(method: .RAW(value: "GET /x"), target: "/", headers: [:], allocator: allocator) == nil)
+    }
+
+    @Test func aRequestThatCannotBeSentSafelyIsRefusedBeforeAConnection() async throws {
+        try await withProvider { provider, client in
+            await #expect(throws: UpstreamError.invalidRequest) {
+                _ = try await client.execute(.POST, url: provider.url("/echo"), headers: ["authorization": "Bearer sk\r\nx-injected: 1"],
+                                             body: ByteBuffer(string: "{}"))
+            }
+            #expect(provider.accepted == 0)
+            // A GET without a body says nothing of one; a POST without one says it is empty.
+            let get = try await client.execute(.GET, url: provider.url("/echo"), headers: [:])
+            #expect(get.headers["x-seen-content-length"] == [""])
+            _ = try await get.body.collect(upTo: 1024)
+            let post = try await client.execute(.POST, url: provider.url("/echo"), headers: [:])
+            #expect(post.headers["x-seen-content-length"] == ["0"])
+            #expect(String(buffer: try await post.body.collect(upTo: 1024)) == "hello /echo ")
+        }
+    }
+
     @Test func urlsAreSplitIntoEndpointAndTarget() {
         #expect(UpstreamURL("https://api.openai.com/v1/chat/completions") == .init(endpoint: .init(tls: true, host: "api.openai.com", port: 443), target: "/v1/chat/completions"))
         #expect(UpstreamURL("http://127.0.0.1:9090/v1/models?x=1#frag") == .init(endpoint: .init(tls: false, host: "127.0.0.1", port: 9090), target: "/v1/models?x=1"))
@@ -198,6 +237,23 @@ import Testing
         for bad in ["example.com/v1", "http://", "http://user:pw@example.com/", "http://example.com:0/", "http://example.com:99999/", "http://[::1/"] {
             #expect(UpstreamURL(bad) == nil, "\(bad)")
         }
+    }
+
+    @Test func aCallsURLIsItsBaseURLWithTheEndpointsPathAsTheJoinedStringReads() throws {
+        let bases = ["https://api.openai.com/v1", "http://127.0.0.1:9090", "http://[::1]:8080/", "http://example.com?q=1",
+                     "http://example.com/v1#frag", "https://exämple.com/ü/v1"]
+        for base in bases {
+            for endpoint in ProviderEndpoint.allCases {
+                #expect(endpoint.upstreamPath == String(endpoint.rawValue.dropFirst(3)))
+                let appended = try #require(UpstreamURL(base)).appending(endpoint.upstreamPath)
+                let joined = try #require(UpstreamURL(base + endpoint.upstreamPath))
+                #expect(appended == joined, "\(base) + \(endpoint.upstreamPath)")
+                // Appending again continues from what was appended.
+                #expect(appended.appending("/x") == UpstreamURL(base + endpoint.upstreamPath + "/x"))
+            }
+        }
+        #expect(UpstreamURL("http://example.com")?.appending("/models").target == "/models")
+        #expect(UpstreamURL("http://example.com/v1")?.appending("/models").target == "/v1/models")
     }
 }
 

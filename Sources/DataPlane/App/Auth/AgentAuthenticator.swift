@@ -20,12 +20,12 @@ public struct AgentAuthenticator: Sendable {
 
     public func authenticate(_ request: Request) async throws -> AgentPrincipal {
         let presented: String
-        if let authorization = request.headers[.authorization] {
+        if let authorization = request.headers.value(.authorization) {
             guard let credential = authorization.bearerCredential else {
                 throw RungateError.unauthenticated("The Authorization header must be `Bearer rg_agt_…`.")
             }
             presented = credential
-        } else if let apiKey = request.headers[.xAPIKey] {
+        } else if let apiKey = request.headers.value(.xAPIKey) {
             presented = apiKey.trimmedHeaderValue
         } else {
             throw RungateError.unauthenticated("No agent token was sent.")

@@ -7,7 +7,7 @@ extension PolicyStore {
     /// agent pinned to a policy may choose any version of that policy; an unpinned agent any policy
     /// of its org. Nil when the header is absent (the agent's pin applies).
     func requested(by request: Request, principal: AgentPrincipal) async throws -> (id: UUID, version: Int)? {
-        guard let header = request.headers[.rungatePolicy]?.trimmedHeaderValue else { return nil }
+        guard let header = request.headers.value(.rungatePolicy)?.trimmedHeaderValue else { return nil }
         let parts = header.split(separator: "@")
         guard parts.count == 2, let version = Int(parts[1]), !parts[0].isEmpty else {
             throw RungateError.badRequest("x-rungate-policy must be `name@version`, e.g. `default@3`.")

@@ -39,14 +39,17 @@ enum HeaderFilter {
         return headers
     }
 
-    /// Provider → agent: everything but hop-by-hop headers and cookies.
+    /// Provider → agent: everything but hop-by-hop headers, cookies and Rungate's own headers (only
+    /// Rungate speaks for Rungate: a provider's `x-rungate-run-id` would otherwise reach the agent
+    /// beside the real one). What the proxy sets from this list (the length, the step id) is
+    /// therefore added without a search for one to replace.
     static func downstream(_ headers: HTTPHeaders) -> HTTPFields {
         var fields = HTTPFields()
         for (name, value) in headers {
             // The field name lowercases itself: no second lowercased copy of each name.
             guard let fieldName = HTTPField.Name(name) else { continue }
             let lower = fieldName.canonicalName
-            if isHopByHop(lower) || lower == "set-cookie" || lower == "content-encoding" { continue }
+            if isHopByHop(lower) || lower == "set-cookie" || lower == "content-encoding" || lower.hasPrefix("x-rungate-") { continue }
             fields.append(HTTPField(name: fieldName, value: value))
         }
         return fields

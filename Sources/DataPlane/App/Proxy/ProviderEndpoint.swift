@@ -31,5 +31,12 @@ public enum ProviderEndpoint: String, Sendable, CaseIterable {
     public var family: ProviderFamily { self == .messages ? .anthropic : .openAI }
 
     /// The path after the provider's base URL (which includes the version, e.g. `…/v1`).
-    var upstreamPath: String { String(rawValue.dropFirst(3)) }
+    var upstreamPath: String {
+        switch self {
+        case .chatCompletions: "/chat/completions"
+        case .responses: "/responses"
+        case .embeddings: "/embeddings"
+        case .messages: "/messages"
+        }
+    }
 }

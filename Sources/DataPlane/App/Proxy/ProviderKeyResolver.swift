@@ -7,9 +7,16 @@ import Synchronization
 /// Where to send an org's call and with which key. The key is plaintext only here, in memory,
 /// for the duration of one forward.
 public struct ProviderTarget: Sendable {
-    public let baseURL: String
+    /// The key's base URL, parsed when the key was loaded; nil if it is not an http(s) URL.
+    let base: UpstreamURL?
     public let apiKey: String
     public let family: ProviderFamily
+
+    /// Where a call to `path` (after the base URL, e.g. "/chat/completions") goes.
+    func url(_ path: String) throws(UpstreamError) -> UpstreamURL {
+        guard let base else { throw .invalidURL }
+        return base.appending(path)
+    }
 }
 
 /// Finds and decrypts the org's provider key for a family. Ciphertexts and unwrapped data keys are
@@ -17,7 +24,7 @@ public struct ProviderTarget: Sendable {
 /// decryption happens on every call.
 public final class ProviderKeyResolver: Sendable {
     private struct Sealed: Sendable {
-        let baseURL: String?
+        let base: UpstreamURL?
         let dataKeyID: UUID
         let ciphertext: [UInt8]
     }
@@ -40,7 +47,7 @@ public final class ProviderKeyResolver: Sendable {
             try await Self.load(orgID: orgID, family: family, database: database)
         }), let dataKey = try await dataKeys.key(id: sealed.dataKeyID, orgID: orgID) else { return nil }
         let apiKey = try dataKey.open(sealed.ciphertext, purpose: .providerKey)
-        return ProviderTarget(baseURL: sealed.baseURL ?? family.defaultBaseURL, apiKey: String(decoding: apiKey, as: UTF8.self), family: family)
+        return ProviderTarget(base: sealed.base, apiKey: String(decoding: apiKey, as: UTF8.self), family: family)
     }
 
     public func apply(_ invalidation: Invalidation) {
@@ -59,7 +66,7 @@ public final class ProviderKeyResolver: Sendable {
             ORDER BY is_default DESC, created_at DESC LIMIT 1
             """, logger: database.logger)
         for try await (baseURL, dataKeyID, ciphertext) in rows.decode((String?, UUID, ByteBuffer).self) {
-            return Sealed(baseURL: baseURL, dataKeyID: dataKeyID, ciphertext: Array(buffer: ciphertext))
+            return Sealed(base: UpstreamURL(baseURL ?? family.defaultBaseURL), dataKeyID: dataKeyID, ciphertext: Array(buffer: ciphertext))
         }
         return nil
     }

@@ -168,7 +168,7 @@ struct ProxyService: Sendable {
 
         let response: UpstreamResponse
         do {
-            response = try await upstream.execute(.POST, url: target.baseURL + endpoint.upstreamPath, headers: upstreamHeaders, body: forwardedBody)
+            response = try await upstream.execute(.POST, url: try target.url(endpoint.upstreamPath), headers: upstreamHeaders, body: forwardedBody)
         } catch {
             recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
             throw upstreamFailure(error, step: step, started: started, runHeader: runHeader)
@@ -178,7 +178,7 @@ struct ProxyService: Sendable {
         var headers = HeaderFilter.downstream(response.headers)
         headers.append(contentsOf: runHeader)
         headers.append(contentsOf: rateLimitHeaders)
-        headers[.rungateStepID] = step.id.lowercasedString
+        headers.append(HTTPField(name: .rungateStepID, value: step.id.lowercasedString))  // the filter drops a provider's
         let status = HTTPResponse.Status(code: Int(response.status.code))
         let isStream = response.status == .ok && (response.headers.first(name: "content-type")?.hasPrefix("text/event-stream") ?? false)
 
@@ -252,7 +252,7 @@ struct ProxyService: Sendable {
                                       fingerprint: fingerprint, endpoint: endpoint, runHeader: runHeader)
             }
             if isStream { headers[.cacheControl] = "no-cache" }
-            headers[.contentLength] = String(answer.readableBytes)
+            headers.append(HTTPField(name: .contentLength, value: String(answer.readableBytes)))  // the filter drops the provider's
             return Response(status: status, headers: headers, body: .init(byteBuffer: answer))
         }
 
@@ -314,10 +314,10 @@ struct ProxyService: Sendable {
         var headers = HeaderFilter.upstream(request.headers)
         headers.add(name: "authorization", value: "Bearer \(target.apiKey)")  // the filter left the agent's out
         do {
-            let response = try await upstream.execute(.GET, url: target.baseURL + "/models", headers: headers, timeout: .seconds(30))
+            let response = try await upstream.execute(.GET, url: try target.url("/models"), headers: headers, timeout: .seconds(30))
             let answer = try await response.body.collect(upTo: 8 * 1024 * 1024)
             var headers = HeaderFilter.downstream(response.headers)
-            headers[.contentLength] = String(answer.readableBytes)
+            headers.append(HTTPField(name: .contentLength, value: String(answer.readableBytes)))  // the filter drops the provider's
             return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(byteBuffer: answer))
         } catch {
             throw RungateError(.badGateway, code: "provider_unreachable", message: "The provider could not be reached.",
@@ -339,7 +339,7 @@ struct ProxyService: Sendable {
 
     /// The run named by `x-rungate-run-id`, or nil when the call starts a new run.
     func requestedRunID(_ request: Request) throws -> UUID? {
-        guard let header = request.headers[.rungateRunID] else { return nil }
+        guard let header = request.headers.value(.rungateRunID) else { return nil }
         guard let id = UUID(canonical: header.trimmedHeaderValue) else {
             throw RungateError.badRequest("x-rungate-run-id must be a UUID.", recovery: "Omit the header to start a new run, or send the id Rungate returned.")
         }
@@ -359,17 +359,25 @@ struct ProxyService: Sendable {
     }
 
     private func upstreamFailure(_ error: any Error, step: StepRecord, started: ContinuousClock.Instant, runHeader: HTTPFields) -> RungateError {
-        let timedOut = (error as? UpstreamError)?.isTimeout ?? false
+        let upstreamError = error as? UpstreamError
+        let timedOut = upstreamError?.isTimeout ?? false
+        var rungateError = if timedOut {
+            RungateError(.gatewayTimeout, code: "provider_timeout", message: "The provider did not answer in time.",
+                         recovery: "Retry; the call was recorded and nothing was charged.")
+        } else if upstreamError == .invalidURL || upstreamError == .invalidRequest {
+            // Nothing was sent: the stored key or base URL cannot make a valid request.
+            RungateError(.badGateway, code: "provider_key_unusable",
+                         message: "The organisation's provider key or its base URL holds characters that cannot be sent in an HTTP request.",
+                         recovery: "An org admin should correct the provider key (its secret or base URL) in the control plane.")
+        } else {
+            RungateError(.badGateway, code: "provider_unreachable", message: "The provider could not be reached.",
+                         recovery: "Retry shortly; if it persists, an org admin should check the provider key's base URL.")
+        }
         var step = step
         step.status = timedOut ? "timeout" : "upstream_error"
-        step.errorCode = timedOut ? "provider_timeout" : "provider_unreachable"
+        step.errorCode = rungateError.code
         step.latencyMilliseconds = milliseconds(since: started)
         steps.record(step)
-        var rungateError = timedOut
-            ? RungateError(.gatewayTimeout, code: "provider_timeout", message: "The provider did not answer in time.",
-                           recovery: "Retry; the call was recorded and nothing was charged.")
-            : RungateError(.badGateway, code: "provider_unreachable", message: "The provider could not be reached.",
-                           recovery: "Retry shortly; if it persists, an org admin should check the provider key's base URL.")
         rungateError.headers.append(contentsOf: runHeader)
         return rungateError
     }

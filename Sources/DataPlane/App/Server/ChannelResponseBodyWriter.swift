@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTPTypes
 import Synchronization
 
-/// Writes an answer straight to its channel, safe from any thread.
+/// Writes an answer straight to its connection's handler (`AnswerParts`), safe from any thread.
 ///
 /// A whole answer (its length known) is flushed once, with its end: head, body and end reach the
 /// socket in one write, and cross the pipeline's flush path once (a flush per write crossed it a
@@ -19,20 +19,21 @@ import Synchronization
 struct ChannelResponseBodyWriter: ResponseBodyWriter {
     static let streamHeadWait = TimeAmount.milliseconds(1)
 
-    let channel: any Channel
+    private let parts: AnswerParts
+    private var channel: any Channel { parts.channel }
     private let head: PendingHead
     private let streamed: Bool
     private var wroteBody = false
 
     /// `streamed`: the body's length is unknown (a stream), so the head does not wait for its end.
-    init(channel: any Channel, head: HTTPResponse, streamed: Bool) {
-        self.channel = channel
+    init(_ parts: AnswerParts, head: HTTPResponse, streamed: Bool) {
+        self.parts = parts
         self.head = PendingHead(head)
         self.streamed = streamed
         if streamed {
             let pending = self.head
-            channel.eventLoop.scheduleTask(in: Self.streamHeadWait) {
-                if let head = pending.take() { channel.writeAndFlush(HTTPResponsePart.head(head), promise: nil) }
+            parts.channel.eventLoop.scheduleTask(in: Self.streamHeadWait) {
+                if let head = pending.take() { parts.write(.head(head), flush: true) }
             }
         }
     }
@@ -43,7 +44,7 @@ struct ChannelResponseBodyWriter: ResponseBodyWriter {
         writeHeadIfPending()
         defer { wroteBody = true }
         if channel.isWritable {
-            channel.write(HTTPResponsePart.body(buffer), promise: nil)
+            parts.write(.body(buffer))
             guard streamed else { return }
             if !wroteBody {
                 channel.flush()
@@ -53,7 +54,7 @@ struct ChannelResponseBodyWriter: ResponseBodyWriter {
             }
         } else {
             let written = channel.eventLoop.makePromise(of: Void.self)
-            channel.writeAndFlush(HTTPResponsePart.body(buffer), promise: written)
+            parts.write(.body(buffer), flush: true, promise: written)
             try await written.futureResult.get()
         }
     }
@@ -61,12 +62,12 @@ struct ChannelResponseBodyWriter: ResponseBodyWriter {
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
         writeHeadIfPending()
         // Whether the connection closes after it is `HTTP1ConnectionHandler`'s to decide.
-        channel.writeAndFlush(HTTPResponsePart.end(trailingHeaders), promise: nil)
+        parts.write(.end(trailingHeaders), flush: true)
     }
 
     private func writeHeadIfPending() {
         guard let head = head.take() else { return }
-        channel.write(HTTPResponsePart.head(head), promise: nil)
+        parts.write(.head(head))
     }
 }
 

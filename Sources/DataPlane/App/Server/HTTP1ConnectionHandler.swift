@@ -194,7 +194,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func respond(to received: Received, context: ChannelHandlerContext) {
         // A shutdown begun by then is seen as the head is written.
         answer = Answer(persistence: received.persistence, closing: received.closing, answersHEAD: received.head.method == .head)
-        let respond = self.respond, serverName = self.serverName, channel = context.channel
+        let respond = self.respond, channel = context.channel
+        let parts = AnswerParts(handler: self, context: context)
         let request = Request(head: received.head, body: received.body)
         var logger = self.logger
         logger[metadataKey: "hb.request.id"] = .string(RequestIdentifier.next())  // RequestContext.id reads it
@@ -207,9 +208,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
                 logger.error("unhandled error", metadata: ["error.type": "\(type(of: error))"])
                 response = Response(status: .internalServerError)
             }
-            response.headers[.date] = HTTPDate.now()
-            if let serverName { response.headers[.server] = serverName }
-            let writer = ChannelResponseBodyWriter(channel: channel, head: response.head, streamed: response.body.contentLength == nil)
+            let writer = ChannelResponseBodyWriter(parts, head: response.head, streamed: response.body.contentLength == nil)
             do {
                 try await response.body.write(writer)
             } catch {
@@ -221,24 +220,30 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        write(unwrapOutboundIn(data), context: context, promise: promise)
+    }
+
+    /// An answer's part, from the pipeline (`write(context:data:promise:)`) or straight from the
+    /// task that makes the answer (`AnswerParts`).
+    fileprivate func write(_ part: HTTPResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         guard var answer else {
             // Nothing is owed on this connection (it failed and is closing): nothing may be written.
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        switch unwrapOutboundIn(data) {
+        switch part {
         case .head(let response) where response.status.kind == .informational && response.status != .switchingProtocols:
             guard !answer.persistence.isHTTP10 else { promise?.succeed(()); return }
             var buffer = context.channel.allocator.buffer(capacity: 0)
             _ = ResponseEncoding(head: response, fields: FramingFields(response.headerFields), version: .http1_1, connection: nil,
-                                 answersHEAD: false, into: &buffer)
+                                 answersHEAD: false, date: HTTPDate.now(), server: serverName, into: &buffer)
             context.write(wrapOutboundOut(buffer), promise: promise)
         case .head(let response):
             let fields = FramingFields(response.headerFields)
             let (keepsAlive, connection) = answer.persistence.decide(for: fields, closing: answer.closing || quiescing)
             var buffer = context.channel.allocator.buffer(capacity: 0)
             answer.encoding = ResponseEncoding(head: response, fields: fields, version: answer.persistence.version, connection: connection,
-                                               answersHEAD: answer.answersHEAD, into: &buffer)
+                                               answersHEAD: answer.answersHEAD, date: HTTPDate.now(), server: serverName, into: &buffer)
             answer.closing = !keepsAlive
             self.answer = answer
             context.write(wrapOutboundOut(buffer), promise: promise)
@@ -358,9 +363,48 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The connection is gone: an answer's part still on its way (`AnswerParts`) finds nothing
+        // owed and fails as a write to the closed channel would.
+        answer = nil
+        waiting.removeAll()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         waiting.removeAll()
         context.fireChannelInactive()
+    }
+}
+
+/// Where the task answering a request writes the answer's parts: into its connection's handler, on
+/// the connection's event loop — at once when called there, queued behind what the loop has to do
+/// otherwise, as `Channel.write` delivers a write. Through the pipeline each part was boxed in
+/// `NIOAny` and cast back by the handler, a heap box and a dynamic cast apiece (~6 K instructions
+/// a call for head, body and end; bench/RESULTS.md, session 33).
+struct AnswerParts: Sendable {
+    let channel: any Channel
+    private let handler: NIOLoopBound<HTTP1ConnectionHandler>
+    private let context: NIOLoopBound<ChannelHandlerContext>
+
+    fileprivate init(handler: HTTP1ConnectionHandler, context: ChannelHandlerContext) {
+        channel = context.channel
+        self.handler = NIOLoopBound(handler, eventLoop: context.eventLoop)
+        self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
+    }
+
+    func write(_ part: HTTPResponsePart, flush: Bool = false, promise: EventLoopPromise<Void>? = nil) {
+        let loop = channel.eventLoop
+        if loop.inEventLoop {
+            deliver(part, flush: flush, promise: promise)
+        } else {
+            loop.execute { deliver(part, flush: flush, promise: promise) }
+        }
+    }
+
+    private func deliver(_ part: HTTPResponsePart, flush: Bool, promise: EventLoopPromise<Void>?) {
+        let context = self.context.value
+        handler.value.write(part, context: context, promise: promise)
+        if flush { context.flush() }
     }
 }
 

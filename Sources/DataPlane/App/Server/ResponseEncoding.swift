@@ -19,9 +19,11 @@ struct ResponseEncoding {
     let chunked: Bool
 
     /// Writes `response`'s head into `buffer`; `connection`, when given, replaces the answer's own
-    /// `Connection` fields. `fields`: what `response`'s fields say of its framing.
+    /// `Connection` fields. `fields`: what `response`'s fields say of its framing. `date` and
+    /// `server`, the connection's own, replace any the answer carries (a provider's among them):
+    /// written here, they cost no search of the fields for one to replace.
     init(head response: HTTPResponse, fields: FramingFields, version: HTTPVersion, connection: StaticString?, answersHEAD: Bool,
-         into buffer: inout ByteBuffer) {
+         date: String, server: String?, into buffer: inout ByteBuffer) {
         let code = response.status.code
         let mayHaveBody = !(100..<200).contains(code) && code != 204 && code != 304
         let hasLength = fields.hasLength
@@ -36,6 +38,8 @@ struct ResponseEncoding {
         }
         if addsChunked { size += Self.chunkedField.utf8CodeUnitCount }
         if let connection { size += 12 + connection.utf8CodeUnitCount + 2 }
+        size += 6 + date.utf8.count + 2
+        if let server { size += 8 + server.utf8.count + 2 }
 
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
             var head = HeadWriter(bytes: bytes)
@@ -46,12 +50,21 @@ struct ResponseEncoding {
             head.append("\r\n")
             for field in response.headerFields {
                 switch FramingFields.Kind(field.name) {
-                case .length where dropsLength, .transferEncoding where dropsTransferEncoding, .connection where connection != nil: continue
+                case .length where dropsLength, .transferEncoding where dropsTransferEncoding, .connection where connection != nil, .date: continue
+                case .server where server != nil: continue
                 default: break
                 }
                 head.append(field.name.rawName)
                 head.append(": ")
                 head.append(field.value)
+                head.append("\r\n")
+            }
+            head.append("date: ")
+            head.append(date)
+            head.append("\r\n")
+            if let server {
+                head.append("server: ")
+                head.append(server)
                 head.append("\r\n")
             }
             if addsChunked { head.append(Self.chunkedField) }
@@ -124,63 +137,26 @@ struct FramingFields {
                 if !asksToClose {
                     asksToClose = field.value.split(separator: ",").contains { $0.filter { $0 != " " && $0 != "\t" }.lowercased() == "close" }
                 }
-            case .transferEncoding, .other: break
+            case .transferEncoding, .date, .server, .other: break
             }
         }
     }
 
-    /// The fields that framing reads or rewrites.
+    /// The fields that framing reads or rewrites, and those the connection sets itself.
     enum Kind {
-        case length, transferEncoding, connection, other
+        case length, transferEncoding, connection, date, server, other
 
         /// Told apart by length first: most names are not compared at all.
         init(_ name: HTTPField.Name) {
             let name = name.canonicalName
             switch name.utf8.count {
+            case 4 where name == "date": self = .date
+            case 6 where name == "server": self = .server
             case 10 where name == "connection": self = .connection
             case 14 where name == "content-length": self = .length
             case 17 where name == "transfer-encoding": self = .transferEncoding
             default: self = .other
             }
         }
-    }
-}
-
-/// Copies a head's pieces into memory reserved for all of them.
-private struct HeadWriter {
-    let bytes: UnsafeMutableRawBufferPointer
-    private(set) var count = 0
-
-    init(bytes: UnsafeMutableRawBufferPointer) {
-        self.bytes = bytes
-    }
-
-    mutating func append(_ string: StaticString) {
-        let source = UnsafeRawBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount)
-        UnsafeMutableRawBufferPointer(rebasing: bytes[count...]).copyMemory(from: source)
-        count += source.count
-    }
-
-    mutating func append(_ string: String) {
-        let copied = string.utf8.withContiguousStorageIfAvailable { source in
-            UnsafeMutableRawBufferPointer(rebasing: bytes[count...]).copyMemory(from: UnsafeRawBufferPointer(source))
-            return source.count
-        }
-        if let copied {
-            count += copied
-        } else {
-            for byte in string.utf8 {
-                bytes[count] = byte
-                count += 1
-            }
-        }
-    }
-
-    /// A status code's three digits (HTTP types keep it in 100…999).
-    mutating func appendStatusCode(_ code: Int) {
-        bytes[count] = UInt8(ascii: "0") + UInt8(code / 100)
-        bytes[count + 1] = UInt8(ascii: "0") + UInt8(code / 10 % 10)
-        bytes[count + 2] = UInt8(ascii: "0") + UInt8(code % 10)
-        count += 3
     }
 }

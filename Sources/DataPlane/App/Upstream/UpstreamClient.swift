@@ -40,11 +40,22 @@ final class UpstreamClient: Service, Sendable {
     /// or `Content-Length` (`HeaderFilter.upstream` leaves them out): both are added here.
     func execute(_ method: HTTPMethod, url: String, headers: HTTPHeaders, body: ByteBuffer? = nil, timeout: TimeAmount? = nil) async throws -> UpstreamResponse {
         guard let url = UpstreamURL(url) else { throw UpstreamError.invalidURL }
+        return try await execute(method, url: url, headers: headers, body: body, timeout: timeout)
+    }
+
+    func execute(_ method: HTTPMethod, url: UpstreamURL, headers: HTTPHeaders, body: ByteBuffer? = nil, timeout: TimeAmount? = nil) async throws -> UpstreamResponse {
         let deadline = NIODeadline.now() + (timeout ?? requestTimeout)
-        var head = HTTPRequestHead(version: .http1_1, method: method, uri: url.target, headers: headers)
         assert(!headers.contains(name: "host") && !headers.contains(name: "content-length"), "the caller's headers set what is set here")
-        head.headers.add(name: "host", value: url.endpoint.hostHeader)
-        if let body { head.headers.add(name: "content-length", value: String(body.readableBytes)) }
+        var headers = headers
+        headers.add(name: "host", value: url.endpoint.hostHeader)
+        if let body {
+            headers.add(name: "content-length", value: String(body.readableBytes))
+        } else if method == .POST || method == .PUT || method == .PATCH {
+            headers.add(name: "content-length", value: "0")  // a method that has a body says it is empty
+        }
+        guard let head = RequestEncoding.head(method: method, target: url.target, headers: headers, allocator: Self.allocator) else {
+            throw UpstreamError.invalidRequest
+        }
         // A reused connection the provider closed while idle fails before a byte of the answer:
         // the provider never saw the request, so it goes once more, on a new connection.
         var firstAttempt = true
@@ -59,7 +70,7 @@ final class UpstreamClient: Service, Sendable {
                 connection = try await connect(url.endpoint, on: loop ?? group.any(), deadline: deadline)
             }
             do {
-                return try await connection.send(head, body: body, readTimeout: readTimeout, deadline: deadline)
+                return try await connection.send(head, method: method, body: body, readTimeout: readTimeout, deadline: deadline)
             } catch UpstreamError.closedBeforeAnswer where pooled != nil {
                 continue
             } catch UpstreamError.closedBeforeAnswer {
@@ -67,6 +78,8 @@ final class UpstreamClient: Service, Sendable {
             }
         }
     }
+
+    private static let allocator = ByteBufferAllocator()
 
     func run() async throws {
         try? await gracefulShutdown()
@@ -90,8 +103,12 @@ final class UpstreamClient: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let tls { try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName)) }
-                    try pipeline.addHTTPClientHandlers()
-                    try pipeline.addHandler(UpstreamConnectionHandler(idleTimeout: idleTimeout))
+                    // Of NIO's HTTP client handlers only the answer's decoder: the request is
+                    // encoded by `RequestEncoding` and written below the decoder as bytes.
+                    let answers = HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)
+                    let decoding = ByteToMessageHandler(answers)
+                    try pipeline.addHandler(decoding)
+                    try pipeline.addHandler(UpstreamConnectionHandler(idleTimeout: idleTimeout, answers: answers, decoding: decoding))
                 }
             }
         let channel: any Channel

@@ -16,14 +16,15 @@ final class UpstreamConnection: Sendable {
     }
 
     /// Sends one request and waits for the answer's head.
-    func send(_ head: HTTPRequestHead, body: ByteBuffer?, readTimeout: TimeAmount, deadline: NIODeadline) async throws -> UpstreamResponse {
+    /// `head`: the request's head as bytes (`RequestEncoding`).
+    func send(_ head: ByteBuffer, method: HTTPMethod, body: ByteBuffer?, readTimeout: TimeAmount, deadline: NIODeadline) async throws -> UpstreamResponse {
         let loop = channel.eventLoop
         let promise = loop.makePromise(of: UpstreamResponse.self)
         if loop.inEventLoop {
-            handler.value.start(head, body: body, readTimeout: readTimeout, deadline: deadline, promise: promise)
+            handler.value.start(head, method: method, body: body, readTimeout: readTimeout, deadline: deadline, promise: promise)
         } else {
             let handler = self.handler
-            loop.execute { handler.value.start(head, body: body, readTimeout: readTimeout, deadline: deadline, promise: promise) }
+            loop.execute { handler.value.start(head, method: method, body: body, readTimeout: readTimeout, deadline: deadline, promise: promise) }
         }
         return try await promise.futureResult.get()
     }

@@ -2,6 +2,9 @@
 enum UpstreamError: Error, Sendable, Equatable {
     /// The URL is not http(s)://host[:port]/path.
     case invalidURL
+    /// A byte of the request's head may not be sent (`RequestEncoding`): a control character in a
+    /// header value (a stored provider key, say), a space in the path.
+    case invalidRequest
     /// No connection could be opened (refused, unreachable, DNS, TLS handshake).
     case connectFailed
     case connectTimeout

@@ -4,6 +4,9 @@ struct UpstreamURL: Sendable, Equatable {
     let endpoint: UpstreamEndpoint
     /// Path and query, starting with "/".
     let target: String
+    /// What text appended to the URL string extends (nil when a fragment would swallow it): lets a
+    /// provider's base URL be parsed once and each call's path appended (`appending(_:)`).
+    private let appendable: String?
 
     init?(_ string: String) {
         // Read as UTF-8 bytes: every delimiter is ASCII, and splitting by Characters (grapheme
@@ -22,7 +25,11 @@ struct UpstreamURL: Sendable, Equatable {
         let authorityEnd = rest.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? rest.endIndex
         let authority = rest[..<authorityEnd]
         rest = rest[authorityEnd...]
-        if let fragment = rest.firstIndex(of: UInt8(ascii: "#")) { rest = rest[..<fragment] }
+        var hasFragment = false
+        if let fragment = rest.firstIndex(of: UInt8(ascii: "#")) {
+            rest = rest[..<fragment]
+            hasFragment = true
+        }
         // Credentials in a URL would be sent nowhere sensible: refused.
         guard !authority.isEmpty, !authority.contains(UInt8(ascii: "@")) else { return nil }
         let host: Substring.UTF8View, portText: Substring.UTF8View?
@@ -51,6 +58,28 @@ struct UpstreamURL: Sendable, Equatable {
         endpoint = UpstreamEndpoint(tls: tls, host: String(decoding: host, as: UTF8.self), port: port)
         let path = String(decoding: rest, as: UTF8.self)
         target = path.isEmpty ? "/" : (rest.first == UInt8(ascii: "?") ? "/" + path : path)
+        appendable = hasFragment ? nil : (path.isEmpty ? "" : target)
+    }
+
+    private init(endpoint: UpstreamEndpoint, target: String, appendable: String?) {
+        self.endpoint = endpoint
+        self.target = target
+        self.appendable = appendable
+    }
+
+    /// The URL `UpstreamURL(string + path)` would read, without parsing again: a call's URL is its
+    /// provider's base URL (parsed once, when the key is loaded) and the endpoint's path. Parsing
+    /// the joined string on every call was ~7 K instructions (bench/RESULTS.md, session 33).
+    func appending(_ path: String) -> UpstreamURL {
+        precondition(path.utf8.first == UInt8(ascii: "/"), "a path, not a continuation of the host")
+        guard let appendable else { return self }
+        let target = appendable + path
+        return UpstreamURL(endpoint: endpoint, target: target, appendable: target)
+    }
+
+    /// The same request goes to the same place: what a path would be appended to is not compared.
+    static func == (lhs: UpstreamURL, rhs: UpstreamURL) -> Bool {
+        lhs.endpoint == rhs.endpoint && lhs.target == rhs.target
     }
 }
 
