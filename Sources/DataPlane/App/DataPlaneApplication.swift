@@ -57,9 +57,12 @@ public func buildDataPlane(
     let service = "rungate-data"
     RungateServer.prepare(router, service: service, shape: { ErrorShape.dataPlane(path: $0.uri.path) },
                           checks: backing.readinessChecks, metrics: metrics)
-    for endpoint in ProviderEndpoint.allCases {
-        router.post(RouterPath(endpoint.rawValue)) { request, context in try await proxy.forward(endpoint, request: request, context: context) }
+    let modelRoutes = ProviderEndpoint.allCases.map { endpoint in
+        (path: endpoint.rawValue, method: HTTPRequest.Method.post, handler: { @Sendable (request: Request, context: RungateRequestContext) in
+            try await proxy.forward(endpoint, request: request, context: context)
+        })
     }
+    for route in modelRoutes { router.post(RouterPath(route.path), use: route.handler) }
     router.get("/v1/models") { request, _ in try await proxy.models(request: request) }
     RunRoutes(authenticator: authenticator, runs: runs, directory: directory, steps: stepRepository, policies: policies, maxBodyBytes: configuration.maxBodyBytes)
         .add(to: router)
@@ -68,7 +71,9 @@ public func buildDataPlane(
 
     var app = RungateServer.application(router: router, service: service, host: configuration.host,
                                         port: configuration.port, backing: backing, services: services, logger: logger) { responder in
-        .bufferedHTTP1(responder: responder, maxBodyBytes: configuration.maxBodyBytes, serverName: service)
+        // Agent calls find their route by its exact path; everything else through the router.
+        .bufferedHTTP1(responder: ExactRoutes(router: responder, middlewares: router.middlewares, routes: modelRoutes),
+                       maxBodyBytes: configuration.maxBodyBytes, serverName: service)
     }
     app.beforeServerStarts { try await prices.reload() }
     return app
