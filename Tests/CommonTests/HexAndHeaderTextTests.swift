@@ -83,6 +83,16 @@ import Testing
         #expect(fields.value(.xAPIKeyForTest) == nil)
     }
 
+    @Test func gatheredFieldsAreTheFieldsInTheirOrder() throws {
+        let list = [HTTPField(name: .contentType, value: "a"), HTTPField(name: .accept, value: "b"),
+                    HTTPField(name: .contentType, value: "c"), HTTPField(name: try #require(HTTPField.Name("x-y")), value: "")]
+        var appended = HTTPFields()
+        for field in list { appended.append(field) }
+        #expect(HTTPFields(gathered: list) == appended)
+        #expect(Array(HTTPFields(gathered: list)) == list)
+        #expect(HTTPFields(gathered: []).isEmpty)
+    }
+
     @Test func bearerIsRecognisedInAnyCase() {
         #expect("Bearer rg".hasCaseInsensitivePrefix("bearer "))
         #expect("BEARER rg".hasCaseInsensitivePrefix("bearer "))

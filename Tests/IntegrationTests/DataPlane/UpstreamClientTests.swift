@@ -136,6 +136,20 @@ import Testing
         }
     }
 
+    /// The timer of a connection's exchanges stays pending between them: a call with a shorter
+    /// deadline than the one before it on the same connection still ends at its own.
+    @Test func aShortDeadlineAfterALongerOneOnTheSameConnectionIsKept() async throws {
+        try await withProvider(readTimeout: .seconds(30)) { provider, client in
+            let first = try await client.execute(.GET, url: provider.url("/hello"), headers: [:], timeout: .seconds(60))
+            _ = try await first.body.collect(upTo: 1024)
+            // Not the read timeout's error: the deadline, 300 ms in, ended it.
+            await #expect(throws: UpstreamError.deadlineExceeded) {
+                _ = try await client.execute(.GET, url: provider.url("/silent"), headers: [:], timeout: .milliseconds(300))
+            }
+            #expect(provider.accepted == 1, "the same connection: \(provider.connectionLog)")
+        }
+    }
+
     @Test func aLongStreamArrivesWholeAndInOrderToASlowReader() async throws {
         try await withProvider { provider, client in
             let response = try await client.execute(.GET, url: provider.url("/stream"), headers: [:])

@@ -43,8 +43,12 @@ enum HeaderFilter {
     /// Rungate speaks for Rungate: a provider's `x-rungate-run-id` would otherwise reach the agent
     /// beside the real one). What the proxy sets from this list (the length, the step id) is
     /// therefore added without a search for one to replace.
-    static func downstream(_ headers: HTTPHeaders) -> HTTPFields {
-        var fields = HTTPFields()
+    ///
+    /// An array, to which the proxy adds its own fields before making `HTTPFields` of them once
+    /// (`HTTPFields(gathered:)`).
+    static func downstream(_ headers: HTTPHeaders) -> [HTTPField] {
+        var fields: [HTTPField] = []
+        fields.reserveCapacity(headers.count + 6)
         for (name, value) in headers {
             // The field name lowercases itself: no second lowercased copy of each name.
             guard let fieldName = HTTPField.Name(name) else { continue }

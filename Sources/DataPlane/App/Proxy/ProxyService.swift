@@ -175,12 +175,18 @@ struct ProxyService: Sendable {
         }
 
         let payloadKey = principal.storePayloads ? try? await dataKeys.active(orgID: principal.orgID) : nil
+        let status = HTTPResponse.Status(code: Int(response.status.code))
+        let isStream = response.status == .ok && (response.headers.first(name: "content-type")?.hasPrefix("text/event-stream") ?? false)
+        // The answer's fields, gathered as an array and made `HTTPFields` once (`HeaderFilter.downstream`).
         var headers = HeaderFilter.downstream(response.headers)
+        if isStream {
+            // Passed on as it comes, or held and replayed: never cached either way.
+            headers.removeAll { $0.name == .cacheControl }
+            headers.append(HTTPField(name: .cacheControl, value: "no-cache"))
+        }
         headers.append(contentsOf: runHeader)
         headers.append(contentsOf: rateLimitHeaders)
         headers.append(HTTPField(name: .rungateStepID, value: step.id.lowercasedString))  // the filter drops a provider's
-        let status = HTTPResponse.Status(code: Int(response.status.code))
-        let isStream = response.status == .ok && (response.headers.first(name: "content-type")?.hasPrefix("text/event-stream") ?? false)
 
         // Whole answers — and streams that may propose a gated tool call, read to their end before
         // the agent sees a byte — are inspected, held or returned here; other streams pass through.
@@ -251,16 +257,14 @@ struct ProxyService: Sendable {
                 return try await holdForApproval(answer, rule: holding.rule, call: holding.call, policy: policy, principal: principal, run: run,
                                       fingerprint: fingerprint, endpoint: endpoint, runHeader: runHeader)
             }
-            if isStream { headers[.cacheControl] = "no-cache" }
             headers.append(HTTPField(name: .contentLength, value: String(answer.readableBytes)))  // the filter drops the provider's
-            return Response(status: status, headers: headers, body: .init(byteBuffer: answer))
+            return Response(status: status, headers: HTTPFields(gathered: headers), body: .init(byteBuffer: answer))
         }
 
         // Streaming: pass chunks through as they arrive; the step is recorded when the stream ends.
         let stepRecorder = steps, governanceRecorder = recorder, requestBytes = body.readableBytes, maxStored = maxStoredResponseBytes
         let prices = self.prices, strip = stripUsage, initialStep = step, governance = self.governance, tokenCounters = admission.tokenCounters
-        headers[.cacheControl] = "no-cache"
-        return Response(status: status, headers: headers, body: ResponseBody { writer in
+        return Response(status: status, headers: HTTPFields(gathered: headers), body: ResponseBody { writer in
             var step = initialStep
             var scanner = UsageScanner(endpoint: endpoint, stripUsageChunk: strip)
             var stored = ByteBuffer()
@@ -318,7 +322,7 @@ struct ProxyService: Sendable {
             let answer = try await response.body.collect(upTo: 8 * 1024 * 1024)
             var headers = HeaderFilter.downstream(response.headers)
             headers.append(HTTPField(name: .contentLength, value: String(answer.readableBytes)))  // the filter drops the provider's
-            return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(byteBuffer: answer))
+            return Response(status: .init(code: Int(response.status.code)), headers: HTTPFields(gathered: headers), body: .init(byteBuffer: answer))
         } catch {
             throw RungateError(.badGateway, code: "provider_unreachable", message: "The provider could not be reached.",
                                recovery: "Retry shortly; if it persists, check the provider key's base URL.")

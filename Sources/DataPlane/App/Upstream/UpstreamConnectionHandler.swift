@@ -47,9 +47,11 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private var readTimeout = TimeAmount.seconds(120)
     private var lastRead = NIODeadline.now()
     private var deadline = NIODeadline.distantFuture
-    /// One timer per exchange for both its read timeout and its deadline (each scheduled task and
-    /// its cancellation are work on every call).
-    private var exchangeTimer: Scheduled<Void>?
+    /// The exchange in progress's read timeout and deadline, one timer for both, and when it is
+    /// due. Left pending when the exchange ends and moved on only when it fires (or when an exchange
+    /// needs it sooner), as the idle timer is: scheduling one per exchange and cancelling it at the
+    /// answer's end was ~6 K instructions a call (bench/RESULTS.md, session 33).
+    private var exchangeTimer: (task: Scheduled<Void>, due: NIODeadline)?
     /// Scheduled when the connection first goes idle and moved on only when it fires: calls back
     /// to back do not schedule and cancel one each.
     private var idleTimer: Scheduled<Void>?
@@ -96,7 +98,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         self.deadline = deadline
         lastRead = .now()
         let current = exchange
-        scheduleExchangeTimer(at: min(lastRead + readTimeout, deadline), exchange: current)
+        armExchangeTimer(by: min(lastRead + readTimeout, deadline))
         answers.write(data: .head(Self.observedHead(method)))
         // Head and body leave in one flush: one system call for a small request. (The body's
         // length is in the head: nothing marks its end.)
@@ -221,22 +223,30 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         close()
     }
 
-    private func scheduleExchangeTimer(at time: NIODeadline, exchange: Int) {
-        exchangeTimer = context?.eventLoop.assumeIsolated().scheduleTask(deadline: time) { [self] in exchangeTimerFired(exchange: exchange) }
+    /// Makes sure the exchange timer fires by `time`: one due sooner is kept (when it fires, it
+    /// checks the exchange in progress and moves on).
+    private func armExchangeTimer(by time: NIODeadline) {
+        if let pending = exchangeTimer {
+            if pending.due <= time { return }
+            pending.task.cancel()
+        }
+        guard let loop = context?.eventLoop else { return }
+        exchangeTimer = (loop.assumeIsolated().scheduleTask(deadline: time) { [self] in exchangeTimerFired() }, time)
     }
 
-    private func exchangeTimerFired(exchange: Int) {
-        guard exchange == self.exchange, phase == .awaitingHead || phase == .collectingBody || phase == .streamingBody else { return }
+    private func exchangeTimerFired() {
+        exchangeTimer = nil
+        // Between exchanges it stops; the next exchange arms it again.
+        guard phase == .awaitingHead || phase == .collectingBody || phase == .streamingBody else { return }
         let now = NIODeadline.now()
         if now >= deadline { return fail(UpstreamError.deadlineExceeded) }
         // While the reader is behind, the provider is not the one being slow.
         let silenceEnds = readsPaused ? now + readTimeout : lastRead + readTimeout
         if silenceEnds <= now { return fail(UpstreamError.readTimeout) }
-        scheduleExchangeTimer(at: min(silenceEnds, deadline), exchange: exchange)
+        armExchangeTimer(by: min(silenceEnds, deadline))
     }
 
     private func finishExchange(reusable: Bool) {
-        cancelTimers()
         source = nil
         readsPaused = false
         phase = .idle
@@ -291,14 +301,9 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         context?.close(promise: nil)
     }
 
-    /// Cancels the exchange's timer (the idle timer stays: it goes with the connection).
-    private func cancelTimers() {
-        exchangeTimer?.cancel()
-        exchangeTimer = nil
-    }
-
     private func cancelAllTimers() {
-        cancelTimers()
+        exchangeTimer?.task.cancel()
+        exchangeTimer = nil
         idleTimer?.cancel()
         idleTimer = nil
     }
