@@ -271,6 +271,14 @@ import Testing
     }
 }
 
+extension UpstreamClient {
+    /// A call to a URL given as text (the data plane's calls go to a key's base URL parsed once).
+    func execute(_ method: HTTPMethod, url: String, headers: HTTPHeaders, body: ByteBuffer? = nil, timeout: TimeAmount? = nil) async throws -> UpstreamResponse {
+        guard let url = UpstreamURL(url) else { throw UpstreamError.invalidURL }
+        return try await execute(method, url: url, headers: headers, body: body, timeout: timeout)
+    }
+}
+
 extension UpstreamURL {
     init(endpoint: UpstreamEndpoint, target: String) {
         self.init("\(endpoint.tls ? "https" : "http")://\(endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host):\(endpoint.port)\(target)")!

@@ -38,11 +38,6 @@ final class UpstreamClient: Service, Sendable {
     /// Sends a request and returns as soon as the answer's head has arrived — with its body, for an
     /// answer of known, bounded length (see `UpstreamConnectionHandler`). `headers` carry no `Host`
     /// or `Content-Length` (`HeaderFilter.upstream` leaves them out): both are added here.
-    func execute(_ method: HTTPMethod, url: String, headers: HTTPHeaders, body: ByteBuffer? = nil, timeout: TimeAmount? = nil) async throws -> UpstreamResponse {
-        guard let url = UpstreamURL(url) else { throw UpstreamError.invalidURL }
-        return try await execute(method, url: url, headers: headers, body: body, timeout: timeout)
-    }
-
     func execute(_ method: HTTPMethod, url: UpstreamURL, headers: HTTPHeaders, body: ByteBuffer? = nil, timeout: TimeAmount? = nil) async throws -> UpstreamResponse {
         let deadline = NIODeadline.now() + (timeout ?? requestTimeout)
         assert(!headers.contains(name: "host") && !headers.contains(name: "content-length"), "the caller's headers set what is set here")
