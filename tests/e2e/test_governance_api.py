@@ -122,6 +122,9 @@ def test_a_provider_key_that_would_inject_a_header_is_never_sent():
             client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
         [step] = steps_of(raised.value.response.headers["x-rungate-run-id"], 1)
         assert step["status"] == "upstream_error" and step["error_code"] == "provider_key_unusable", step
+        with pytest.raises(openai.APIStatusError) as raised:  # the key's other use, listing models
+            client.models.list()
+        assert raised.value.status_code == 502 and raised.value.body["code"] == "provider_key_unusable", raised.value.body
     finally:
         fixed = f"sk-e2e-fixed-{uuid.uuid4().hex}"
         remember(fixed)

@@ -105,6 +105,23 @@ def test_models_list(oai):
     assert "gpt-4o-mini" in [model.id for model in oai.models.list()]
 
 
+def test_models_list_failures_answer_as_model_calls_do(oai):
+    """GET /v1/models shares the model calls' answers to a failing provider: a provider that goes
+    silent past the read timeout (2 s here) is 504 provider_timeout, one that refuses the org's key
+    is 502 provider_auth_failed (not a 401 the SDK would take for its own token), other error
+    statuses pass through as the provider sent them."""
+    with pytest.raises(openai.APIStatusError) as raised:
+        oai.models.list(extra_headers={"x-mock-latency-ms": "5000"})
+    assert raised.value.status_code == 504 and raised.value.body["code"] == "provider_timeout", raised.value.body
+    assert raised.value.body["rungate"]["recovery"] == "Retry; nothing was charged."
+    with pytest.raises(openai.InternalServerError) as raised:
+        oai.models.list(extra_headers={"x-mock-error": "500"})
+    assert raised.value.status_code == 500 and raised.value.body["code"] == "mock_injected_error", raised.value.body
+    with pytest.raises(openai.APIStatusError) as raised:
+        oai.models.list(extra_headers={"x-mock-error": "401"})
+    assert raised.value.status_code == 502 and raised.value.body["code"] == "provider_auth_failed", raised.value.body
+
+
 def test_wrong_and_malformed_tokens_raise_authentication_errors():
     for token in ["rg_agt_" + "A" * 49, "sk-not-a-rungate-token", ""]:
         client = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=token or "x", max_retries=0)

@@ -4,7 +4,7 @@ import Foundation
 import Hummingbird
 
 /// What a test asks of the mock for one request, through headers or markers in the prompt text
-/// (markers survive any proxy that rewrites headers):
+/// (markers survive any proxy that rewrites headers; `GET /v1/models` has only the headers):
 ///
 /// - `x-mock-error: 429|500|503|timeout` or `[[error:429]]`: fail that way.
 /// - `x-mock-latency-ms: N` or `[[latency:N]]`: wait N ms before answering (and between chunks).
@@ -43,6 +43,21 @@ struct MockInstructions: Sendable {
         if let value = Self.marker("words", in: text), let count = Int(value) { words = max(1, count) }
         if let value = Self.marker("cut", in: text), let count = Int(value) { cutAfterChunks = count }
         if ByteSearch.firstOffset(of: Array("[[no-usage]]".utf8), in: text) != nil { sendUsage = false }
+    }
+
+    /// Fails the request as asked (`x-mock-error`): an error answer, or none in any reasonable time
+    /// (the caller's timeout must fire).
+    func failIfAsked() async throws {
+        switch failure {
+        case .timeout:
+            try await Task.sleep(for: .seconds(600))
+        case .status(let code):
+            throw RungateError(HTTPResponse.Status(code: code), code: "mock_injected_error",
+                               message: "The mock provider failed this request on purpose (\(code)).",
+                               headers: code == 429 ? [.retryAfter: "1"] : [:])
+        case nil:
+            break
+        }
     }
 
     /// The answer's words: deterministic so tests can assert on them.

@@ -49,6 +49,9 @@ public func buildMockProvider(
     router.get("/v1/models") { request, _ in
         stats.record("/v1/models")
         _ = try providerKey(request)
+        let instructions = MockInstructions(request: request, body: .null, defaultLatencyMilliseconds: configuration.latencyMilliseconds)
+        try await instructions.failIfAsked()
+        if instructions.latencyMilliseconds > 0 { try await Task.sleep(for: .milliseconds(instructions.latencyMilliseconds)) }
         let models: [JSONValue] = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "claude-sonnet-4-6"].map {
             ["id": .string($0), "object": "model", "created": 1_700_000_000, "owned_by": "mock"]
         }
@@ -73,17 +76,7 @@ public func buildMockProvider(
                 throw RungateError.badRequest("The mock could not parse the request body as JSON.")
             }
             let instructions = MockInstructions(request: request, body: body, defaultLatencyMilliseconds: configuration.latencyMilliseconds)
-            switch instructions.failure {
-            case .timeout:
-                // Never answers in any reasonable time; the caller's timeout must fire.
-                try await Task.sleep(for: .seconds(600))
-            case .status(let code):
-                throw RungateError(HTTPResponse.Status(code: code), code: "mock_injected_error",
-                                   message: "The mock provider failed this request on purpose (\(code)).",
-                                   headers: code == 429 ? [.retryAfter: "1"] : [:])
-            case nil:
-                break
-            }
+            try await instructions.failIfAsked()
             if instructions.latencyMilliseconds > 0, body["stream"] != .bool(true) {
                 try await Task.sleep(for: .milliseconds(instructions.latencyMilliseconds))
             }

@@ -246,10 +246,7 @@ struct ProxyService: Sendable {
             recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
             governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
             if response.status.code == 401 || response.status.code == 403 {
-                // The provider refused the org's key: not the agent's fault, and its token is fine.
-                var error = RungateError(
-                    .badGateway, code: "provider_auth_failed", message: "The provider refused the organisation's provider key (\(response.status.code)).",
-                    recovery: "An org admin should replace the provider key in the control plane.")
+                var error = RungateError.providerRefusedKey(status: Int(response.status.code))
                 error.headers.append(contentsOf: runHeader)
                 throw error
             }
@@ -317,16 +314,17 @@ struct ProxyService: Sendable {
         }
         var headers = HeaderFilter.upstream(request.headers)
         headers.add(name: "authorization", value: "Bearer \(target.apiKey)")  // the filter left the agent's out
+        let response: UpstreamResponse, answer: ByteBuffer
         do {
-            let response = try await upstream.execute(.GET, url: try target.url("/models"), headers: headers, timeout: .seconds(30))
-            let answer = try await response.body.collect(upTo: 8 * 1024 * 1024)
-            var headers = HeaderFilter.downstream(response.headers)
-            headers.append(HTTPField(name: .contentLength, value: String(answer.readableBytes)))  // the filter drops the provider's
-            return Response(status: .init(code: Int(response.status.code)), headers: HTTPFields(gathered: headers), body: .init(byteBuffer: answer))
+            response = try await upstream.execute(.GET, url: try target.url("/models"), headers: headers, timeout: .seconds(30))
+            answer = try await response.body.collect(upTo: 8 * 1024 * 1024)
         } catch {
-            throw RungateError(.badGateway, code: "provider_unreachable", message: "The provider could not be reached.",
-                               recovery: "Retry shortly; if it persists, check the provider key's base URL.")
+            throw RungateError.providerFailure(error, recorded: false)
         }
+        if response.status.code == 401 || response.status.code == 403 { throw RungateError.providerRefusedKey(status: Int(response.status.code)) }
+        var answerHeaders = HeaderFilter.downstream(response.headers)
+        answerHeaders.append(HTTPField(name: .contentLength, value: String(answer.readableBytes)))  // the filter drops the provider's
+        return Response(status: .init(code: Int(response.status.code)), headers: HTTPFields(gathered: answerHeaders), body: .init(byteBuffer: answer))
     }
 
     // MARK: Helpers
@@ -363,20 +361,8 @@ struct ProxyService: Sendable {
     }
 
     private func upstreamFailure(_ error: any Error, step: StepRecord, started: ContinuousClock.Instant, runHeader: HTTPFields) -> RungateError {
-        let upstreamError = error as? UpstreamError
-        let timedOut = upstreamError?.isTimeout ?? false
-        var rungateError = if timedOut {
-            RungateError(.gatewayTimeout, code: "provider_timeout", message: "The provider did not answer in time.",
-                         recovery: "Retry; the call was recorded and nothing was charged.")
-        } else if upstreamError == .invalidURL || upstreamError == .invalidRequest {
-            // Nothing was sent: the stored key or base URL cannot make a valid request.
-            RungateError(.badGateway, code: "provider_key_unusable",
-                         message: "The organisation's provider key or its base URL holds characters that cannot be sent in an HTTP request.",
-                         recovery: "An org admin should correct the provider key (its secret or base URL) in the control plane.")
-        } else {
-            RungateError(.badGateway, code: "provider_unreachable", message: "The provider could not be reached.",
-                         recovery: "Retry shortly; if it persists, an org admin should check the provider key's base URL.")
-        }
+        var rungateError = RungateError.providerFailure(error, recorded: true)
+        let timedOut = (error as? UpstreamError)?.isTimeout ?? false
         var step = step
         step.status = timedOut ? "timeout" : "upstream_error"
         step.errorCode = rungateError.code
