@@ -157,13 +157,19 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     private let staleServes: Counter
     private let waits: Counter
     private let refreshes: Counter
+    /// How a loaded value joins the one cached for its key (nil: it replaces it).
+    private let merge: (@Sendable (_ cached: Value, _ loaded: Value) -> Value)?
 
     /// `name` labels the `rungate_cache_stale_serves_total`, `rungate_cache_waits_total` (callers that
     /// waited for a load: nothing cached, or out of date) and `rungate_cache_refreshes_total`
-    /// (reloads begun ahead of expiry, nobody waiting) counters.
+    /// (reloads begun ahead of expiry, nobody waiting) counters. `merge`, for values this process
+    /// changes in place (`update`) ahead of the database: what to keep when a reload lands on a
+    /// cached value (it runs under the cache's lock, so no `update` falls between read and store).
     public init(name: String, timeToLive: Duration, retention: Duration = .seconds(3600), capacity: Int = 100_000,
-                loadDeadline: Duration = .seconds(5), reachable: @escaping @Sendable () -> Bool = { true }) {
+                loadDeadline: Duration = .seconds(5), reachable: @escaping @Sendable () -> Bool = { true },
+                merge: (@Sendable (_ cached: Value, _ loaded: Value) -> Value)? = nil) {
         self.reachable = reachable
+        self.merge = merge
         self.timeToLive = timeToLive
         self.refreshAfter = timeToLive / 2
         self.retention = max(retention, timeToLive)
@@ -222,7 +228,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         } catch {
             result = .failure(error)
         }
-        let retention = self.retention
+        let retention = self.retention, merge = self.merge
         // What a rotation dropped is released here, after the lock.
         _ = entries.withLock { entries -> [Key: Entry] in
             if entries.flights[key] === flight { entries.flights[key] = nil }
@@ -231,7 +237,8 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
                 entries.remove(key)  // there is none: nothing cached
                 return [:]
             }
-            return entries.store(Entry(value: value, loaded: .now), for: key, now: .now, retention: retention)
+            let stored = if let merge, let cached = entries[key] { merge(cached.value, value) } else { value }
+            return entries.store(Entry(value: stored, loaded: .now), for: key, now: .now, retention: retention)
         }
         flight.finish(result)
     }

@@ -15,10 +15,13 @@ import Testing
     final class CountingRuns: RunRepository {
         let base: PostgresRunRepository
         let resolves = Atomic<Int>(0)
+        /// Resolves that have returned.
+        let resolved = Atomic<Int>(0)
         init(_ base: PostgresRunRepository) { self.base = base }
         func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue,
                      commit: RunCreationCommit) async throws -> RunHandle {
             resolves.add(1, ordering: .relaxed)
+            defer { resolved.add(1, ordering: .relaxed) }
             return try await base.resolve(id: id, principal: principal, policy: policy, metadata: metadata, commit: commit)
         }
         func create(_ run: NewRun) async throws { try await base.create(run) }
@@ -47,7 +50,7 @@ import Testing
     }
 
     /// `log`: the step repository goes through it (batches of `batchSize`).
-    static func with(batchSize: Int = 500, log: BatchLog? = nil,
+    static func with(batchSize: Int = 500, log: BatchLog? = nil, timeToLive: Duration = .seconds(30),
                      _ body: @escaping @Sendable (RunDirectory, StepRecorder, CountingRuns, OrgFixture, PostgresClient, String) async throws -> Void) async throws {
         try await OrgFixture.withDataPlaneRole { database, owner, fixture, data in
             // Every org event is kept, so `run.started` can be counted.
@@ -57,7 +60,7 @@ import Testing
             let steps = PostgresStepRepository(database: data)
             log?.base.withLock { $0 = steps }
             let recorder = try StepRecorder(repository: log ?? steps, logger: TestServers.logger, batchSize: batchSize)
-            let directory = RunDirectory(repository: runs, recorder: recorder, health: nil)
+            let directory = RunDirectory(repository: runs, recorder: recorder, health: nil, timeToLive: timeToLive)
             try await body(directory, recorder, runs, fixture, owner, database.ownerURL)
         }
     }
@@ -94,6 +97,36 @@ import Testing
             try await directory.ensureWritten(run.id)
             #expect(try await Self.count("SELECT count(*)::int FROM events WHERE type = 'run.started' AND payload->>'run_id' = \(run.id.uuidString.lowercased())",
                                          on: owner) == 1)
+        }
+    }
+
+    /// A run's entry reloaded from its row (past half its time to live) keeps the steps this replica
+    /// recorded and has not written yet — the row has none of them — and takes up the steps other
+    /// replicas wrote: the run ceilings never see a run's count go down.
+    @Test func aReloadedRunKeepsTheStepsQueuedHereAndAddsTheOtherReplicas() async throws {
+        try await Self.with(timeToLive: .milliseconds(400)) { directory, recorder, runs, fixture, owner, _ in
+            let principal = Self.principal(fixture)
+            let run = try await directory.resolve(id: UUID(), principal: principal, policy: nil)  // its row written at once
+            for _ in 0..<3 { recorder.record(Self.step(run, fixture, tokens: 4)) }  // queued: not in the row yet
+            /// Reloads the entry in the background and waits until the reload has landed.
+            func reload() async throws -> RunHandle {
+                let before = runs.resolved.load(ordering: .relaxed)
+                try await Task.sleep(for: .milliseconds(250))  // past half the time to live
+                _ = try await directory.resolve(id: run.id, principal: principal, policy: nil)
+                while runs.resolved.load(ordering: .relaxed) == before { try await Task.sleep(for: .milliseconds(5)) }
+                try await Task.sleep(for: .milliseconds(20))  // the reload lands right after its resolve returns
+                return try await directory.resolve(id: run.id, principal: principal, policy: nil)
+            }
+            let reloaded = try await reload()
+            #expect(try await Self.count("SELECT step_count FROM runs WHERE id = \(run.id)", on: owner) == 0, "the row had none of them")
+            #expect(reloaded.stepCount == 3 && reloaded.tokens == 12, "\(reloaded)")
+
+            // Written, then two more steps written by another replica: the next reload counts all five.
+            #expect(await recorder.flush())
+            let other = PostgresStepRepository(database: Database(client: owner, logger: TestServers.logger))
+            try await other.insert([Self.step(run, fixture, tokens: 1), Self.step(run, fixture, tokens: 1)], runs: [], events: [])
+            let caughtUp = try await reload()
+            #expect(caughtUp.stepCount == 5 && caughtUp.tokens == 14, "\(caughtUp)")
         }
     }
 

@@ -9,8 +9,9 @@ import Foundation
 /// not waiting for the disk: the run goes again with its first step's batch, durably) and
 /// remembered. A run's state changing anywhere reaches every replica by notification (the `runs`
 /// trigger), and entries are refreshed after `timeToLive` — from then on the steps and tokens
-/// other replicas recorded count too. While PostgreSQL does not answer, known runs and new
-/// ones keep working; only an unknown run id is refused.
+/// other replicas recorded count too, and the ones this replica recorded but has not written yet
+/// still do (a run's counts never go down on a reload). While PostgreSQL does not answer, known
+/// runs and new ones keep working; only an unknown run id is refused.
 public final class RunDirectory: Sendable {
     struct Entry: Sendable {
         var handle: RunHandle
@@ -39,7 +40,7 @@ public final class RunDirectory: Sendable {
         // Most runs are short: one not asked for in two to four minutes is let go (asked again, it is
         // reloaded), sooner when more than 50 k runs a generation start here.
         self.entries = ReadThroughCache(name: "runs", timeToLive: timeToLive, retention: .seconds(120),
-                                        reachable: { health?.isReachable ?? true })
+                                        reachable: { health?.isReachable ?? true }, merge: { Self.reloaded(cached: $0, loaded: $1) })
         // Run ceilings (steps, tokens) see this replica's steps as they are recorded.
         recorder.observe { [entries] step in
             entries.update(step.runID) { entry in
@@ -47,6 +48,18 @@ public final class RunDirectory: Sendable {
                 entry.handle.tokens += step.usage.input + step.usage.output
             }
         }
+    }
+
+    /// A run's entry as reloaded over the one cached: the row's state, and its counts or the cached
+    /// ones, whichever are higher. The row has none of the steps still queued here (written with
+    /// the next batch), nor those recorded while it was being read; the cached counts have none
+    /// of the other replicas' since the last load. Both undercount, neither overcounts: the larger
+    /// is the closer, and the run ceilings (steps, tokens) never forget a step this replica saw.
+    static func reloaded(cached: Entry, loaded: Entry) -> Entry {
+        var entry = loaded
+        entry.handle.stepCount = max(loaded.handle.stepCount, cached.handle.stepCount)
+        entry.handle.tokens = max(loaded.handle.tokens, cached.handle.tokens)
+        return entry
     }
 
     /// The run `id` of this agent (created on first use under `policy`, else the agent's pin), or a
