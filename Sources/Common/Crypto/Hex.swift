@@ -15,11 +15,15 @@ extension Sequence where Element == UInt8 {
 }
 
 extension SHA256Digest {
-    public var hexString: String {
+    public var hexString: String { hexString(firstBytes: Self.byteCount) }
+
+    /// The first `count` bytes of the digest in lower-case hex (a shortened fingerprint), written
+    /// without the whole digest's text to cut.
+    public func hexString(firstBytes count: Int) -> String {
         withUnsafeBytes { bytes in
-            String(unsafeUninitializedCapacity: bytes.count * 2) { text in
-                Hex.write(bytes.bindMemory(to: UInt8.self), into: text, at: 0)
-                return bytes.count * 2
+            let count = Swift.min(count, bytes.count)
+            return String(unsafeUninitializedCapacity: count * 2) { text in
+                Hex.write(UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[..<count]), into: text, at: 0)
             }
         }
     }

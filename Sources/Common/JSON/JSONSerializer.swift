@@ -24,17 +24,23 @@ public enum JSONSerializer {
             }
             output.append(UInt8(ascii: "]"))
         case .object(let members):
-            output.append(UInt8(ascii: "{"))
-            var first = true
-            for (key, member) in members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
-                if !first { output.append(UInt8(ascii: ",")) }
-                first = false
-                write(key, into: &output)
-                output.append(UInt8(ascii: ":"))
-                write(member, into: &output)
-            }
-            output.append(UInt8(ascii: "}"))
+            write(members: members, omitting: { _ in false }, into: &output)
         }
+    }
+
+    /// The object `members` make, as `write` writes it, without the members `omitted` picks: a
+    /// digest of what is left needs no copy of the object without them.
+    public static func write(members: [String: JSONValue], omitting omitted: (String) -> Bool, into output: inout [UInt8]) {
+        output.append(UInt8(ascii: "{"))
+        var first = true
+        for (key, member) in members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) where !omitted(key) {
+            if !first { output.append(UInt8(ascii: ",")) }
+            first = false
+            write(key, into: &output)
+            output.append(UInt8(ascii: ":"))
+            write(member, into: &output)
+        }
+        output.append(UInt8(ascii: "}"))
     }
 
     /// As `JSONValue` encodes numbers: integers (exact below 2^53) without a fraction, the rest as

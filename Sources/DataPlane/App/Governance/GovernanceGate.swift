@@ -164,12 +164,22 @@ struct GovernanceGate: Sendable {
     }
 
     /// The request without what varies between identical attempts (stream flags, user tags), keys
-    /// sorted: the same question asked again hashes the same.
+    /// sorted: the same question asked again hashes the same. (The first 16 bytes of its SHA-256,
+    /// in hex: a loop counter's key.)
     static func normalisedFingerprint(_ json: JSONValue) -> String {
-        guard case .object(var object) = json else { return "" }
-        for key in ["stream", "stream_options", "user", "metadata", "n"] { object[key] = nil }
-        let data = JSONSerializer.bytes(.object(object))
-        return SHA256.hash(data: data).hexString.prefix(32).description
+        guard case .object(let members) = json else { return "" }
+        var text: [UInt8] = []
+        text.reserveCapacity(256)
+        JSONSerializer.write(members: members, omitting: variesBetweenAttempts, into: &text)
+        return SHA256.hash(data: text).hexString(firstBytes: 16)
+    }
+
+    /// A top-level member that two attempts at the same request may set differently.
+    private static func variesBetweenAttempts(_ member: String) -> Bool {
+        switch member {
+        case "stream", "stream_options", "user", "metadata", "n": true
+        default: false
+        }
     }
 }
 
