@@ -175,6 +175,8 @@ struct ProxyService: Sendable {
         }
 
         let payloadKey = principal.storePayloads ? try? await dataKeys.active(orgID: principal.orgID) : nil
+        let settlement = CallSettlement(steps: steps, recorder: recorder, governance: governance, hold: hold, orgID: principal.orgID,
+                                        tokenCounters: admission.tokenCounters, payloadKey: payloadKey, request: recordedBody)
         let status = HTTPResponse.Status(code: Int(response.status.code))
         let isStream = response.status == .ok && (response.headers.first(name: "content-type")?.hasPrefix("text/event-stream") ?? false)
         // The answer's fields, gathered as an array and made `HTTPFields` once (`HeaderFilter.downstream`).
@@ -217,9 +219,7 @@ struct ProxyService: Sendable {
                 step.usage = scanner.finalUsage(requestBytes: body.readableBytes)
                 step.costMicros = cost(step.usage, principal: principal, endpoint: endpoint, model: model)
                 step.latencyMilliseconds = milliseconds(since: started)
-                steps.record(step, payload: PendingPayload(key: payloadKey, request: recordedBody, response: answer))
-                recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
-                governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
+                settlement.close(step, response: answer)
                 var failure = RungateError(.badGateway, code: "stream_interrupted",
                                            message: "The provider's stream ended before it was complete; nothing was delivered or held.",
                                            recovery: "Retry the call.")
@@ -227,11 +227,8 @@ struct ProxyService: Sendable {
                 throw failure
             }
             let succeeded = (200..<300).contains(Int(response.status.code))
-            if succeeded, !isStream { scanner.scan(body: answer) }
             step.httpStatus = Int(response.status.code)
             step.status = succeeded ? "ok" : "upstream_error"
-            step.usage = succeeded ? scanner.finalUsage(requestBytes: body.readableBytes) : TokenUsage()
-            step.costMicros = cost(step.usage, principal: principal, endpoint: endpoint, model: model)
             step.latencyMilliseconds = milliseconds(since: started)
             if !succeeded { step.errorCode = "upstream_\(response.status.code)" }
             // A proposed tool call under a gate: the answer is held until a person decides.
@@ -242,25 +239,39 @@ struct ProxyService: Sendable {
                 holding = ApprovalGates.match(proposed, policy: policy)
                 if holding != nil { step.status = "held_for_approval" }
             }
-            steps.record(step, payload: PendingPayload(key: payloadKey, request: recordedBody, response: answer))
-            recorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: run.id)
-            governance.charge(tokens: step.usage.input + step.usage.output, to: admission.tokenCounters)
+            // The step — the answer's usage read, its cost priced, the budget settled — is recorded
+            // once the answer is out, when it goes out: none of it is the agent's to wait for.
+            let answeredStep = step, answeredScanner = scanner, answered = answer, requestBytes = body.readableBytes, prices = self.prices
+            let recordAnswer: @Sendable () -> Void = {
+                var step = answeredStep, scanner = answeredScanner
+                if succeeded, !isStream { scanner.scan(body: answered) }
+                step.usage = succeeded ? scanner.finalUsage(requestBytes: requestBytes) : TokenUsage()
+                step.costMicros = Self.cost(step.usage, prices: prices, principal: principal, endpoint: endpoint, model: model)
+                settlement.close(step, response: answered)
+            }
             if response.status.code == 401 || response.status.code == 403 {
+                recordAnswer()
                 var error = RungateError.providerRefusedKey(status: Int(response.status.code))
                 error.headers.append(contentsOf: runHeader)
                 throw error
             }
             if let holding, let policy {
+                recordAnswer()
                 return try await holdForApproval(answer, rule: holding.rule, call: holding.call, policy: policy, principal: principal, run: run,
                                       fingerprint: fingerprint, endpoint: endpoint, runHeader: runHeader)
             }
             headers.append(HTTPField(name: .contentLength, value: String(answer.readableBytes)))  // the filter drops the provider's
-            return Response(status: status, headers: HTTPFields(gathered: headers), body: .init(byteBuffer: answer))
+            // Recorded before the task can suspend again: the agent's next call on this connection,
+            // read on the same event loop, finds its run's counts (ceilings) already grown.
+            return Response(status: status, headers: HTTPFields(gathered: headers), body: ResponseBody(contentLength: answered.readableBytes) { writer in
+                defer { recordAnswer() }
+                try await writer.write(answered)
+                try await writer.finish(nil)
+            })
         }
 
         // Streaming: pass chunks through as they arrive; the step is recorded when the stream ends.
-        let stepRecorder = steps, governanceRecorder = recorder, requestBytes = body.readableBytes, maxStored = maxStoredResponseBytes
-        let prices = self.prices, strip = stripUsage, initialStep = step, governance = self.governance, tokenCounters = admission.tokenCounters
+        let requestBytes = body.readableBytes, maxStored = maxStoredResponseBytes, prices = self.prices, strip = stripUsage, initialStep = step
         return Response(status: status, headers: HTTPFields(gathered: headers), body: ResponseBody { writer in
             var step = initialStep
             var scanner = UsageScanner(endpoint: endpoint, stripUsageChunk: strip)
@@ -273,9 +284,7 @@ struct ProxyService: Sendable {
                 step.costMicros = Self.cost(step.usage, prices: prices, principal: principal, endpoint: endpoint, model: model)
                 step.latencyMilliseconds = Self.milliseconds(since: started)
                 if status != "ok" { step.errorCode = status == "cancelled" ? "client_disconnected" : "stream_interrupted" }
-                stepRecorder.record(step, payload: PendingPayload(key: payloadKey, request: recordedBody, response: stored))
-                governanceRecorder.settle(hold, actual: step.costMicros, orgID: principal.orgID, runID: step.runID)
-                governance.charge(tokens: step.usage.input + step.usage.output, to: tokenCounters)
+                settlement.close(step, response: stored)
             }
             do {
                 for try await chunk in response.body {
