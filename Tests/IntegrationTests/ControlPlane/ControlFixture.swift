@@ -39,6 +39,8 @@ struct OrgFixture: Sendable {
         let agentID, agentTokenID, providerKeyID, policyID, budgetID, priceID, webhookID, deliveryID: UUID
         let runID, stepID, artifactID, approvalID: UUID
         let keyring: MasterKeyring
+        /// The agent's token itself (a data plane call's credential).
+        let agentToken: Token
     }
 
     var orgString: String { orgID.uuidString.lowercased() }
@@ -206,6 +208,6 @@ struct OrgFixture: Sendable {
             """)
         return Resources(agentID: agentID, agentTokenID: agentTokenID, providerKeyID: providerKeyID, policyID: policyID, budgetID: budgetID,
                          priceID: priceID, webhookID: webhookID, deliveryID: deliveryID, runID: runID, stepID: stepID, artifactID: artifactID,
-                         approvalID: approvalID, keyring: keyring)
+                         approvalID: approvalID, keyring: keyring, agentToken: agentToken)
     }
 }

@@ -129,12 +129,20 @@ struct ProxyService: Sendable {
         } catch {
             throw refuse(error)
         }
-        guard let target = try await providerTarget(principal: principal, family: endpoint.family) else {
+        let target: ProviderTarget
+        do throws(RungateError) {
+            guard let found = try await providerTarget(principal: principal, family: endpoint.family) else {
+                throw RungateError(
+                    HTTPResponse.Status(code: 424), code: "provider_key_missing",
+                    message: "The organisation has no \(endpoint.family.rawValue) provider key configured.",
+                    recovery: "An org admin can add one in the control plane (provider keys).")
+            }
+            target = found
+        } catch {
+            // Cleared, but it cannot be forwarded: what the check reserved is given back at once
+            // (not held until its lease runs out), and the refusal is a step like the others.
             recorder.settle(hold, actual: 0, orgID: principal.orgID, runID: run.id)
-            throw refuse(RungateError(
-                HTTPResponse.Status(code: 424), code: "provider_key_missing",
-                message: "The organisation has no \(endpoint.family.rawValue) provider key configured.",
-                recovery: "An org admin can add one in the control plane (provider keys)."), rule: "provider.key")
+            throw refuse(error, rule: "provider.key")
         }
 
         // Content rules may have redacted the request; and ask for the usage chunk the client did
@@ -357,7 +365,7 @@ struct ProxyService: Sendable {
         return id
     }
 
-    private func providerTarget(principal: AgentPrincipal, family: ProviderFamily) async throws -> ProviderTarget? {
+    private func providerTarget(principal: AgentPrincipal, family: ProviderFamily) async throws(RungateError) -> ProviderTarget? {
         do {
             return try await providerKeys.target(orgID: principal.orgID, family: family)
         } catch is EnvelopeError {
