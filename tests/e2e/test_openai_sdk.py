@@ -122,6 +122,16 @@ def test_models_list_failures_answer_as_model_calls_do(oai):
     assert raised.value.status_code == 502 and raised.value.body["code"] == "provider_auth_failed", raised.value.body
 
 
+def test_a_provider_refusing_the_orgs_key_is_a_502_not_the_agents_401(oai):
+    """A model call the provider answers 401 is 502 provider_auth_failed (the agent's own token is
+    fine), with its run, and recorded as the provider's refusal."""
+    with pytest.raises(openai.APIStatusError) as raised:
+        oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-mock-error": "401"})
+    assert raised.value.status_code == 502 and raised.value.body["code"] == "provider_auth_failed", raised.value.body
+    [step] = steps_of(raised.value.response.headers["x-rungate-run-id"], 1)
+    assert step["status"] == "upstream_error" and step["http_status"] == 401, step
+
+
 def test_wrong_and_malformed_tokens_raise_authentication_errors():
     for token in ["rg_agt_" + "A" * 49, "sk-not-a-rungate-token", ""]:
         client = openai.OpenAI(base_url=DATA_URL + "/v1", api_key=token or "x", max_retries=0)

@@ -1,11 +1,13 @@
 import Common
 
 extension RungateError {
-    /// What an agent is told when the provider refused the org's key (401/403): not the agent's
-    /// fault, and its own token is fine, so not a 401 its SDK would take for its own credentials.
-    static func providerRefusedKey(status: Int) -> RungateError {
-        RungateError(.badGateway, code: "provider_auth_failed", message: "The provider refused the organisation's provider key (\(status)).",
-                     recovery: "An org admin should replace the provider key in the control plane.")
+    /// What an agent is told when the provider's answer `status` refused the org's key (401/403),
+    /// nil for any other: not the agent's fault, and its own token is fine, so not a 401 its SDK
+    /// would take for its own credentials.
+    static func providerRefusedKey(answering status: Int) -> RungateError? {
+        guard status == 401 || status == 403 else { return nil }
+        return RungateError(.badGateway, code: "provider_auth_failed", message: "The provider refused the organisation's provider key (\(status)).",
+                            recovery: "An org admin should replace the provider key in the control plane.")
     }
 
     /// What an agent is told when its provider call failed before an answer came back — the one

@@ -257,11 +257,10 @@ struct ProxyService: Sendable {
                 step.costMicros = Self.cost(step.usage, prices: prices, principal: principal, endpoint: endpoint, model: model)
                 settlement.close(step, response: answered)
             }
-            if response.status.code == 401 || response.status.code == 403 {
+            if var refused = RungateError.providerRefusedKey(answering: Int(response.status.code)) {
                 recordAnswer()
-                var error = RungateError.providerRefusedKey(status: Int(response.status.code))
-                error.headers.append(contentsOf: runHeader)
-                throw error
+                refused.headers.append(contentsOf: runHeader)
+                throw refused
             }
             if let holding, let policy {
                 recordAnswer()
@@ -338,7 +337,7 @@ struct ProxyService: Sendable {
         } catch {
             throw RungateError.providerFailure(error, recorded: false)
         }
-        if response.status.code == 401 || response.status.code == 403 { throw RungateError.providerRefusedKey(status: Int(response.status.code)) }
+        if let refused = RungateError.providerRefusedKey(answering: Int(response.status.code)) { throw refused }
         var answerHeaders = HeaderFilter.downstream(response.headers)
         answerHeaders.append(HTTPField(name: .contentLength, value: String(answer.readableBytes)))  // the filter drops the provider's
         return Response(status: .init(code: Int(response.status.code)), headers: HTTPFields(gathered: answerHeaders), body: .init(byteBuffer: answer))
