@@ -4,7 +4,7 @@ import NIOSSL
 
 /// One keep-alive HTTP/1.1 connection to a provider, one exchange at a time: writes the request in
 /// one flush; a bounded answer of known length (not an event stream) is read whole and completes the
-/// promise at its end, any other completes it when its head arrives and streams its body into an
+/// exchange at its end, any other completes it when its head arrives and streams its body into an
 /// `UpstreamBody`, reading from the socket only while the body's reader keeps up. Enforces the read
 /// timeout (silence mid-answer) and the call's deadline. Lives on its channel's event loop.
 final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -38,7 +38,8 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private var phase = Phase.idle
     /// Counts exchanges, so a late signal from an earlier answer's body is ignored.
     private var exchange = 0
-    private var headPromise: EventLoopPromise<UpstreamResponse>?
+    /// The caller waiting for the answer's head, resumed exactly once (the exchange's end, or `fail`).
+    private var waiting: UnsafeContinuation<UpstreamResponse, any Error>?
     private var source: UpstreamBody.Producer.Source?
     /// The head and the body so far of an answer read whole.
     private var collected: (head: HTTPResponseHead, body: ByteBuffer)?
@@ -81,37 +82,32 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
 
     // MARK: Exchanges
 
-    /// Sends a request; `promise` gets the answer's head, or `UpstreamError` (`.closedBeforeAnswer`
+    /// Sends a request; `answer` gets the answer's head, or `UpstreamError` (`.closedBeforeAnswer`
     /// when the connection closed before a byte of the answer: a reused connection the provider had
-    /// already closed).
+    /// already closed). A write that fails closes the channel, and `channelInactive` ends the
+    /// exchange: the write needs no promise of its own.
     func start(_ head: ByteBuffer, method: HTTPMethod, body: ByteBuffer?, readTimeout: TimeAmount, deadline: NIODeadline,
-               promise: EventLoopPromise<UpstreamResponse>) {
+               answer: UnsafeContinuation<UpstreamResponse, any Error>) {
         guard phase == .idle, let context, let requests, context.channel.isActive else {
-            promise.fail(UpstreamError.closedBeforeAnswer)
+            answer.resume(throwing: UpstreamError.closedBeforeAnswer)
             return
         }
         exchange += 1
         phase = .awaitingHead
-        headPromise = promise
+        waiting = answer
         receivedAnswerBytes = false
         self.readTimeout = readTimeout
         self.deadline = deadline
         lastRead = .now()
-        let current = exchange
         armExchangeTimer(by: min(lastRead + readTimeout, deadline))
         answers.write(data: .head(Self.observedHead(method)))
         // Head and body leave in one flush: one system call for a small request. (The body's
         // length is in the head: nothing marks its end.)
-        let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.assumeIsolated().whenFailure { [self] _ in
-            guard exchange == current, phase == .awaitingHead else { return }
-            fail(receivedAnswerBytes ? UpstreamError.connectionClosed : UpstreamError.closedBeforeAnswer)
-        }
         if let body, body.readableBytes > 0 {
             requests.write(wrapOutboundOut(head), promise: nil)
-            requests.writeAndFlush(wrapOutboundOut(body), promise: written)
+            requests.writeAndFlush(wrapOutboundOut(body), promise: nil)
         } else {
-            requests.writeAndFlush(wrapOutboundOut(head), promise: written)
+            requests.writeAndFlush(wrapOutboundOut(head), promise: nil)
         }
     }
 
@@ -131,7 +127,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         lastRead = .now()
         switch unwrapInboundIn(data) {
         case .head(let head):
-            guard phase == .awaitingHead, let promise = headPromise else { return }
+            guard phase == .awaitingHead, let answer = waiting else { return }
             receivedAnswerBytes = true
             // Informational answers (100 Continue and kin) precede the real one.
             if head.status.code < 200 && head.status != .switchingProtocols { return }
@@ -152,19 +148,19 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
                     didTerminateCallback: { loop.execute { bound.value.readerGone(exchange: current) } }))
             source = body.source
             phase = .streamingBody
-            headPromise = nil
-            promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(chunks: body.sequence)))
+            waiting = nil
+            answer.resume(returning: UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(chunks: body.sequence)))
         case .body(let chunk) where phase == .collectingBody:
             collected?.body.writeImmutableBuffer(chunk)
         case .body(let chunk):
             guard phase == .streamingBody, let source else { return }
             if source.yield(chunk) == .stopProducing { readsPaused = true }
         case .end where phase == .collectingBody:
-            guard let (head, body) = collected, let promise = headPromise else { return }
+            guard let (head, body) = collected, let answer = waiting else { return }
             collected = nil
-            headPromise = nil
+            waiting = nil
             finishExchange(reusable: keepAlive)
-            promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(whole: body)))
+            answer.resume(returning: UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(whole: body)))
         case .end:
             guard phase == .streamingBody, let source else { return }
             // Back in the pool before the reader learns of the end: a caller that reads to the end
@@ -281,10 +277,10 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private func fail(_ error: UpstreamError) {
         switch phase {
         case .awaitingHead, .collectingBody:
-            let promise = headPromise
-            headPromise = nil
+            let answer = waiting
+            waiting = nil
             collected = nil
-            promise?.fail(error)
+            answer?.resume(throwing: error)
         case .streamingBody:
             source?.finish(error)
             source = nil

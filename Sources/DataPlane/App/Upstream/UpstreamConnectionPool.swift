@@ -16,17 +16,18 @@ final class UpstreamConnection: Sendable {
     }
 
     /// Sends one request and waits for the answer's head.
-    /// `head`: the request's head as bytes (`RequestEncoding`).
+    /// `head`: the request's head as bytes (`RequestEncoding`). The handler resumes the caller
+    /// directly: a promise and its future cost ~2.5 K instructions a call, most of it looking up
+    /// their generic types' metadata (bench/RESULTS.md, session 35).
     func send(_ head: ByteBuffer, method: HTTPMethod, body: ByteBuffer?, readTimeout: TimeAmount, deadline: NIODeadline) async throws -> UpstreamResponse {
-        let loop = channel.eventLoop
-        let promise = loop.makePromise(of: UpstreamResponse.self)
-        if loop.inEventLoop {
-            handler.value.start(head, method: method, body: body, readTimeout: readTimeout, deadline: deadline, promise: promise)
-        } else {
-            let handler = self.handler
-            loop.execute { handler.value.start(head, method: method, body: body, readTimeout: readTimeout, deadline: deadline, promise: promise) }
+        let loop = channel.eventLoop, handler = self.handler
+        return try await withUnsafeThrowingContinuation { answer in
+            if loop.inEventLoop {
+                handler.value.start(head, method: method, body: body, readTimeout: readTimeout, deadline: deadline, answer: answer)
+            } else {
+                loop.execute { handler.value.start(head, method: method, body: body, readTimeout: readTimeout, deadline: deadline, answer: answer) }
+            }
         }
-        return try await promise.futureResult.get()
     }
 }
 
