@@ -103,4 +103,42 @@ import Testing
             #expect(Array(opened) == Array("stored now".utf8))
         }
     }
+
+    /// Empty and large plaintexts seal to exactly the version byte, nonce, ciphertext and tag, and
+    /// open with swift-crypto's AES-GCM as well as with this build's.
+    @Test func plaintextsOfAnySizeSealToGCMsCombinedBox() throws {
+        let id = UUID(), bytes = (0..<32).map { UInt8(255 - $0) }
+        let key = DataKey(orgID: orgID, id: id, keyBytes: bytes)
+        let aad = Array("rungate:data:v1|org=\(orgID.uuidString.lowercased())|dek=\(id.uuidString.lowercased())|purpose=payload".utf8)
+        for size in [0, 1, 15, 16, 17, 4096, 1 << 20] {
+            let plaintext = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let sealed = try key.seal(plaintext, purpose: .payload)
+            #expect(sealed.count == 1 + 12 + size + 16)
+            #expect(try key.open(sealed, purpose: .payload) == plaintext)
+            let opened = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed.dropFirst()), using: SymmetricKey(data: bytes), authenticating: aad)
+            #expect(Array(opened) == plaintext)
+        }
+    }
+
+    /// A data key wrapped by an earlier build (swift-crypto's AES-GCM under the master key, the
+    /// documented AAD) still unwraps, and what this build wraps opens with swift-crypto.
+    @Test func wrappedDataKeysAreGCMUnderTheMasterKeyBothWays() throws {
+        let masterBytes = (0..<32).map { UInt8($0 &* 7) }
+        let keyring = try MasterKeyring(currentKeyID: "k1", keys: ["k1": masterBytes])
+        let master = SymmetricKey(data: masterBytes)
+        let dataKeyID = UUID(), dataKeyBytes = (0..<32).map { UInt8($0 &+ 100) }
+        let aad = Array("rungate:dek:v1|org=\(orgID.uuidString.lowercased())|dek=\(dataKeyID.uuidString.lowercased())|kid=k1".utf8)
+        let earlier = try AES.GCM.seal(dataKeyBytes, using: master, authenticating: aad)
+        let unwrapped = try keyring.unwrap(WrappedDataKey(orgID: orgID, id: dataKeyID, masterKeyID: "k1", ciphertext: [1] + Array(earlier.combined!)))
+        #expect(unwrapped.keyBytes == dataKeyBytes)
+
+        let wrapped = try keyring.wrap(unwrapped)
+        let opened = try AES.GCM.open(AES.GCM.SealedBox(combined: wrapped.ciphertext.dropFirst()), using: master, authenticating: aad)
+        #expect(Array(opened) == dataKeyBytes)
+        // A wrapped value that opens but is not a 32-byte key is refused, not used.
+        let short = try AES.GCM.seal(Array(dataKeyBytes.prefix(16)), using: master, authenticating: aad)
+        #expect(throws: EnvelopeError.decryptionFailed) {
+            try keyring.unwrap(WrappedDataKey(orgID: orgID, id: dataKeyID, masterKeyID: "k1", ciphertext: [1] + Array(short.combined!)))
+        }
+    }
 }

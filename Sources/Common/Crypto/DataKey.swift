@@ -14,8 +14,8 @@ public enum EncryptionPurpose: String, Sendable {
 public struct DataKey: Sendable {
     public let orgID: UUID
     public let id: UUID
-    /// The key as swift-crypto takes it and each purpose's AAD, built once: a key is cached and
-    /// seals every recorded payload and opens a provider key on every call.
+    /// The key as swift-crypto takes it (for HKDF), ready to seal, and each purpose's AAD, built
+    /// once: a key is cached and seals every recorded payload and opens a provider key on every call.
     private let prepared: Prepared
     var key: SymmetricKey { prepared.key }
     /// The raw key, for wrapping it under a master key: read from `key` rather than kept a second
@@ -26,11 +26,13 @@ public struct DataKey: Sendable {
     /// are never written after `init`), so sharing it between threads is safe.
     private final class Prepared: @unchecked Sendable {
         let key: SymmetricKey
+        let sealing: AEADKey
         /// Indexed by `EncryptionPurpose.index`.
         let aads: [[UInt8]]
 
         init(keyBytes: [UInt8], aadPrefix: String) {
             key = SymmetricKey(data: keyBytes)
+            sealing = AEADKey(keyBytes)
             var aads = [[UInt8]](repeating: [], count: EncryptionPurpose.allCases.count)
             for purpose in EncryptionPurpose.allCases { aads[purpose.index] = Array((aadPrefix + purpose.rawValue).utf8) }
             self.aads = aads
@@ -45,12 +47,12 @@ public struct DataKey: Sendable {
 
     /// Encrypts `plaintext` for this org and purpose.
     public func seal(_ plaintext: some ContiguousBytes, purpose: EncryptionPurpose) throws(EnvelopeError) -> [UInt8] {
-        try Envelope.seal(plaintext, key: key, aad: aad(purpose))
+        try Envelope.seal(plaintext, key: prepared.sealing, aad: aad(purpose))
     }
 
     /// Decrypts what `seal` produced; fails on any tampering or on another org's, key's or purpose's ciphertext.
     public func open(_ ciphertext: [UInt8], purpose: EncryptionPurpose) throws(EnvelopeError) -> [UInt8] {
-        try Envelope.open(ciphertext, key: key, aad: aad(purpose))
+        try Envelope.open(ciphertext, key: prepared.sealing, aad: aad(purpose))
     }
 
     /// An HMAC-SHA256 of `message` under a key derived from this one for `purpose` (HKDF), so
@@ -98,30 +100,36 @@ enum Envelope {
     static let version: UInt8 = 1
     /// GCM's 96-bit nonce, random for each seal.
     typealias Nonce = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+    private static let overhead = 1 + AEADKey.nonceCount + AEADKey.tagCount
 
-    static func seal(_ plaintext: some ContiguousBytes, key: SymmetricKey, aad: [UInt8]) throws(EnvelopeError) -> [UInt8] {
-        do {
-            let nonce = try withUnsafeBytes(of: RandomBlock.shared.next(as: Nonce.self)) { try AES.GCM.Nonce(data: $0) }
-            let box = try plaintext.withUnsafeBytes { try AES.GCM.seal($0, using: key, nonce: nonce, authenticating: aad) }
-            guard let combined = box.combined else { throw EnvelopeError.encryptionFailed }
-            // Written once into its final place: the version byte, then nonce, ciphertext and tag.
-            return [UInt8](unsafeUninitializedCapacity: 1 + combined.count) { output, count in
+    static func seal(_ plaintext: some ContiguousBytes, key: AEADKey, aad: [UInt8]) throws(EnvelopeError) -> [UInt8] {
+        let nonce = RandomBlock.shared.next(as: Nonce.self)
+        var sealed = false
+        let envelope = plaintext.withUnsafeBytes { plaintext in
+            // Written once into its final place: the version byte, the nonce, then ciphertext and tag.
+            [UInt8](unsafeUninitializedCapacity: overhead + plaintext.count) { output, count in
+                let output = UnsafeMutableRawBufferPointer(output)
                 output[0] = version
-                count = 1 + combined.copyBytes(to: UnsafeMutableBufferPointer(rebasing: output[1...]))
+                withUnsafeBytes(of: nonce) { nonce in
+                    output.baseAddress!.advanced(by: 1).copyMemory(from: nonce.baseAddress!, byteCount: AEADKey.nonceCount)
+                    sealed = key.seal(plaintext, nonce: nonce, aad: aad,
+                                      into: UnsafeMutableRawBufferPointer(rebasing: output[(1 + AEADKey.nonceCount)...]))
+                }
+                count = sealed ? output.count : 0
             }
-        } catch {
-            throw .encryptionFailed
         }
+        guard sealed else { throw .encryptionFailed }
+        return envelope
     }
 
-    static func open(_ sealed: [UInt8], key: SymmetricKey, aad: [UInt8]) throws(EnvelopeError) -> [UInt8] {
-        guard sealed.first == version, sealed.count > 1 + 12 + 16 else { throw .malformedCiphertext }
-        do {
-            let box = try AES.GCM.SealedBox(combined: sealed.dropFirst())
-            return Array(try AES.GCM.open(box, using: key, authenticating: aad))
-        } catch {
-            throw .decryptionFailed
+    static func open(_ sealed: [UInt8], key: AEADKey, aad: [UInt8]) throws(EnvelopeError) -> [UInt8] {
+        guard sealed.first == version, sealed.count >= overhead else { throw .malformedCiphertext }
+        let opened = sealed.withUnsafeBytes { sealed in
+            key.open(UnsafeRawBufferPointer(rebasing: sealed[(1 + AEADKey.nonceCount)...]),
+                     nonce: UnsafeRawBufferPointer(rebasing: sealed[1..<(1 + AEADKey.nonceCount)]), aad: aad)
         }
+        guard let opened else { throw .decryptionFailed }
+        return opened
     }
 }
 

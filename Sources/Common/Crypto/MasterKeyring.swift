@@ -43,9 +43,9 @@ public struct MasterKeyring: Sendable {
         try! MasterKeyring(currentKeyID: keyID, keys: [keyID: randomKeyBytes()])
     }
 
-    func key(_ id: String) throws(EnvelopeError) -> SymmetricKey {
+    func key(_ id: String) throws(EnvelopeError) -> AEADKey {
         guard let key = keys[id] else { throw .unknownMasterKey(id) }
-        return SymmetricKey(data: key)
+        return AEADKey(key)
     }
 
     // MARK: Data keys
@@ -67,6 +67,7 @@ public struct MasterKeyring: Sendable {
     public func unwrap(_ wrapped: WrappedDataKey) throws(EnvelopeError) -> DataKey {
         let aad = Self.wrapAAD(orgID: wrapped.orgID, dataKeyID: wrapped.id, masterKeyID: wrapped.masterKeyID)
         let raw = try Envelope.open(wrapped.ciphertext, key: key(wrapped.masterKeyID), aad: aad)
+        guard raw.count == 32 else { throw .decryptionFailed }  // a data key is 32 bytes; anything else is not one
         return DataKey(orgID: wrapped.orgID, id: wrapped.id, keyBytes: raw)
     }
 
