@@ -224,4 +224,53 @@ import Testing
                 .first(decoding: Int.self) == 5)
         }
     }
+
+    /// A spooled chunk larger than a batch, of many runs: each batch carries only the runs its steps
+    /// start (every batch carrying all the chunk's runs made a backlog drain at ~1,500 steps a second),
+    /// a run without a step in the chunk goes with the first, and every run ends with its own totals.
+    @Test func aSpooledChunkIsWrittenInBatchesEachWithItsOwnRuns() async throws {
+        /// Counts the runs each write is given.
+        final class Counting: StepRepository {
+            let base: StepRepository
+            let runsPerWrite = Mutex<[Int]>([])
+            init(_ base: StepRepository) { self.base = base }
+            func insert(_ steps: [StepRecord], runs: [NewRun], events: [OutboxEvent]) async throws {
+                try await base.insert(steps, runs: runs, events: events)
+                runsPerWrite.withLock { $0.append(runs.count) }
+            }
+            func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue] { try await base.steps(runID: runID, orgID: orgID) }
+        }
+        try await Self.withSpoolFixture { folder, owner, base, first, _ in
+            let runs = [first] + (1..<6).map { _ in NewRun(id: UUID(), orgID: first.orgID, agentID: first.agentID, policyID: nil, policyVersion: nil) }
+            // Steps of runs 0–4 interleaved, seven each; run 5 has none.
+            let steps = (0..<35).map { Self.step($0, of: runs[$0 % 5]) }
+            let down = Switchable(base)
+            let spilling = try StepRecorder(repository: down, logger: TestServers.logger, interval: .milliseconds(20),
+                                            spoolDirectory: folder, memoryLimitBytes: 2_000, drainLimit: .seconds(1))
+            let loop = Task { try await spilling.run() }
+            for run in runs { spilling.start(run) }
+            for step in steps { spilling.record(step) }
+            try await Self.eventually("the steps are spooled") { !Self.files(in: folder).isEmpty && spilling.pending <= runs.count }
+            loop.cancel()
+            _ = await loop.result
+            let chunks = Self.files(in: folder).count
+
+            let counting = Counting(base)
+            let draining = try StepRecorder(repository: counting, logger: TestServers.logger, interval: .milliseconds(20),
+                                            batchSize: 10, spoolDirectory: folder)
+            let restarted = Task { try await draining.run() }
+            defer { restarted.cancel() }
+            try await Self.eventually("the spool is written") { Self.files(in: folder).isEmpty }
+
+            let written = counting.runsPerWrite.withLock { $0 }
+            #expect(written.count >= 4, "35 steps in batches of 10")
+            #expect(written.reduce(0, +) == runs.count * chunks, "each run carried by one batch of its chunk: \(written)")
+            for (index, run) in runs.enumerated() {
+                let (count, cost) = try await owner.query("SELECT step_count, cost_micros FROM runs WHERE id = \(run.id)", logger: TestServers.logger)
+                    .firstRow(decoding: (Int, Int64).self) ?? (-1, Int64(-1))
+                let own = steps.filter { $0.runID == run.id }
+                #expect(count == own.count && cost == own.reduce(0) { $0 + $1.costMicros }, "run \(index)")
+            }
+        }
+    }
 }

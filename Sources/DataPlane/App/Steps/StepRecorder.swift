@@ -239,19 +239,17 @@ public final class StepRecorder: Service, Sendable {
         guard let spool else { return true }
         if let foundEmpty = spoolFoundEmptyAt.withLock({ $0 }), ContinuousClock.now - foundEmpty < Self.spoolRecheck { return true }
         while let (url, chunk) = await spool.oldest() {
-            var start = 0
-            repeat {
-                let steps = Array(chunk.steps[start..<min(start + batchSize, chunk.steps.count)])
-                let events = start == 0 ? chunk.events : []
+            for batch in chunk.batches(of: batchSize) {
                 do {
                     let repository = self.repository
-                    try await withDeadline(until: writeDeadline(.seconds(30))) { try await repository.insert(steps, runs: chunk.runs, events: events) }
+                    try await withDeadline(until: writeDeadline(.seconds(30))) {
+                        try await repository.insert(batch.steps, runs: batch.runs, events: batch.events)
+                    }
                 } catch {
                     logger.error("writing spooled steps failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
                     return false
                 }
-                start += batchSize
-            } while start < chunk.steps.count
+            }
             await spool.remove(url)
             logger.notice("spooled steps written", metadata: ["count": "\(chunk.steps.count)"])
         }

@@ -13,6 +13,36 @@ struct StepSpool: Sendable {
         var runs: [NewRun]
         var steps: [StepRecord]
         var events: [OutboxEvent]
+
+        /// One write of a chunk read back.
+        struct Batch {
+            var runs: [NewRun]
+            var steps: [StepRecord]
+            var events: [OutboxEvent]
+        }
+
+        /// The chunk as batches of at most `size` steps, each with the runs whose first steps it
+        /// holds (a run is written with them, once); the first also carries the events and the runs
+        /// no step of the chunk belongs to. Every batch carrying all the chunk's runs made each one
+        /// probe them all again: a chunk of 75 K steps and runs drained at ~1,500 steps a second.
+        func batches(of size: Int) -> [Batch] {
+            var byID: [UUID: NewRun] = [:]
+            byID.reserveCapacity(runs.count)
+            for run in runs where byID[run.id] == nil { byID[run.id] = run }
+            var batches: [Batch] = []
+            var start = 0
+            repeat {
+                let steps = Array(self.steps[start..<min(start + size, self.steps.count)])
+                var runs: [NewRun] = []
+                for step in steps { if let run = byID.removeValue(forKey: step.runID) { runs.append(run) } }
+                batches.append(Batch(runs: runs, steps: steps, events: start == 0 ? events : []))
+                start += size
+            } while start < steps.count
+            // Kept in the chunk's order; any left belong to no step here.
+            let unstepped = self.runs.filter { byID.removeValue(forKey: $0.id) != nil }
+            batches[0].runs.insert(contentsOf: unstepped, at: 0)
+            return batches
+        }
     }
 
     let directory: URL
