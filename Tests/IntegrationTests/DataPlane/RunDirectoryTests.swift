@@ -262,18 +262,20 @@ import Testing
 
     /// At saturation the queue holds several batches and its runs are over a second old: a run still
     /// goes with the batch of its first step — written once, with that step's totals — not alone in
-    /// an earlier batch and updated right after.
+    /// an earlier batch and updated right after. A run with no step queued (its call still under
+    /// way) waits until the queue fits in a batch: a pass does not walk the backlog to find out.
     @Test func aRunWhoseFirstStepWaitsInALaterBatchGoesWithThatBatch() async throws {
         let log = BatchLog()
         try await Self.with(batchSize: 2, log: log) { directory, recorder, _, fixture, owner, _ in
             let principal = Self.principal(fixture)
             var runs: [RunHandle] = []
-            for _ in 0..<3 { runs.append(try await directory.resolve(id: nil, principal: principal, policy: nil)) }
+            for _ in 0..<4 { runs.append(try await directory.resolve(id: nil, principal: principal, policy: nil)) }
             try await Task.sleep(for: .milliseconds(1100))  // every run is past the one-second hold
-            for run in runs { recorder.record(Self.step(run, fixture, tokens: 1)) }
+            for run in runs.prefix(3) { recorder.record(Self.step(run, fixture, tokens: 1)) }
             #expect(await recorder.flush(holdingFreshRuns: true))
-            #expect(log.batches.withLock { $0.map(\.runs) } == [[runs[0].id, runs[1].id], [runs[2].id]])
+            #expect(log.batches.withLock { $0.map(\.runs) } == [[runs[0].id, runs[1].id], [runs[2].id, runs[3].id]])
             #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE org_id = \(fixture.orgID) AND step_count = 1", on: owner) == 3)
+            #expect(try await Self.count("SELECT count(*)::int FROM runs WHERE id = \(runs[3].id) AND step_count = 0", on: owner) == 1)
         }
     }
 

@@ -1,6 +1,7 @@
 import Common
 import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 
@@ -107,9 +108,9 @@ public final class StepRecorder: Service, Sendable {
     /// Puts back, ahead of what was queued since, what could not be written or spooled.
     private func requeue(runs: [NewRun] = [], steps: [StepRecord], events: [OutboxEvent]) {
         queue.withLock { queue in
-            queue.runs.insert(contentsOf: runs, at: 0)
-            queue.steps.insert(contentsOf: steps, at: 0)
-            queue.payloads.insert(contentsOf: repeatElement(nil, count: steps.count), at: 0)  // sealed already
+            for run in runs { queue.add(run) }
+            queue.steps.insert(contentsOf: steps, at: queue.steps.startIndex)
+            queue.payloads.insert(contentsOf: repeatElement(nil, count: steps.count), at: queue.payloads.startIndex)  // sealed already
             queue.events.insert(contentsOf: events, at: 0)
             queue.bytes += Self.footprint(steps)
         }
@@ -117,7 +118,7 @@ public final class StepRecorder: Service, Sendable {
 
     /// Queues a run started by a call; it is written before any step of the same batch.
     public func start(_ run: NewRun) {
-        queue.withLock { $0.runs.append(run) }
+        queue.withLock { $0.runs[run.id] = run }
     }
 
     /// Calls `observer` with every step recorded from now on (on the caller's thread: keep it short).
@@ -215,7 +216,7 @@ public final class StepRecorder: Service, Sendable {
                 queue.events.removeAll()
                 queue.bytes = 0
             }
-            return (queue.runs, queue.takeSteps(upTo: .max), queue.events)
+            return (Array(queue.runs.values), queue.takeSteps(upTo: .max), queue.events)
         }
         let chunk = StepSpool.Chunk(runs: runs, steps: await Self.sealing(taken), events: events)
         do {
@@ -264,33 +265,27 @@ public final class StepRecorder: Service, Sendable {
     }
 
     /// `holdingFreshRuns`: a run without a step in the batch waits for the batch that has its first
-    /// step, so it is written once with that step's totals rather than written and then updated — if
-    /// that step is queued already (for a later batch), however old the run; if not (its call still
-    /// under way), for a second at most. Behind a backlog of more than a batch (PostgreSQL writing
-    /// slower than calls arrive) runs are that old while their steps wait in the queue.
+    /// step, so it is written once with that step's totals rather than written and then updated —
+    /// while the queue holds more than a batch (PostgreSQL writing slower than calls arrive), however
+    /// old the run; otherwise (its call still under way, or it recorded no step) for a second at most.
+    /// Behind a backlog a pass costs what its batch holds, not what waits behind it: a backlog of
+    /// 100 K steps and runs was walked and hashed on every pass of 500, under the queue's lock.
     func flush(holdingFreshRuns: Bool) async -> Bool {
         while true {
-            // Every queued run a step of this batch may belong to goes with it.
+            // Every queued run a step of this batch belongs to goes with it.
             let (runs, taken, events) = queue.withLock { queue -> ([NewRun], Queue.Taken, [OutboxEvent]) in
-                // (No slice of the queue's steps outlives this: `takeSteps` would copy them all.)
-                let batch = min(batchSize, queue.steps.count), events = Array(queue.events.prefix(batchSize))
-                var runs = queue.runs
-                if holdingFreshRuns {
-                    var stepped = Set<UUID>(minimumCapacity: batch)
-                    for index in 0..<batch { stepped.insert(queue.steps[index].runID) }
-                    let cutoff = Date().addingTimeInterval(-1)
-                    let old = { (run: NewRun) in !stepped.contains(run.id) && run.startedAt < cutoff }
-                    // Looked up only when an old run without a step here is queued behind a backlog.
-                    let steppedLater = queue.steps.count > batch && queue.runs.contains(where: old)
-                        ? Set(queue.steps[batch...].map(\.runID)) : []
-                    let due = { (run: NewRun) in stepped.contains(run.id) || (old(run) && !steppedLater.contains(run.id)) }
-                    runs = queue.runs.filter(due)
-                    queue.runs.removeAll(where: due)
-                } else {
-                    queue.runs.removeAll()
-                }
+                let events = Array(queue.events.prefix(batchSize))
                 queue.events.removeFirst(events.count)
-                return (runs, queue.takeSteps(upTo: batchSize), events)
+                let taken = queue.takeSteps(upTo: batchSize)
+                guard holdingFreshRuns else { return (queue.takeAllRuns(), taken, events) }
+                var runs: [NewRun] = []
+                for step in taken.steps { if let run = queue.runs.removeValue(forKey: step.runID) { runs.append(run) } }
+                if queue.steps.isEmpty, !queue.runs.isEmpty {
+                    let cutoff = Date().addingTimeInterval(-1)
+                    for run in queue.runs.values where run.startedAt < cutoff { runs.append(run) }
+                    for run in runs where queue.runs.removeValue(forKey: run.id) != nil {}
+                }
+                return (runs, taken, events)
             }
             // Sealed out of the lock: the request path queues steps meanwhile.
             let steps = await Self.sealing(taken)
@@ -320,12 +315,27 @@ extension StepRecorder {
     /// kept beside it rather than in a dictionary by step id, which cost every call an insert and
     /// every batch a dictionary of its own.
     struct Queue {
-        var runs: [NewRun] = []
-        var steps: [StepRecord] = []
-        var payloads: [PendingPayload?] = []
+        /// By id: a batch takes the runs of its steps without walking the others (behind a backlog
+        /// there are as many as steps when each call starts a run).
+        var runs: [UUID: NewRun] = [:]
+        /// Ring buffers: a batch taken off the front of a backlog does not move what stays.
+        var steps = CircularBuffer<StepRecord>()
+        var payloads = CircularBuffer<PendingPayload?>()
         var events: [OutboxEvent] = []
         /// Roughly what the steps and payloads hold in memory.
         var bytes = 0
+
+        /// Every queued run, the queue left without any.
+        mutating func takeAllRuns() -> [NewRun] {
+            defer { runs.removeAll() }
+            return Array(runs.values)
+        }
+
+        /// Queues `run` unless it is queued already (put back after a failed write while its own
+        /// entry stayed).
+        mutating func add(_ run: NewRun) {
+            if runs[run.id] == nil { runs[run.id] = run }
+        }
 
         /// Steps taken off the queue, with their payloads not sealed yet (same indices).
         struct Taken {
@@ -333,18 +343,14 @@ extension StepRecorder {
             var payloads: [PendingPayload?] = []
         }
 
-        /// Removes the first `count` steps at most, with their payloads (and the bytes they held). A
-        /// queue that fits is handed over whole, not copied.
+        /// Removes the first `count` steps at most, with their payloads (and the bytes they held).
         mutating func takeSteps(upTo count: Int) -> Taken {
-            var taken = Taken()
-            if steps.count <= count {
-                swap(&taken.steps, &steps)
-                swap(&taken.payloads, &payloads)
-                steps.reserveCapacity(taken.steps.count)
-                payloads.reserveCapacity(taken.steps.count)
+            let count = min(count, steps.count)
+            let taken = Taken(steps: Array(steps.prefix(count)), payloads: Array(payloads.prefix(count)))
+            if count == steps.count {
+                steps.removeAll(keepingCapacity: true)
+                payloads.removeAll(keepingCapacity: true)
             } else {
-                taken.steps = Array(steps.prefix(count))
-                taken.payloads = Array(payloads.prefix(count))
                 steps.removeFirst(count)
                 payloads.removeFirst(count)
             }
