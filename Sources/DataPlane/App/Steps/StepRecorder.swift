@@ -37,7 +37,10 @@ public final class StepRecorder: Service, Sendable {
     /// `spoolDirectory`: where steps go past `memoryLimitBytes` while they cannot be written (nil:
     /// they stay in memory, unbounded). `drainLimit`: how long graceful shutdown may spend writing
     /// what is queued before spooling the rest (keep it under the orchestrator's kill timeout).
-    public init(repository: any StepRepository, logger: Logger, interval: Duration = .milliseconds(250), batchSize: Int = 500,
+    /// `batchSize`: the most steps one transaction writes. A batch is what is queued, so this bounds
+    /// only a backlog's: there, batches of 2,000 wrote ~30 % more steps a second than batches of 500
+    /// on a saturated host (5,000 no more than 2,000; bench/RESULTS.md, session 35).
+    public init(repository: any StepRepository, logger: Logger, interval: Duration = .milliseconds(250), batchSize: Int = 2000,
                 spoolDirectory: String? = nil, memoryLimitBytes: Int = 64 << 20, health: DatabaseHealth? = nil,
                 drainLimit: Duration = .seconds(10)) throws {
         self.repository = repository
