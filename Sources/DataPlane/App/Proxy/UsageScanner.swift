@@ -48,9 +48,17 @@ struct UsageScanner {
 
     /// Usage from a complete JSON answer.
     mutating func scan(body: ByteBuffer) {
-        // Only `usage` is read: the rest of the answer (its content above all) is passed on unparsed.
-        guard let usage = JSONParser.member("usage", of: body.readableBytesView) else { return }
-        apply(usage: usage)
+        // Only `usage` is read, its counts without building it: the rest of the answer (its content
+        // above all) is stepped over. (Built as a `JSONValue` and looked up by name, the usage
+        // object cost ~8 K instructions a call: bench/RESULTS.md, session 35.)
+        let usage = JSONReader.read(body.readableBytesView) { reader throws(JSONParseError) -> ReportedUsage? in
+            var usage: ReportedUsage?
+            try reader.members { key, value throws(JSONParseError) in
+                if key == "usage" { usage = try ReportedUsage.read(&value) }
+            }
+            return usage
+        }
+        if let usage = usage.flatMap({ $0 }) { apply(usage) }
     }
 
     // MARK: Streaming
@@ -109,11 +117,11 @@ struct UsageScanner {
         case .responses:
             let type = json["type"]?.stringValue ?? ""
             if type.hasSuffix(".delta") { deliveredCharacters += json["delta"]?.stringValue?.count ?? 0 }
-            if let usage = json["response"]?["usage"], usage != .null { apply(usage: usage) }
+            if let usage = json["response"]?["usage"].flatMap(ReportedUsage.init) { apply(usage) }
         case .messages:
             switch json["type"]?.stringValue {
-            case "message_start": if let usage = json["message"]?["usage"] { apply(usage: usage) }
-            case "message_delta": if let usage = json["usage"] { apply(usage: usage) }
+            case "message_start": if let usage = json["message"]?["usage"].flatMap(ReportedUsage.init) { apply(usage) }
+            case "message_delta": if let usage = json["usage"].flatMap(ReportedUsage.init) { apply(usage) }
             case "content_block_delta":
                 deliveredCharacters += (json["delta"]?["text"]?.stringValue ?? json["delta"]?["partial_json"]?.stringValue ?? "").count
             default: break
@@ -133,7 +141,7 @@ struct UsageScanner {
             var choices: Int?
             var characters = 0
             var toolCalls: [(choice: Int, calls: [JSONValue])] = []
-            var usage: JSONValue?
+            var usage: ReportedUsage?
         }
         let read = JSONReader.read(data) { reader throws(JSONParseError) -> Event in
             var event = Event()
@@ -166,7 +174,7 @@ struct UsageScanner {
                     }
                     event.choices = isArray ? count : nil
                 case "usage":
-                    event.usage = try value.value()
+                    event.usage = try ReportedUsage.read(&value)
                 default:
                     break
                 }
@@ -176,35 +184,34 @@ struct UsageScanner {
         guard let read, let choices = read.choices else { return false }
         deliveredCharacters += read.characters
         for (choice, calls) in read.toolCalls { toolCalls?.feed(chatToolCalls: calls, choice: choice) }
-        guard let usage = read.usage, usage != .null else { return false }
-        apply(usage: usage)
+        guard let usage = read.usage else { return false }
+        apply(usage)
         return choices == 0
     }
 
     /// Maps each API's usage object onto `TokenUsage` (cached input counted inside input).
-    private mutating func apply(usage: JSONValue) {
-        func int(_ value: JSONValue?) -> Int? { value?.intValue }
+    private mutating func apply(_ reported: ReportedUsage) {
         switch endpoint {
         case .chatCompletions, .embeddings:
-            if let input = int(usage["prompt_tokens"]) { self.usage.input = input; sawUsage = true }
-            if let output = int(usage["completion_tokens"]) { self.usage.output = output }
-            self.usage.cachedInput = int(usage["prompt_tokens_details"]?["cached_tokens"]) ?? self.usage.cachedInput
+            if let input = reported.promptTokens { usage.input = input; sawUsage = true }
+            if let output = reported.completionTokens { usage.output = output }
+            usage.cachedInput = reported.promptCachedTokens ?? usage.cachedInput
         case .responses:
-            if let input = int(usage["input_tokens"]) { self.usage.input = input; sawUsage = true }
-            if let output = int(usage["output_tokens"]) { self.usage.output = output }
-            self.usage.cachedInput = int(usage["input_tokens_details"]?["cached_tokens"]) ?? self.usage.cachedInput
+            if let input = reported.inputTokens { usage.input = input; sawUsage = true }
+            if let output = reported.outputTokens { usage.output = output }
+            usage.cachedInput = reported.inputCachedTokens ?? usage.cachedInput
         case .messages:
             // Anthropic reports cache reads and writes beside input_tokens, not inside it.
-            if let input = int(usage["input_tokens"]) {
-                let read = int(usage["cache_read_input_tokens"]) ?? 0
-                let written = int(usage["cache_creation_input_tokens"]) ?? 0
+            if let input = reported.inputTokens {
+                let read = reported.cacheReadInputTokens ?? 0
+                let written = reported.cacheCreationInputTokens ?? 0
                 if input + read + written > 0 || !sawUsage {
-                    self.usage.input = input + read + written
-                    self.usage.cachedInput = read
+                    usage.input = input + read + written
+                    usage.cachedInput = read
                 }
                 sawUsage = true
             }
-            if let output = int(usage["output_tokens"]) { self.usage.output = max(self.usage.output, output) }
+            if let output = reported.outputTokens { usage.output = max(usage.output, output) }
         }
     }
 
