@@ -285,8 +285,9 @@ public final class StepRecorder: Service, Sendable {
                 for step in taken.steps { if let run = queue.runs.removeValue(forKey: step.runID) { runs.append(run) } }
                 if queue.steps.isEmpty, !queue.runs.isEmpty {
                     let cutoff = Date().addingTimeInterval(-1)
-                    for run in queue.runs.values where run.startedAt < cutoff { runs.append(run) }
-                    for run in runs where queue.runs.removeValue(forKey: run.id) != nil {}
+                    let old = queue.runs.values.filter { $0.startedAt < cutoff }
+                    for run in old { queue.runs[run.id] = nil }
+                    runs += old
                 }
                 return (runs, taken, events)
             }
