@@ -15,6 +15,22 @@ extension NewRun {
     static let noPolicy = UUID(canonical: "00000000-0000-0000-0000-000000000000")!
 }
 
+/// Runs waiting to be written, by id (the step queue's, a spooled chunk's while it is written).
+extension Dictionary where Key == UUID, Value == NewRun {
+    /// Adds `run` unless a run with its id is there already.
+    mutating func add(_ run: NewRun) {
+        if self[run.id] == nil { self[run.id] = run }
+    }
+
+    /// Removes the runs `steps` belong to and returns them, each once, in the order of its first step:
+    /// a batch of steps goes with the runs it starts, looked up rather than found by walking every run.
+    mutating func takeRuns(of steps: some Sequence<StepRecord>) -> [NewRun] {
+        var taken: [NewRun] = []
+        for step in steps { if let run = removeValue(forKey: step.runID) { taken.append(run) } }
+        return taken
+    }
+}
+
 /// What a run's totals start from when it is written with steps of its own batch.
 public struct RunTotals: Sendable, Equatable {
     public var steps = 0

@@ -111,7 +111,7 @@ public final class StepRecorder: Service, Sendable {
     /// Puts back, ahead of what was queued since, what could not be written or spooled.
     private func requeue(runs: [NewRun] = [], steps: [StepRecord], events: [OutboxEvent]) {
         queue.withLock { queue in
-            for run in runs { queue.add(run) }
+            for run in runs { queue.runs.add(run) }
             queue.steps.insert(contentsOf: steps, at: queue.steps.startIndex)
             queue.payloads.insert(contentsOf: repeatElement(nil, count: steps.count), at: queue.payloads.startIndex)  // sealed already
             queue.events.insert(contentsOf: events, at: 0)
@@ -281,8 +281,7 @@ public final class StepRecorder: Service, Sendable {
                 queue.events.removeFirst(events.count)
                 let taken = queue.takeSteps(upTo: batchSize)
                 guard holdingFreshRuns else { return (queue.takeAllRuns(), taken, events) }
-                var runs: [NewRun] = []
-                for step in taken.steps { if let run = queue.runs.removeValue(forKey: step.runID) { runs.append(run) } }
+                var runs = queue.runs.takeRuns(of: taken.steps)
                 if queue.steps.isEmpty, !queue.runs.isEmpty {
                     let cutoff = Date().addingTimeInterval(-1)
                     let old = queue.runs.values.filter { $0.startedAt < cutoff }
@@ -333,12 +332,6 @@ extension StepRecorder {
         mutating func takeAllRuns() -> [NewRun] {
             defer { runs.removeAll() }
             return Array(runs.values)
-        }
-
-        /// Queues `run` unless it is queued already (put back after a failed write while its own
-        /// entry stayed).
-        mutating func add(_ run: NewRun) {
-            if runs[run.id] == nil { runs[run.id] = run }
         }
 
         /// Steps taken off the queue, with their payloads not sealed yet (same indices).

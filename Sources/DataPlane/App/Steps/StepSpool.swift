@@ -28,14 +28,12 @@ struct StepSpool: Sendable {
         func batches(of size: Int) -> [Batch] {
             var byID: [UUID: NewRun] = [:]
             byID.reserveCapacity(runs.count)
-            for run in runs where byID[run.id] == nil { byID[run.id] = run }
+            for run in runs { byID.add(run) }
             var batches: [Batch] = []
             var start = 0
             repeat {
                 let steps = Array(self.steps[start..<min(start + size, self.steps.count)])
-                var runs: [NewRun] = []
-                for step in steps { if let run = byID.removeValue(forKey: step.runID) { runs.append(run) } }
-                batches.append(Batch(runs: runs, steps: steps, events: start == 0 ? events : []))
+                batches.append(Batch(runs: byID.takeRuns(of: steps), steps: steps, events: start == 0 ? events : []))
                 start += size
             } while start < steps.count
             // Kept in the chunk's order; any left belong to no step here.
