@@ -14,8 +14,11 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # call after a pause pays for: bench/RESULTS.md, session 28. A function the list does not name is
 # placed as before, so a list older than the code is less effective, never wrong. Segments aligned to
 # 2 MB, so the kernel loads the executables 2 MB-aligned and the data plane can map its code with
-# 2 MB pages (Sources/CHugeText; session 29).
-RELEASE_BUILD=(swift build -c release --static-swift-stdlib
+# 2 MB pages (Sources/CHugeText; session 29). Exclusive-access checks at run time off in every
+# module, as the Swift standard library itself is built: they were ~8 % of a passthrough call's
+# instructions (swift_beginAccess and its access set, mostly in NIO's channel and event loop code;
+# session 36). The debug builds the tests run keep them, so a violation still traps there.
+RELEASE_BUILD=(swift build -c release --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked
   -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
   -Xlinker "--section-ordering-file=$ROOT/scripts/hot-functions.txt"
   -Xlinker -z -Xlinker max-page-size=0x200000)
