@@ -37,19 +37,22 @@ extension UUID {
     /// Foundation's `uuidString` formats with `snprintf` (~0.7 µs a call), and the API wants it
     /// lower-cased besides; a call's answer, step and events carry several.
     public var lowercasedString: String {
+        String(unsafeUninitializedCapacity: 36) { text in writeLowercased(into: text, at: 0) }
+    }
+
+    /// Writes the canonical lower-case form (36 bytes) into `text` at `at`; returns where it ends.
+    public func writeLowercased(into text: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
         withUnsafeBytes(of: uuid) { raw in
             let bytes = raw.bindMemory(to: UInt8.self)
-            return String(unsafeUninitializedCapacity: 36) { text in
-                var at = 0
-                for (start, end) in Self.hexGroups {
-                    if start > 0 {
-                        text[at] = UInt8(ascii: "-")
-                        at += 1
-                    }
-                    at = Hex.write(UnsafeBufferPointer(rebasing: bytes[start..<end]), into: text, at: at)
+            var at = start
+            for (first, end) in Self.hexGroups {
+                if first > 0 {
+                    text[at] = UInt8(ascii: "-")
+                    at += 1
                 }
-                return at
+                at = Hex.write(UnsafeBufferPointer(rebasing: bytes[first..<end]), into: text, at: at)
             }
+            return at
         }
     }
 }

@@ -76,13 +76,13 @@ public enum BudgetCounterKey {
     /// The keys of a budget's counters up to their window: the data plane makes it once per budget
     /// it loads, not once per call and budget (two ids written out and interpolated each time).
     public static func prefix(orgID: UUID, budgetID: UUID) -> String {
-        "rungate:{\(orgID.lowercasedString)}:budget:\(budgetID.lowercasedString):"
+        RedisKey.org(orgID, ["budget", .id(budgetID), ""])
     }
 
     /// The counter of the window starting at `periodStart`, or of `runID` for a run budget.
     public static func key(prefix: String, periodStart: Date?, runID: UUID? = nil) -> String {
-        guard let periodStart else { return prefix + "run:" + (runID?.lowercasedString ?? "-") }
-        return prefix + String(Int(periodStart.timeIntervalSince1970))
+        guard let periodStart else { return RedisKey.concatenating(.text(prefix), "run:", runID.map { .id($0) } ?? "-") }
+        return RedisKey.concatenating(.text(prefix), .number(Int(periodStart.timeIntervalSince1970)))
     }
 
     /// The sorted set in which releases before this one kept a counter's reservations in flight

@@ -8,7 +8,7 @@ import Testing
     private let org = UUID()
 
     private func add(_ counters: GovernanceCounters, _ name: String, window: Int) async throws {
-        _ = try await counters.add(GovernanceCounters.key(org: org, name), window: window)
+        _ = try await counters.add(GovernanceCounters.key(org: org, .text(name)), window: window)
     }
 
     @Test func expiredCountersAreSweptOnceTheTableReachesItsThreshold() async throws {
@@ -36,7 +36,7 @@ import Testing
     @Test func rateLimitChecksSweepToo() async throws {
         let counters = GovernanceCounters(redis: nil, sweepThreshold: 2)
         func limit(_ name: String) -> GovernanceCounters.Limit {
-            GovernanceCounters.Limit(key: GovernanceCounters.key(org: org, name), ceiling: 10, cost: 1)
+            GovernanceCounters.Limit(key: GovernanceCounters.key(org: org, .text(name)), ceiling: 10, cost: 1)
         }
         #expect(counters.admitInProcess([limit("r1")], window: 0, resetSeconds: 1).allowed)
         #expect(counters.admitInProcess([limit("r2")], window: 0, resetSeconds: 1).allowed)

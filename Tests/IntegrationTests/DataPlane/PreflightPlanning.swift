@@ -23,7 +23,7 @@ extension PreflightPlanning {
     }
 
     func limit(_ name: String, ceiling: Int, cost: Int = 1) -> GovernanceCounters.Limit {
-        .init(key: GovernanceCounters.key(org: orgID, "rl", name), ceiling: ceiling, cost: cost)
+        .init(key: GovernanceCounters.key(org: orgID, "rl", .text(name)), ceiling: ceiling, cost: cost)
     }
 
     /// Runs `plan` with its rate-limit windows counting the current minute and checks that a refusal

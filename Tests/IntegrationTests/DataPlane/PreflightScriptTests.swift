@@ -253,7 +253,7 @@ import Testing
     @Test func theLoopCounterStartsItsWindowAndRefusesPastItsMaximum() async throws {
         try await withFixture { f in
             var plan = f.plan(budget: false)
-            let key = GovernanceCounters.key(org: f.orgID, "loop", UUID().lowercasedString)
+            let key = GovernanceCounters.key(org: f.orgID, "loop", .id(UUID()))
             plan.loop = (key, 30, 2)
             for _ in 0..<2 {
                 guard case .cleared = try await f.preflight.run(plan) else { Issue.record("two repeats are allowed"); return }

@@ -49,8 +49,8 @@ final class DriftWatch: Sendable {
         Task {
             let fresh: [Use]
             if let redis {
-                let key = GovernanceCounters.key(org: principal.orgID, "drift", principal.agentID.lowercasedString,
-                                                 policy.policyID.lowercasedString, String(policy.version))
+                let key = GovernanceCounters.key(org: principal.orgID, "drift", .id(principal.agentID), .id(policy.policyID),
+                                                 .number(policy.version))
                 guard let reply = try? await redis.eval(Self.script, keys: [key], arguments: uses.map(\.item)) else { return }
                 let added = Set(reply.array?.compactMap(\.string) ?? [])
                 fresh = uses.filter { added.contains($0.item) }

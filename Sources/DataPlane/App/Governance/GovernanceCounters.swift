@@ -24,9 +24,9 @@ public final class GovernanceCounters: Sendable {
     /// How many counters are held in process (tests).
     var localCount: Int { local.withLock { $0.count } }
 
-    /// `rungate:{org}:<parts>`: the braces are Redis Cluster's hash tag.
-    public static func key(org: UUID, _ parts: String...) -> String {
-        "rungate:{\(org.lowercasedString)}:" + parts.joined(separator: ":")
+    /// `rungate:{org}:<parts>`, colon-separated: the braces are Redis Cluster's hash tag.
+    public static func key(org: UUID, _ parts: RedisKey.Part...) -> String {
+        RedisKey.org(org, parts)
     }
 
     // A counter that held nothing before this (INCRBY answers the amount itself) starts its window.

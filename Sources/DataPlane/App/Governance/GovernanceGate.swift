@@ -70,7 +70,7 @@ struct GovernanceGate: Sendable {
         case .success(let rewritten): admission.rewritten = rewritten
         }
         if let loop = policy.rules.loopDetection {
-            let key = GovernanceCounters.key(org: principal.orgID, "loop", run.id.lowercasedString, Self.normalisedFingerprint(json))
+            let key = GovernanceCounters.key(org: principal.orgID, "loop", .id(run.id), .text(Self.normalisedFingerprint(json)))
             admission.plan.loop = (key, loop.windowSeconds, loop.maxRepeats)
         }
 
@@ -82,16 +82,18 @@ struct GovernanceGate: Sendable {
             case .policy: policy.policyID
             case .org: principal.orgID
             }
-            let base = [rule.scope.rawValue, subject.lowercasedString, String(minute)].joined(separator: ":")
+            func key(_ counted: RedisKey.Part) -> String {
+                GovernanceCounters.key(org: principal.orgID, "rl", .text(rule.scope.rawValue), .id(subject), .number(minute), counted)
+            }
             if let requests = rule.requestsPerMinute {
-                admission.plan.limits.append(.init(key: GovernanceCounters.key(org: principal.orgID, "rl", base, "req"), ceiling: requests, cost: 1))
+                admission.plan.limits.append(.init(key: key("req"), ceiling: requests, cost: 1))
                 admission.described.append(.init(index: index, scope: rule.scope.rawValue, countsTokens: false, ceiling: requests))
             }
             if let tokens = rule.tokensPerMinute {
-                let key = GovernanceCounters.key(org: principal.orgID, "rl", base, "tok")
-                admission.plan.limits.append(.init(key: key, ceiling: tokens, cost: 0))
+                let counter = key("tok")
+                admission.plan.limits.append(.init(key: counter, ceiling: tokens, cost: 0))
                 admission.described.append(.init(index: index, scope: rule.scope.rawValue, countsTokens: true, ceiling: tokens))
-                admission.tokenCounters.append(key)
+                admission.tokenCounters.append(counter)
             }
         }
         return (policy, admission)
