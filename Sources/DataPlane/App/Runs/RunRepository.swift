@@ -122,6 +122,19 @@ public struct PostgresRunRepository: RunRepository {
     /// of the runs this inserted are returned (the others get their steps' totals by update).
     @discardableResult
     public static func insert(_ runs: [NewRun], totals: [UUID: RunTotals] = [:], on connection: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
+        try await insert(insertion(of: runs, totals: totals), on: connection, logger: logger)
+    }
+
+    /// Runs `insertion(of:totals:)`'s statement; the ids of the runs it inserted.
+    static func insert(_ insertion: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
+        // One row of one array: a row per run (up to a batch's 2,000) cost the data plane ~4 K
+        // instructions each to receive and decode, on the event loops that serve calls.
+        Set(try await connection.query(insertion, logger: logger).first(decoding: [UUID].self) ?? [])
+    }
+
+    /// The statement `insert(_:totals:on:logger:)` runs, its arrays encoded: built apart so a batch
+    /// of thousands is encoded off the event loops (`PostgresStepRepository`).
+    static func insertion(of runs: [NewRun], totals: [UUID: RunTotals]) -> PostgresQuery {
         // Each column one binary array, written in one pass (`PostgresBinaryArray`).
         let ids = PostgresBinaryArray(runs.map(\.id)), orgs = PostgresBinaryArray(runs.map(\.orgID))
         let agents = PostgresBinaryArray(runs.map(\.agentID)), started = PostgresBinaryArray(runs.map(\.startedAt))
@@ -133,8 +146,7 @@ public struct PostgresRunRepository: RunRepository {
         let outputs = PostgresBinaryArray(starting.map(\.output)), costs = PostgresBinaryArray(starting.map(\.cost))
         let lastSteps = PostgresBinaryArray(zip(starting, runs).map { $0.last ?? $1.startedAt })
         let batchAgents = PostgresBinaryArray(Array(Set(agents.elements)))
-        let rows = try await connection.query(
-            """
+        return """
             WITH inserted AS (
                 INSERT INTO runs (id, org_id, agent_id, policy_id, policy_version, started_at, step_count, input_tokens, output_tokens,
                                   cost_micros, last_step_at)
@@ -161,10 +173,7 @@ public struct PostgresRunRepository: RunRepository {
                 WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.org_id = i.org_id AND w.active AND 'run.started' = ANY (w.events))
             )
             SELECT COALESCE(array_agg(id), '{}') FROM inserted
-            """, logger: logger)
-        // One row of one array: a row per run (up to a batch's 2,000) cost the data plane ~4 K
-        // instructions each to receive and decode, on the event loops that serve calls.
-        return Set(try await rows.first(decoding: [UUID].self) ?? [])
+            """
     }
 
     public func get(id: UUID, principal: AgentPrincipal) async throws -> Run? {

@@ -100,8 +100,7 @@ public final class StepRecorder: Service, Sendable {
         mutating func seal(into steps: inout [StepRecord]) async {
             guard !payloads.isEmpty else { return }
             let taken = payloads.map(\.payload)
-            let seal: @Sendable () -> [SealedPayload?] = { taken.map { $0.sealed() } }
-            let sealed = (try? await ThreadPoolWork.run(seal)) ?? seal()
+            let sealed = await ThreadPoolWork.runOrInline { taken.map { $0.sealed() } }
             for (entry, payload) in zip(payloads, sealed) { steps[entry.index].payload = payload }
             payloads.removeAll(keepingCapacity: true)
             bytes = 0

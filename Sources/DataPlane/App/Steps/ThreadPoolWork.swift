@@ -2,10 +2,16 @@ import NIOCore
 import NIOPosix
 
 /// Work the step recorder and its spool hand to NIO's thread pool (spool file I/O, sealing a batch
-/// of payloads): off the event loops and Swift's few cooperative threads, and run to its end even
-/// when the calling task is cancelled — a spill at shutdown must not be dropped.
+/// of payloads, encoding a batch's statements): off the event loops and Swift's few cooperative
+/// threads, and run to its end even when the calling task is cancelled — a spill at shutdown must
+/// not be dropped.
 enum ThreadPoolWork {
     static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any(), body).get()
+    }
+
+    /// Pure computation moved off the event loops: on the pool, or here if the pool has stopped.
+    static func runOrInline<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        (try? await run(body)) ?? body()
     }
 }
