@@ -89,6 +89,8 @@ final class RedisReplyHandler: ChannelInboundHandler {
     /// One timer for the connection, not one per command (scheduling and cancelling a timer was work
     /// on every governed call): it fires at the oldest command's deadline and moves on to the next.
     private var timer: Scheduled<Void>?
+    /// Whether a flush is queued on the event loop for commands written since the last one.
+    private var flushQueued = false
 
     init(commandTimeout: Duration) {
         reader = redisReaderCreate()
@@ -110,6 +112,10 @@ final class RedisReplyHandler: ChannelInboundHandler {
     /// Writes a command; `reply` is resumed with its reply, or with the error that closed the
     /// connection. A write that fails closes the channel (`channelInactive` fails every command
     /// waiting), so the write needs no promise of its own.
+    ///
+    /// The write is flushed by a task queued behind the work the event loop is running now, which
+    /// runs before the loop next waits: the commands other calls send meanwhile on this
+    /// connection go out in the same system call, and Redis reads them in one.
     func send(_ bytes: ByteBuffer, reply: Reply) {
         guard let context, !isClosed, context.channel.isActive else {
             reply.resume(throwing: RedisError.connection("connection closed"))
@@ -118,7 +124,13 @@ final class RedisReplyHandler: ChannelInboundHandler {
         let deadline = NIODeadline.now() + .milliseconds(commandTimeout.milliseconds)
         waiting.append((reply, deadline))
         if timer == nil { armTimer(context: context, at: deadline) }
-        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+        context.write(wrapOutboundOut(bytes), promise: nil)
+        guard !flushQueued else { return }
+        flushQueued = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            flushQueued = false
+            self.context?.flush()
+        }
     }
 
     private func armTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {

@@ -43,9 +43,11 @@ public final class RunDirectory: Sendable {
                                         reachable: { health?.isReachable ?? true }, merge: { Self.reloaded(cached: $0, loaded: $1) })
         // Run ceilings (steps, tokens) see this replica's steps as they are recorded.
         recorder.observe { [entries] step in
+            // The update captures the count, not the step (a copy of the whole record per call).
+            let tokens = step.usage.input + step.usage.output
             entries.update(step.runID) { entry in
                 entry.handle.stepCount += 1
-                entry.handle.tokens += step.usage.input + step.usage.output
+                entry.handle.tokens += tokens
             }
         }
     }
