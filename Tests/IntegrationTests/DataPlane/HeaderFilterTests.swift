@@ -1,6 +1,7 @@
 @testable import DataPlane
 import HTTPTypes
 import NIOHTTP1
+import NIOHTTPTypesHTTP1
 import Testing
 
 /// What crosses the proxy: an agent's credentials and the hop-by-hop headers never reach the
@@ -38,5 +39,21 @@ import Testing
         }
         let returned = Set(HeaderFilter.downstream(headers).map(\.name.canonicalName))
         #expect(returned == Set(Self.endToEnd.map { $0.lowercased() }.filter { !Self.hopByHop.contains($0) } + ["content-type"]))
+    }
+
+    /// A request's headers become the same fields as through NIOHTTPTypesHTTP1's conversion: the
+    /// first Host (any case) left out, a second kept, names lower-cased, invalid names dropped,
+    /// values as they were (cookies not split), order kept.
+    @Test func requestHeadersBecomeTheFieldsNIOsConversionMakes() {
+        let lists: [[(String, String)]] = [
+            [("Host", "a.example"), ("Authorization", "Bearer x"), ("Content-Type", "application/json"), ("Content-Length", "12")],
+            [("user-agent", "u"), ("HOST", "a"), ("host", "b"), ("X-Rungate-Run-Id", "r"), ("Cookie", "a=1; b=2")],
+            [("bad name", "v"), ("good", "v\u{7f}"), ("Ünicode", "v"), ("x-empty", ""), ("X-Dup", "1"), ("x-dup", "2")],
+            [],
+        ]
+        for list in lists {
+            let headers = HTTPHeaders(list)
+            #expect(HTTPFields(requestHeaders: headers) == HTTPFields(headers, splitCookie: false), "\(list)")
+        }
     }
 }

@@ -134,7 +134,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             return try? HTTPRequest(head, secure: false, splitCookie: false)
         }
         return HTTPRequest(method: method, scheme: "http", authority: head.headers.first(name: "host"), path: head.uri,
-                           headerFields: HTTPFields(head.headers, splitCookie: false))
+                           headerFields: HTTPFields(requestHeaders: head.headers))
     }
 
     /// A client that waits to be told before it sends its body (`Expect: 100-continue`: curl asks
@@ -420,4 +420,23 @@ private struct OversizedBody: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(maxBytes: maxBytes) }
+}
+
+extension HTTPFields {
+    /// An HTTP/1 request's headers as fields, the first `Host` left out (it is the authority):
+    /// what NIOHTTPTypesHTTP1's `HTTPFields(_:splitCookie: false)` makes, with each name lower-cased
+    /// once — that one lower-cased every name a second time, to look for `Host`, until it met it.
+    init(requestHeaders headers: HTTPHeaders) {
+        self.init()
+        reserveCapacity(headers.count)
+        var firstHost = true
+        for (name, value) in headers {
+            guard let fieldName = HTTPField.Name(name) else { continue }
+            if firstHost, fieldName.canonicalName == "host" {
+                firstHost = false
+                continue
+            }
+            append(HTTPField(name: fieldName, value: value))
+        }
+    }
 }
