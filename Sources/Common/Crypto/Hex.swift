@@ -44,10 +44,9 @@ extension UUID {
     public func writeLowercased(into text: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
         precondition(start >= 0 && start + 36 <= text.count, "no room for an id")
         var target = text.baseAddress! + start
-        func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? nibble &+ UInt8(ascii: "0") : nibble &+ (UInt8(ascii: "a") - 10) }
         func byte(_ value: UInt8) {
-            target[0] = digit(value >> 4)
-            target[1] = digit(value & 0x0F)
+            target[0] = Hex.digit(value >> 4)
+            target[1] = Hex.digit(value)
             target += 2
         }
         func dash() {

@@ -343,13 +343,8 @@ extension StepRecorder {
         mutating func takeSteps(upTo count: Int) -> Taken {
             let count = min(count, steps.count)
             let taken = Taken(steps: Array(steps.prefix(count)), payloads: Array(payloads.prefix(count)))
-            if count == steps.count {
-                steps.removeAll(keepingCapacity: true)
-                payloads.removeAll(keepingCapacity: true)
-            } else {
-                steps.removeFirst(count)
-                payloads.removeFirst(count)
-            }
+            steps.removeFirst(count)
+            payloads.removeFirst(count)
             bytes -= StepRecorder.footprint(taken.steps) + taken.payloads.reduce(0) { $0 + ($1?.byteCount ?? 0) }
             return taken
         }
