@@ -202,7 +202,7 @@ final class BudgetGuard: Sendable {
     // seeds it from the durable spend, which this call's cost joins.
     private static let settleScript = RedisScript("""
         local n = #KEYS
-        local hold, held = '\(Preflight.holdFieldPrefix)' .. ARGV[1], tonumber(ARGV[3])
+        local hold, held = '\(Preflight.holdFieldPrefix)' .. ARGV[1], ARGV[3] + 0
         -- Amounts go to Redis as the strings they came as (a Lua number is formatted with printf's float path).
         local release = held > 0 and '-' .. ARGV[3] or string.format('%d', -held)
         local out = {}
@@ -213,8 +213,8 @@ final class BudgetGuard: Sendable {
           if present and held ~= 0 then redis.call('HINCRBY', key, 'reserved', release) end
           if present or redis.call('EXISTS', key) == 1 then
             local spent = redis.call('HINCRBY', key, 'spent', ARGV[2])
-            if spent >= tonumber(ARGV[3 + i]) and redis.call('HSETNX', key, 'threshold_alerted', '1') == 1 then flags = flags + 1 end
-            if spent >= tonumber(ARGV[3 + n + i]) and redis.call('HSETNX', key, 'exceeded_alerted', '1') == 1 then flags = flags + 2 end
+            if spent >= ARGV[3 + i] + 0 and redis.call('HSETNX', key, 'threshold_alerted', '1') == 1 then flags = flags + 1 end
+            if spent >= ARGV[3 + n + i] + 0 and redis.call('HSETNX', key, 'exceeded_alerted', '1') == 1 then flags = flags + 2 end
           end
           out[i] = flags
         end

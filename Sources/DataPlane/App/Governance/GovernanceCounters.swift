@@ -32,7 +32,7 @@ public final class GovernanceCounters: Sendable {
     // A counter that held nothing before this (INCRBY answers the amount itself) starts its window.
     private static let incrementScript = RedisScript("""
         local count = redis.call('INCRBY', KEYS[1], ARGV[1])
-        if count == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+        if count == ARGV[1] + 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
         return count
         """)
 
