@@ -32,7 +32,8 @@ public func buildDataPlane(
     let governance = GovernanceGate(policies: policies, counters: counters,
                                     preflight: Preflight(redis: backing.redis, counters: counters, budgets: budgets, spend: budgetSpend),
                                     failOpenRateLimits: configuration.failOpenRateLimits, reservationLease: configuration.reservationLease)
-    let governanceRecorder = GovernanceRecorder(steps: steps, budgets: budgets, spend: budgetSpend)
+    let settlements = BudgetSettlements(budgets: budgets, steps: steps)
+    let governanceRecorder = GovernanceRecorder(steps: steps, spend: budgetSpend, settlements: settlements)
     let approvals = ApprovalGates(database: database, timeToLive: configuration.approvalTimeToLive)
     let invalidations = try backing.databaseURL.map { url in
         try InvalidationListener(databaseURL: url, logger: logger) { invalidation in
@@ -50,7 +51,8 @@ public func buildDataPlane(
         budgets: budgets, recorder: governanceRecorder, approvals: approvals, drift: DriftWatch(redis: backing.redis),
         maxBodyBytes: configuration.maxBodyBytes)
 
-    var services: [any Service] = [steps, tokenUsage, budgetSpend, prices, upstream]
+    // Shut down in reverse order, after the HTTP server: settles (which emit events) before the steps.
+    var services: [any Service] = [steps, settlements, tokenUsage, budgetSpend, prices, upstream]
     if let invalidations { services.append(invalidations) }
 
     let router = Router(context: RungateRequestContext.self)

@@ -3,6 +3,7 @@ import Common
 import Foundation
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import TestSupport
 import Testing
 
@@ -12,6 +13,7 @@ import Testing
     /// One org's keys, a day budget and the pieces a preflight needs.
     struct Fixture: PreflightPlanning, Sendable {
         let redis: RedisClient
+        let database: Database
         let preflight: Preflight
         let budgets: BudgetGuard
         let spend: BudgetSpendRecorder
@@ -20,6 +22,7 @@ import Testing
 
         init(redis: RedisClient, database: Database, cap: Int64 = 1_000) {
             self.redis = redis
+            self.database = database
             budgets = BudgetGuard(database: database, redis: redis, logger: TestServers.logger)
             spend = BudgetSpendRecorder(database: database, logger: TestServers.logger)
             preflight = Preflight(redis: redis, counters: GovernanceCounters(redis: redis), budgets: budgets, spend: spend)
@@ -247,6 +250,61 @@ import Testing
             _ = await f.budgets.settle(hold, actual: 20)
             #expect(try await f.counter() == (20, 300))
             #expect(try await f.legacyMembers().count == 2, "a settle leaves an earlier release's holds to it")
+        }
+    }
+
+    /// Three calls' holds on a budget of 100 (alert at 80).
+    func threeHolds(_ f: Fixture) async throws -> [BudgetHold] {
+        var holds: [BudgetHold] = []
+        for _ in 0..<3 {
+            guard case .cleared(_, let hold) = try await f.preflight.run(f.plan(reserve: 30)) else {
+                Issue.record("each call should clear"); return []
+            }
+            holds.append(hold)
+        }
+        #expect(try await f.counter() == (0, 90))
+        return holds
+    }
+
+    static func lines(_ crossings: [BudgetGuard.Crossing]) -> [String] {
+        crossings.map { if case .threshold = $0 { "threshold" } else { "exceeded" } }
+    }
+
+    @Test func holdsSettledInOneScriptEachReleaseTheirOwnAndEachLineIsCrossedOnce() async throws {
+        try await withFixture(cap: 100) { f in
+            let holds = try await threeHolds(f)
+            try #require(holds.count == 3)
+            let crossed = await f.budgets.settle([
+                .init(hold: holds[0], actual: 50), .init(hold: .none, actual: 0), .init(hold: holds[1], actual: 40), .init(hold: holds[2], actual: 20),
+            ])
+            #expect(crossed.map(Self.lines) == [[], [], ["threshold"], ["exceeded"]], "50, then 90 (past 80), then 110 (past 100)")
+            #expect(try await f.counter() == (110, 0))
+            #expect(try await f.holds().isEmpty)
+            let again = await f.budgets.settle([.init(hold: holds[0], actual: 1), .init(hold: holds[1], actual: 1)])
+            #expect(again.map(Self.lines) == [[], []], "each line is announced once per window")
+            #expect(try await f.counter() == (112, 0), "settled again: spent, nothing released twice")
+        }
+    }
+
+    @Test func queuedSettlementsAreSettledTogetherAnnouncedAndDrainedAtShutdown() async throws {
+        try await withFixture(cap: 100) { f in
+            let steps = try StepRecorder(repository: PostgresStepRepository(database: f.database), logger: TestServers.logger, interval: .seconds(3600))
+            let settlements = BudgetSettlements(budgets: f.budgets, steps: steps)
+            let group = ServiceGroup(configuration: .init(services: [settlements], logger: TestServers.logger))
+            let running = Task { try await group.run() }
+            let holds = try await threeHolds(f)
+            guard case .cleared(_, let last) = try await f.preflight.run(f.plan(reserve: 5)) else { Issue.record("the call should clear"); return }
+            for (hold, actual) in zip(holds, [50, 40, 20] as [Int64]) {
+                settlements.add(.init(settlement: .init(hold: hold, actual: actual), orgID: f.orgID, runID: UUID()))
+            }
+            #expect(try await eventually { try await f.counter() == (110, 5) }, "every queued hold is settled")
+            #expect(steps.pending == 2, "budget.threshold and budget.exceeded are queued for the outbox")
+
+            settlements.add(.init(settlement: .init(hold: last, actual: 5), orgID: f.orgID, runID: UUID()))
+            await group.triggerGracefulShutdown()
+            try await running.value
+            #expect(try await f.counter() == (115, 0), "a hold queued as the process stops is settled before it does")
+            #expect(steps.pending == 2)
         }
     }
 

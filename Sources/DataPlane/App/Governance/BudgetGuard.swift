@@ -195,28 +195,39 @@ final class BudgetGuard: Sendable {
         case exceeded(ApplicableBudget)
     }
 
-    // KEYS: per budget, its counter. ARGV: reservation id, actual cost, the amount reserved, then
-    // the alert thresholds, then the caps. The hold is a field of each counter (`Preflight`); one
-    // whose lease already ran out was released by then: only what is still held is released (never
-    // twice). A counter Redis no longer has (lost, or expired) is not recreated here: the next call
-    // seeds it from the durable spend, which this call's cost joins.
+    /// A hold to settle with its call's actual cost (0 releases it).
+    struct Settlement: Sendable {
+        let hold: BudgetHold
+        let actual: Int64
+    }
+
+    // Settles holds one after another: KEYS are their budgets' counters, hold by hold; ARGV, per hold,
+    // its budget count n, reservation id, actual cost and amount reserved, then its n alert
+    // thresholds and its n caps. The hold is a field of each counter (`Preflight`); one whose lease
+    // already ran out was released by then: only what is still held is released (never twice). A
+    // counter Redis no longer has (lost, or expired) is not recreated here: the next call seeds it
+    // from the durable spend, which this call's cost joins. Reply: per hold and budget, the lines
+    // crossed (1 threshold, 2 cap). Many holds in one script: each script costs Redis a fixed ~50 K
+    // instructions besides its commands (arguments into Lua, the call, the reply).
     private static let settleScript = RedisScript("""
-        local n = #KEYS
-        local hold, held = '\(Preflight.holdFieldPrefix)' .. ARGV[1], ARGV[3] + 0
-        -- Amounts go to Redis as the strings they came as (a Lua number is formatted with printf's float path).
-        local release = held > 0 and '-' .. ARGV[3] or string.format('%d', -held)
-        local out = {}
-        for i = 1, n do
-          local key = KEYS[i]
-          local flags = 0
-          local present = redis.call('HDEL', key, hold) == 1
-          if present and held ~= 0 then redis.call('HINCRBY', key, 'reserved', release) end
-          if present or redis.call('EXISTS', key) == 1 then
-            local spent = redis.call('HINCRBY', key, 'spent', ARGV[2])
-            if spent >= ARGV[3 + i] + 0 and redis.call('HSETNX', key, 'threshold_alerted', '1') == 1 then flags = flags + 1 end
-            if spent >= ARGV[3 + n + i] + 0 and redis.call('HSETNX', key, 'exceeded_alerted', '1') == 1 then flags = flags + 2 end
+        local out, k, a = {}, 0, 1
+        while a <= #ARGV do
+          local n, hold, actual, held = ARGV[a] + 0, '\(Preflight.holdFieldPrefix)' .. ARGV[a + 1], ARGV[a + 2], ARGV[a + 3] + 0
+          -- Amounts go to Redis as the strings they came as (a Lua number is formatted with printf's float path).
+          local release = held > 0 and '-' .. ARGV[a + 3] or string.format('%d', -held)
+          for i = 1, n do
+            local key = KEYS[k + i]
+            local flags = 0
+            local present = redis.call('HDEL', key, hold) == 1
+            if present and held ~= 0 then redis.call('HINCRBY', key, 'reserved', release) end
+            if present or redis.call('EXISTS', key) == 1 then
+              local spent = redis.call('HINCRBY', key, 'spent', actual)
+              if spent >= ARGV[a + 3 + i] + 0 and redis.call('HSETNX', key, 'threshold_alerted', '1') == 1 then flags = flags + 1 end
+              if spent >= ARGV[a + 3 + n + i] + 0 and redis.call('HSETNX', key, 'exceeded_alerted', '1') == 1 then flags = flags + 2 end
+            end
+            out[#out + 1] = flags
           end
-          out[i] = flags
+          k, a = k + n, a + 4 + 2 * n
         end
         return out
         """)
@@ -224,45 +235,66 @@ final class BudgetGuard: Sendable {
     /// Settles a hold with the actual cost (0 releases it); returns the lines this call crossed,
     /// each once per window (the counter remembers it alerted).
     func settle(_ hold: BudgetHold, actual: Int64) async -> [Crossing] {
-        guard !hold.budgets.isEmpty else { return [] }
-        let thresholds = hold.budgets.map { $0.capMicros * Int64($0.alertThresholdPercent) / 100 }
+        await settle([Settlement(hold: hold, actual: actual)]).first ?? []
+    }
+
+    /// Settles holds of ONE org (their keys share its hash tag, so one script may touch them all on
+    /// Redis Cluster) in one atomic step; returns each one's crossings, in order.
+    func settle(_ settlements: [Settlement]) async -> [[Crossing]] {
+        let thresholds = settlements.map { settlement in
+            settlement.hold.budgets.map { $0.capMicros * Int64($0.alertThresholdPercent) / 100 }
+        }
         var flags: [Int] = []
         if let redis {
+            let keyCount = settlements.reduce(0) { $0 + $1.hold.budgets.count }
+            guard keyCount > 0 else { return settlements.map { _ in [] } }
             do {
-                let reply = try await redis.eval(Self.settleScript, keyCount: hold.budgets.count) { command in
-                    for budget in hold.budgets { command.append(budget.key) }
-                    command.append(hold.id.lowercasedString)
-                    command.append(actual)
-                    command.append(hold.reserved)
-                    for threshold in thresholds { command.append(threshold) }
-                    for budget in hold.budgets { command.append(budget.capMicros) }
+                let reply = try await redis.eval(Self.settleScript, keyCount: keyCount, capacity: 192 * keyCount + 96 * settlements.count) { command in
+                    for settlement in settlements {
+                        for budget in settlement.hold.budgets { command.append(budget.key) }
+                    }
+                    for (settlement, thresholds) in zip(settlements, thresholds) where !settlement.hold.budgets.isEmpty {
+                        command.append(settlement.hold.budgets.count)
+                        command.append(settlement.hold.id.lowercasedString)
+                        command.append(settlement.actual)
+                        command.append(settlement.hold.reserved)
+                        for threshold in thresholds { command.append(threshold) }
+                        for budget in settlement.hold.budgets { command.append(budget.capMicros) }
+                    }
                 }
                 flags = reply.array?.compactMap(\.int) ?? []
             } catch {
-                // The reservation is released when its lease runs out; the durable spend is still written.
-                logger.error("settling a budget reservation failed", metadata: ["error": "\(String(reflecting: error))"])
-                return []
+                // The reservations are released when their leases run out; the durable spend is still written.
+                logger.error("settling budget reservations failed", metadata: ["holds": "\(settlements.count)", "error": "\(String(reflecting: error))"])
+                return settlements.map { _ in [] }
             }
         } else {
             let now = clock()
             flags = local.withLock { counters in
-                zip(hold.budgets, thresholds).map { budget, threshold in
-                    // A counter that lapsed is not recreated (as with Redis): the next call seeds it
-                    // from the durable spend, which this call's cost joins.
-                    guard var entry = counters.live(budget.key, now: now) else { return 0 }
-                    if let lease = entry.leases.removeValue(forKey: hold.id) { entry.reserved -= lease.amount }
-                    entry.spent += actual
-                    var crossed = 0
-                    if entry.spent >= threshold, entry.alerted & 1 == 0 { crossed += 1 }
-                    if entry.spent >= budget.capMicros, entry.alerted & 2 == 0 { crossed += 2 }
-                    entry.alerted |= crossed
-                    counters.set(budget.key, entry)
-                    return crossed
+                zip(settlements, thresholds).flatMap { settlement, thresholds in
+                    zip(settlement.hold.budgets, thresholds).map { budget, threshold in
+                        // A counter that lapsed is not recreated (as with Redis): the next call seeds it
+                        // from the durable spend, which this call's cost joins.
+                        guard var entry = counters.live(budget.key, now: now) else { return 0 }
+                        if let lease = entry.leases.removeValue(forKey: settlement.hold.id) { entry.reserved -= lease.amount }
+                        entry.spent += settlement.actual
+                        var crossed = 0
+                        if entry.spent >= threshold, entry.alerted & 1 == 0 { crossed += 1 }
+                        if entry.spent >= budget.capMicros, entry.alerted & 2 == 0 { crossed += 2 }
+                        entry.alerted |= crossed
+                        counters.set(budget.key, entry)
+                        return crossed
+                    }
                 }
             }
         }
-        return zip(hold.budgets, flags).flatMap { budget, flag -> [Crossing] in
-            (flag & 1 != 0 ? [.threshold(budget)] : []) + (flag & 2 != 0 ? [.exceeded(budget)] : [])
+        // The flags, hold by hold (a short reply leaves the rest uncrossed).
+        var next = flags.makeIterator()
+        return settlements.map { settlement in
+            settlement.hold.budgets.flatMap { budget -> [Crossing] in
+                let flag = next.next() ?? 0
+                return (flag & 1 != 0 ? [.threshold(budget)] : []) + (flag & 2 != 0 ? [.exceeded(budget)] : [])
+            }
         }
     }
 }
