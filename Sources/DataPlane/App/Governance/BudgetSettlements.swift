@@ -6,8 +6,9 @@ import Synchronization
 /// Settles calls' budget holds off the request path, many in one Redis script: the holds that
 /// close while a settle is in flight go together in the next, one script per org (its keys share
 /// the org's hash tag) and at most `maxHoldsPerScript` holds (Redis runs nothing else meanwhile).
-/// A call alone is settled at once; under load a script settles several, and Redis's fixed cost of
-/// a script (~50 K instructions) and the data plane's of a round trip are paid once for them. The
+/// A call alone is settled at once; under load a script settles several, and what a script costs
+/// besides its commands (Redis: its arguments into Lua, the call, the reply; the data plane: a task,
+/// the command built and sent, the reply read) is paid once for them. The
 /// lines a settle crosses are announced as `budget.threshold` / `budget.exceeded` events. Shutdown
 /// (after the HTTP server's, which lets calls in flight close) settles what is left.
 final class BudgetSettlements: Service, Sendable {
@@ -19,35 +20,39 @@ final class BudgetSettlements: Service, Sendable {
 
     private struct State {
         var entries: [Entry] = []
-        /// The settler was woken and has not yet found the queue empty: a new entry need not wake it.
-        var awake = false
+        /// A settler task runs and has not yet found the queue empty: a new entry need not start one.
+        var settling = false
     }
 
     static let maxHoldsPerScript = 32
+    /// How long shutdown waits for the settle under way (Redis may not answer).
+    static let drainLimit = Duration.seconds(15)
     private let budgets: BudgetGuard
     private let steps: StepRecorder
     private let state = Mutex(State())
-    private let wakeups: AsyncStream<Void>
-    private let wake: AsyncStream<Void>.Continuation
 
     init(budgets: BudgetGuard, steps: StepRecorder) {
         self.budgets = budgets
         self.steps = steps
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
+    /// Queues a hold; a task settles it (and whatever is queued meanwhile) unless one already runs.
     func add(_ entry: Entry) {
-        let wakeUp = state.withLock { state in
+        let start = state.withLock { state in
             state.entries.append(entry)
-            defer { state.awake = true }
-            return !state.awake
+            defer { state.settling = true }
+            return !state.settling
         }
-        if wakeUp { wake.yield() }
+        if start { Task { await self.settlePending() } }
     }
 
+    /// Waits for shutdown (which comes after the HTTP server's: calls in flight have closed), then
+    /// for the settle under way, and settles what is left.
     func run() async throws {
-        for await _ in wakeups.cancelOnGracefulShutdown() {
-            await settlePending()
+        try? await gracefulShutdown()
+        let deadline = ContinuousClock.now + Self.drainLimit
+        while state.withLock({ $0.settling }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
         }
         await settlePending()
     }
@@ -56,7 +61,7 @@ final class BudgetSettlements: Service, Sendable {
     func settlePending() async {
         while true {
             let entries = state.withLock { state in
-                if state.entries.isEmpty { state.awake = false }
+                if state.entries.isEmpty { state.settling = false }
                 defer { state.entries.removeAll(keepingCapacity: true) }
                 return state.entries
             }
