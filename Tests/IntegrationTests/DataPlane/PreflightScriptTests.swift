@@ -298,7 +298,8 @@ import Testing
                 settlements.add(.init(settlement: .init(hold: hold, actual: actual), orgID: f.orgID, runID: UUID()))
             }
             #expect(try await eventually { try await f.counter() == (110, 5) }, "every queued hold is settled")
-            #expect(steps.pending == 2, "budget.threshold and budget.exceeded are queued for the outbox")
+            // Announced once the script's answer is back (Redis shows the counter a moment before).
+            #expect(try await eventually { steps.pending == 2 }, "budget.threshold and budget.exceeded are queued for the outbox")
 
             settlements.add(.init(settlement: .init(hold: last, actual: 5), orgID: f.orgID, runID: UUID()))
             await group.triggerGracefulShutdown()
