@@ -1,7 +1,9 @@
 import Common
 @testable import DataPlane
 import Foundation
+import NIOPosix
 import PostgresNIO
+import ServiceLifecycle
 import TestSupport
 import Testing
 
@@ -37,5 +39,25 @@ import Testing
             #expect(recorder.unwritten(for: window) == 0)
             #expect(try await spent() == 780)
         }
+    }
+
+    /// PostgreSQL takes the connection and never answers while the process stops: the drain gives up
+    /// at its limit (five attempts of a full write deadline each took a minute at the defaults).
+    @Test(.timeLimit(.minutes(1))) func aShutdownWhilePostgreSQLDoesNotAnswerEndsWithinTheDrainLimit() async throws {
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let url = "postgres://rungate_data:unused@127.0.0.1:\(silent.localAddress!.port!)/rungate?sslmode=disable"
+        try await withPostgresClient(url: url) { client in
+            let recorder = BudgetSpendRecorder(database: Database(client: client, logger: TestServers.logger), logger: TestServers.logger,
+                                               interval: .seconds(3600), writeDeadline: .seconds(3), drainLimit: .seconds(1))
+            recorder.add(40, to: .init(orgID: UUID(), budgetID: UUID(), periodStart: Date()))
+            let group = ServiceGroup(configuration: .init(services: [recorder], logger: TestServers.logger))
+            let running = Task { try await group.run() }
+            try await Task.sleep(for: .milliseconds(100))
+            let began = ContinuousClock.now
+            await group.triggerGracefulShutdown()
+            try await running.value
+            #expect(ContinuousClock.now - began < .seconds(3), "one write deadline would be 3 s, five 15 s")
+        }
+        try await silent.close()
     }
 }

@@ -9,7 +9,8 @@ import Synchronization
 /// statement. Redis holds the live counters enforcement reads; this is the record that outlives it.
 /// A batch carries an id written with it in the same statement, so a write that outlived its deadline
 /// (a connection dropped by an outage) can be sent again without counting twice; it is sent again
-/// until it is confirmed, before anything newer. Shutdown writes what is left.
+/// until it is confirmed, before anything newer. Shutdown writes what is left, for at most
+/// `drainLimit` (PostgreSQL away: what is not written is lost with the process, and said so).
 final class BudgetSpendRecorder: Service, Sendable {
     struct Window: Hashable, Sendable {
         let orgID: UUID
@@ -26,15 +27,18 @@ final class BudgetSpendRecorder: Service, Sendable {
     private let logger: Logger
     private let interval: Duration
     private let writeDeadline: Duration
+    private let drainLimit: Duration
     private let pending = Mutex<[Window: Int64]>([:])
     /// The batch being written, until it is confirmed: still counted by `unwritten(for:)`.
     private let inFlight = Mutex<Batch?>(nil)
 
-    init(database: Database, logger: Logger, interval: Duration = .seconds(1), writeDeadline: Duration = .seconds(10)) {
+    init(database: Database, logger: Logger, interval: Duration = .seconds(1), writeDeadline: Duration = .seconds(10),
+         drainLimit: Duration = .seconds(10)) {
         self.database = database
         self.logger = logger
         self.interval = interval
         self.writeDeadline = writeDeadline
+        self.drainLimit = drainLimit
     }
 
     func add(_ micros: Int64, to window: Window) {
@@ -51,20 +55,32 @@ final class BudgetSpendRecorder: Service, Sendable {
         var lastPruned = ContinuousClock.now
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             await sleepUnlessShuttingDown(for: interval)
+            if Task.isShuttingDownGracefully { break }  // the drain writes it, within its limit
             await flush()
             if ContinuousClock.now - lastPruned > .seconds(600) {
                 lastPruned = ContinuousClock.now
                 await pruneBatchMarkers()
             }
         }
-        // Drain: the unconfirmed batch, then what is pending.
-        var attempts = 0
-        while !(await flush()), attempts < 5 { attempts += 1 }
+        // Drain: the unconfirmed batch, then what is pending — five attempts, each write given at most
+        // what is left of the limit (five full deadlines kept a process whose database had gone for a
+        // minute, past an orchestrator's grace period).
+        let ends = ContinuousClock.now + drainLimit
+        for attempt in 0..<5 where ContinuousClock.now < ends {
+            if attempt > 0 { try? await Task.sleep(for: .milliseconds(100)) }
+            if await flush(deadline: min(writeDeadline, ends - ContinuousClock.now)) { return }
+        }
+        let windows = inFlight.withLock { $0?.sums.count ?? 0 } + pending.withLock { $0.count }
+        if windows > 0 {
+            logger.error("budget spend not written before shutdown (PostgreSQL did not answer): budget_spend misses it",
+                         metadata: ["windows": "\(windows)"])
+        }
     }
 
     /// Writes the unconfirmed batch, or else what is pending; true when nothing is left to send.
+    /// `deadline`: how long the write may take (default `writeDeadline`).
     @discardableResult
-    func flush() async -> Bool {
+    func flush(deadline: Duration? = nil) async -> Bool {
         let batch: Batch
         if let unconfirmed = inFlight.withLock({ $0 }) {
             batch = unconfirmed
@@ -78,7 +94,7 @@ final class BudgetSpendRecorder: Service, Sendable {
             inFlight.withLock { $0 = batch }
         }
         do {
-            try await write(batch)
+            try await write(batch, deadline: deadline ?? writeDeadline)
             inFlight.withLock { $0 = nil }
             return pending.withLock { $0.isEmpty }
         } catch {
@@ -88,10 +104,10 @@ final class BudgetSpendRecorder: Service, Sendable {
     }
 
     /// Adds a batch's sums to `budget_spend`, once however often the same batch is written.
-    func write(_ batch: Batch) async throws {
+    func write(_ batch: Batch, deadline: Duration? = nil) async throws {
         let windows = Array(batch.sums.keys)
         let (database, logger) = (self.database, self.logger)
-        _ = try await withDeadline(writeDeadline) {
+        _ = try await withDeadline(deadline ?? writeDeadline) {
             try await database.client.query(
                 """
                 WITH batch AS (
