@@ -71,9 +71,8 @@ bench_cleanup() {
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   # Each data plane drains (its steps, budget spend, settles) while PostgreSQL and Redis still answer:
   # stopped under it, it would keep the machine busy for its drain limits into the next benchmark.
-  local waited
   for pid in "${PIDS[@]}"; do
-    for waited in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   stop_postgres "$WORK/postgres"; stop_redis "$WORK/redis"
