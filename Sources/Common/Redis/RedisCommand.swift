@@ -41,7 +41,7 @@ public struct RedisCommand: Sendable {
     /// Signed 64-bit integers only: a generic `BinaryInteger` converted here would trap on an
     /// unsigned value above `Int64.max`.
     public mutating func append(_ value: Int64) {
-        appendBulk(length: decimalLength(value)) { writeDecimal(value, into: $0) }
+        appendBulk(length: DecimalText.length(of: value)) { DecimalText.write(value, into: $0) }
     }
 
     public mutating func append(_ value: Int) {
@@ -52,12 +52,12 @@ public struct RedisCommand: Sendable {
     /// header goes into the command's own buffer (a copy still holding it would make the write copy
     /// the whole buffer first).
     consuming func encoded() -> ByteBuffer {
-        let length = decimalLength(Int64(count)) + 3
+        let length = DecimalText.length(of: Int64(count)) + 3
         let start = buffer.readerIndex - length
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { header in
             let raw = UnsafeMutableRawBufferPointer(header)
             raw[0] = UInt8(ascii: "*")
-            writeDecimal(Int64(count), into: UnsafeMutableRawBufferPointer(rebasing: raw[1..<(length - 2)]))
+            DecimalText.write(Int64(count), into: UnsafeMutableRawBufferPointer(rebasing: raw[1..<(length - 2)]))
             raw[length - 2] = UInt8(ascii: "\r")
             raw[length - 1] = UInt8(ascii: "\n")
             buffer.setBytes(UnsafeRawBufferPointer(raw), at: start)
@@ -68,10 +68,10 @@ public struct RedisCommand: Sendable {
 
     /// `$<length>\r\n<payload>\r\n` in one write: `payload` fills exactly `length` bytes.
     private mutating func appendBulk(length: Int, _ payload: (UnsafeMutableRawBufferPointer) -> Void) {
-        let digits = decimalLength(Int64(length))
+        let digits = DecimalText.length(of: Int64(length))
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 + digits + 2 + length + 2) { out in
             out[0] = UInt8(ascii: "$")
-            writeDecimal(Int64(length), into: UnsafeMutableRawBufferPointer(rebasing: out[1..<(1 + digits)]))
+            DecimalText.write(Int64(length), into: UnsafeMutableRawBufferPointer(rebasing: out[1..<(1 + digits)]))
             var at = 1 + digits
             out[at] = UInt8(ascii: "\r")
             out[at + 1] = UInt8(ascii: "\n")
@@ -84,26 +84,4 @@ public struct RedisCommand: Sendable {
         }
         count += 1
     }
-}
-
-/// How many bytes `value` takes in decimal ASCII (with its sign).
-private func decimalLength(_ value: Int64) -> Int {
-    var magnitude = value.magnitude, length = value < 0 ? 2 : 1
-    while magnitude >= 10 {
-        magnitude /= 10
-        length += 1
-    }
-    return length
-}
-
-/// Writes `value` in decimal ASCII, filling `destination` (exactly `decimalLength(value)` bytes).
-private func writeDecimal(_ value: Int64, into destination: UnsafeMutableRawBufferPointer) {
-    var magnitude = value.magnitude
-    var index = destination.count
-    repeat {
-        index -= 1
-        destination[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-        magnitude /= 10
-    } while magnitude > 0
-    if value < 0 { destination[0] = UInt8(ascii: "-") }
 }

@@ -18,7 +18,7 @@ public enum RedisKey {
             switch self {
             case .text(let text): text.utf8.count
             case .id: 36
-            case .number(let number): String.decimalLength(of: number)
+            case .number(let number): DecimalText.length(of: Int64(number))
             }
         }
 
@@ -33,14 +33,8 @@ public enum RedisKey {
             case .id(let id):
                 return id.writeLowercased(into: buffer, at: start)
             case .number(let number):
-                let end = start + String.decimalLength(of: number)
-                var value = number.magnitude, at = end
-                repeat {
-                    at -= 1
-                    buffer[at] = UInt8(ascii: "0") + UInt8(value % 10)
-                    value /= 10
-                } while value > 0
-                if number < 0 { buffer[start] = UInt8(ascii: "-") }
+                let end = start + DecimalText.length(of: Int64(number))
+                DecimalText.write(Int64(number), into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[start..<end])))
                 return end
             }
         }
@@ -74,17 +68,5 @@ public enum RedisKey {
             for part in parts { at = part.write(into: buffer, at: at) }
             return at
         }
-    }
-}
-
-extension String {
-    /// How many characters `number` takes in decimal (with its sign).
-    static func decimalLength(of number: Int) -> Int {
-        var value = number.magnitude, digits = 1
-        while value >= 10 {
-            value /= 10
-            digits += 1
-        }
-        return number < 0 ? digits + 1 : digits
     }
 }
