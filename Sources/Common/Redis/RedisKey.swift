@@ -27,7 +27,7 @@ public enum RedisKey {
             case .text(let text):
                 var text = text
                 return text.withUTF8 { bytes in
-                    UnsafeMutableBufferPointer(rebasing: buffer[start..<start + bytes.count]).initialize(fromContentsOf: bytes)
+                    _ = UnsafeMutableBufferPointer(rebasing: buffer[start..<start + bytes.count]).initialize(fromContentsOf: bytes)
                     return start + bytes.count
                 }
             case .id(let id):
