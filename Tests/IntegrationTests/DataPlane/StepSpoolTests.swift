@@ -231,9 +231,9 @@ import Testing
     @Test func aSpooledChunkIsWrittenInBatchesEachWithItsOwnRuns() async throws {
         /// Counts the runs each write is given.
         final class Counting: StepRepository {
-            let base: StepRepository
+            let base: any StepRepository
             let runsPerWrite = Mutex<[Int]>([])
-            init(_ base: StepRepository) { self.base = base }
+            init(_ base: any StepRepository) { self.base = base }
             func insert(_ steps: [StepRecord], runs: [NewRun], events: [OutboxEvent]) async throws {
                 try await base.insert(steps, runs: runs, events: events)
                 runsPerWrite.withLock { $0.append(runs.count) }
