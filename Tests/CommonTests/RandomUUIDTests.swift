@@ -26,4 +26,23 @@ import Testing
             #expect(values.count > 200)
         }
     }
+
+    @Test func timeOrderedIdsCarryTheirMillisecondThenRandomBits() {
+        let at = Date(timeIntervalSince1970: 1_796_000_000.123)
+        let id = UUID.timeOrdered(at: at)
+        #expect(id.uuid.6 >> 4 == 7)
+        #expect(id.uuid.8 >> 6 == 0b10)
+        let milliseconds = withUnsafeBytes(of: id.uuid) { bytes in bytes.prefix(6).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
+        #expect(milliseconds == 1_796_000_000_123)
+        // The same millisecond twice: different ids (74 random bits).
+        #expect(UUID.timeOrdered(at: at) != id)
+    }
+
+    @Test func timeOrderedIdsSortByTheirTimeAsPostgreSQLComparesThem() {
+        // PostgreSQL orders uuids by their bytes, the way this compares their canonical text.
+        let start = Date(timeIntervalSince1970: 1_796_000_000)
+        let ids = (0..<500).map { UUID.timeOrdered(at: start.addingTimeInterval(Double($0) / 100)) }
+        #expect(ids.map(\.uuidString) == ids.map(\.uuidString).sorted())
+        #expect(Set(ids).count == 500)
+    }
 }

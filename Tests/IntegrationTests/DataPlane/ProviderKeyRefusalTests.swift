@@ -50,6 +50,11 @@ import Testing
                     if step == nil { try await Task.sleep(for: .milliseconds(50)) }
                 }
                 #expect(step == "blocked/provider_key_undecryptable/provider.key")
+                // Runs and steps the data plane starts have time-ordered (version 7) ids: their
+                // primary keys grow at the right edge of the index.
+                let stepID = try await owner.query("SELECT id FROM steps WHERE run_id = \(run)", logger: TestServers.logger).first(decoding: UUID.self)
+                #expect(run.uuid.6 >> 4 == 7)
+                #expect(try #require(stepID).uuid.6 >> 4 == 7)
             }
         }
     }

@@ -68,7 +68,7 @@ public final class RunDirectory: Sendable {
     /// new run when `id` is nil.
     public func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?) async throws -> RunHandle {
         guard let id else {
-            let run = NewRun(id: UUID.random(), orgID: principal.orgID, agentID: principal.agentID,
+            let run = NewRun(id: UUID.timeOrdered(), orgID: principal.orgID, agentID: principal.agentID,
                              policyID: policy?.id ?? principal.policyID, policyVersion: policy?.version ?? principal.policyVersion)
             var handle = RunHandle(id: run.id, status: .running, created: false, policyID: run.policyID, policyVersion: run.policyVersion)
             entries.put(Entry(handle: handle, orgID: principal.orgID, agentID: principal.agentID, unwrittenSince: run.startedAt), for: run.id)

@@ -36,7 +36,7 @@ public struct PostgresRunRepository: RunRepository {
 
     public func resolve(id: UUID?, principal: AgentPrincipal, policy: (id: UUID, version: Int)?, metadata: JSONValue,
                         commit: RunCreationCommit) async throws -> RunHandle {
-        let runID = id ?? UUID.random()
+        let runID = id ?? UUID.timeOrdered()
         let policyID = policy?.id ?? principal.policyID, policyVersion = policy?.version ?? principal.policyVersion
         // One round trip: insert if new, else read the existing run, only if it is this agent's.
         // When calls race to create the same run, the loser's INSERT waits for the winner, but its

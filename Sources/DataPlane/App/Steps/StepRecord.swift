@@ -7,7 +7,7 @@ public struct StepRecord: Sendable, Codable {
     /// `retry` stays so that steps spooled by earlier versions still decode.
     public enum Kind: String, Sendable, Codable { case modelCall = "model_call", toolCall = "tool_call", retry, approval, block }
 
-    public var id = UUID.random()
+    public var id = UUID.timeOrdered()
     public var orgID: UUID
     public var runID: UUID
     public var createdAt = Date()
