@@ -162,7 +162,7 @@ def test_an_approver_approves_a_pending_gate_and_the_agent_retry_succeeds(browse
     approval = first.http_response.json()["id"]
     run = first.headers["x-rungate-run-id"]
     deadline = time.monotonic() + 10
-    while run[:8] not in (pending := text_of(browser, "pending")):
+    while run[-8:] not in (pending := text_of(browser, "pending")):
         assert time.monotonic() < deadline, "the pending request never appeared"
         time.sleep(0.3)
     assert "delete_database" in pending and '"prod"' in pending
@@ -171,7 +171,7 @@ def test_an_approver_approves_a_pending_gate_and_the_agent_retry_succeeds(browse
 
     for attempt in range(5):  # the inbox may be replaced between finding the field and typing in it
         try:
-            row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#pending tbody tr") if run[:8] in r.text)
+            row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#pending tbody tr") if run[-8:] in r.text)
             approve = next(f for f in row.find_elements(By.TAG_NAME, "form") if "Approve" in f.text)
             approve.find_element(By.NAME, "reason").send_keys("checked with the on-call")
             break

@@ -36,4 +36,13 @@ import Testing
         let one = ConsoleRoutes.Visit.csrf(for: "rg_ses_one"), two = ConsoleRoutes.Visit.csrf(for: "rg_ses_two")
         #expect(one.count == 64 && one != two && one == ConsoleRoutes.Visit.csrf(for: "rg_ses_one"))
     }
+
+    /// Runs made in the same minute tell apart by their short ids (a time-ordered id's first
+    /// characters are its timestamp, shared by all of them).
+    @Test func shortIdsOfRunsMadeTogetherDiffer() {
+        let made = Date()
+        let ids = (0..<50).map { _ in UUID.timeOrdered(at: made).lowercasedString }
+        #expect(Set(ids.map(ConsoleHTML.shortID)).count == 50)
+        #expect(ids.allSatisfy { $0.hasSuffix(ConsoleHTML.shortID($0)) && ConsoleHTML.shortID($0).count == 8 })
+    }
 }

@@ -113,6 +113,13 @@ enum ConsoleHTML {
         }
     }
 
+    /// An id shortened for tables and titles: its last 8 characters. Not its first: the run and step
+    /// ids Rungate makes are time-ordered (UUID version 7), and their first 8 characters are a
+    /// timestamp every id made in the same minute shares; the last are random.
+    static func shortID(_ id: String) -> String {
+        String(id.suffix(8))
+    }
+
     /// A timestamp shortened for tables (`2026-11-23 01:23:45`).
     static func time(_ value: JSONValue?) -> String {
         guard let text = value?.stringValue else { return "" }

@@ -108,7 +108,7 @@ struct ConsolePages: Sendable {
                 Cell(text: approval["proposed_action"]?["tool"]?.stringValue ?? "", code: true),
                 Cell(text: ConsoleHTML.pretty(approval["proposed_action"]?["arguments"] ?? .null), code: true),
                 Cell(text: approval["rule"]?.stringValue ?? ""),
-                Cell(text: String(runID.prefix(8)), href: "/orgs/\(org)/runs/\(runID)"),
+                Cell(text: ConsoleHTML.shortID(runID), href: "/orgs/\(org)/runs/\(runID)"),
                 Cell(text: run.ok ? "\(ConsoleHTML.usd(run.json["cost_micros"])) · \(ConsoleHTML.text(run.json["step_count"])) steps" : ""),
                 Cell(text: ConsoleHTML.time(approval["expires_at"])),
             ], actions: decide))
@@ -117,7 +117,7 @@ struct ConsolePages: Sendable {
             Row(cells: [
                 Cell(text: approval["proposed_action"]?["tool"]?.stringValue ?? "", code: true), Cell(text: approval["status"]?.stringValue ?? ""),
                 Cell(text: approval["reason"]?.stringValue ?? ""), Cell(text: ConsoleHTML.time(approval["decided_at"] ?? approval["created_at"])),
-                Cell(text: String((approval["run_id"]?.stringValue ?? "").prefix(8)), href: "/orgs/\(org)/runs/\(approval["run_id"]?.stringValue ?? "")"),
+                Cell(text: ConsoleHTML.shortID(approval["run_id"]?.stringValue ?? ""), href: "/orgs/\(org)/runs/\(approval["run_id"]?.stringValue ?? "")"),
             ])
         }
         let content = ConsoleHTML.section("Waiting for a decision", ConsoleHTML.table(
@@ -148,7 +148,7 @@ struct ConsolePages: Sendable {
             let id = run["id"]?.stringValue ?? ""
             return Row(cells: [
                 Cell(text: id, href: "/orgs/\(org)/runs/\(id)", code: true), Cell(text: run["status"]?.stringValue ?? ""),
-                Cell(text: String((run["agent_id"]?.stringValue ?? "").prefix(8)), code: true), Cell(text: ConsoleHTML.text(run["step_count"])),
+                Cell(text: ConsoleHTML.shortID(run["agent_id"]?.stringValue ?? ""), code: true), Cell(text: ConsoleHTML.text(run["step_count"])),
                 Cell(text: "\(ConsoleHTML.text(run["input_tokens"])) / \(ConsoleHTML.text(run["output_tokens"]))"),
                 Cell(text: ConsoleHTML.usd(run["cost_micros"])), Cell(text: ConsoleHTML.time(run["started_at"])),
             ])
@@ -191,13 +191,13 @@ struct ConsolePages: Sendable {
         if !artifacts.isEmpty {
             content += ConsoleHTML.section("Artifacts", ConsoleHTML.table(["Name", "Type", "Bytes", "Added"], artifacts, empty: ""))
         }
-        return Rendered(title: "Run \(id.prefix(8))", content: running ? live(content, "\(page)?fragment=1") : content)
+        return Rendered(title: "Run \(ConsoleHTML.shortID(id))", content: running ? live(content, "\(page)?fragment=1") : content)
     }
 
     func payload(run: String, step: String) async -> Rendered {
         let answer = await get("\(base)/runs/\(run)/steps/\(step)/payload")
         guard answer.ok else { return failed("Payload", answer) }
-        let content = ConsoleHTML.message("Step of run", link: (String(run.prefix(8)), "/orgs/\(org)/runs/\(run)"))
+        let content = ConsoleHTML.message("Step of run", link: (ConsoleHTML.shortID(run), "/orgs/\(org)/runs/\(run)"))
             + ConsoleHTML.section("Request", ConsoleHTML.pre(ConsoleHTML.pretty(answer.json["request"] ?? .null)))
             + ConsoleHTML.section("Response", ConsoleHTML.pre(ConsoleHTML.pretty(answer.json["response"] ?? .null)))
         return Rendered(title: "Payload", content: content)
@@ -338,7 +338,7 @@ struct ConsolePages: Sendable {
         let rows = list(answer).map { budget in
             let id = budget["id"]?.stringValue ?? ""
             return Row(cells: [
-                Cell(text: budget["scope"]?.stringValue ?? ""), Cell(text: String((budget["scope_id"]?.stringValue ?? "").prefix(8)), code: true),
+                Cell(text: budget["scope"]?.stringValue ?? ""), Cell(text: ConsoleHTML.shortID(budget["scope_id"]?.stringValue ?? ""), code: true),
                 Cell(text: budget["period"]?.stringValue ?? ""), Cell(text: ConsoleHTML.usd(budget["cap_micros"])),
                 Cell(text: ConsoleHTML.usd(budget["spend"]?["spent_micros"])), Cell(text: ConsoleHTML.usd(budget["spend"]?["reserved_micros"])),
                 Cell(text: "\(ConsoleHTML.text(budget["alert_threshold_percent"]))%"),
@@ -454,8 +454,8 @@ struct ConsolePages: Sendable {
         ], submit: "Filter", inline: true)
         let rows = list(answer).map { entry in
             Row(cells: [Cell(text: ConsoleHTML.time(entry["created_at"])), Cell(text: entry["action"]?.stringValue ?? "", code: true),
-                        Cell(text: "\(entry["actor_type"]?.stringValue ?? "") \(String((entry["actor_id"]?.stringValue ?? "").prefix(8)))"),
-                        Cell(text: "\(entry["target_type"]?.stringValue ?? "") \(String((entry["target_id"]?.stringValue ?? "").prefix(8)))"),
+                        Cell(text: "\(entry["actor_type"]?.stringValue ?? "") \(ConsoleHTML.shortID(entry["actor_id"]?.stringValue ?? ""))"),
+                        Cell(text: "\(entry["target_type"]?.stringValue ?? "") \(ConsoleHTML.shortID(entry["target_id"]?.stringValue ?? ""))"),
                         Cell(text: entry["origin_ip"]?.stringValue ?? "")])
         }
         return Rendered(title: "Audit log", content: filters + ConsoleHTML.table(["When", "Action", "Actor", "Target", "From"], rows, empty: "Nothing recorded."))
