@@ -21,15 +21,13 @@ struct ReportedUsage: Equatable {
     static func read(_ reader: inout JSONReader) throws(JSONParseError) -> ReportedUsage? {
         var usage = ReportedUsage()
         let isObject = try reader.members { key, value throws(JSONParseError) in
-            switch key {
-            case "prompt_tokens_details", "input_tokens_details":
+            guard let count = count(named: key) else { return }  // stepped over, not built
+            if count.isDetails {
                 try value.members { detail, value throws(JSONParseError) in
-                    if detail == "cached_tokens" { usage.set(key, try value.value()) }
+                    if detail == "cached_tokens" { usage.set(count, try value.value()) }
                 }
-            case "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens":
-                usage.set(key, try value.value())
-            default:
-                break
+            } else {
+                usage.set(count, try value.value())
             }
         }
         return isObject ? usage : nil
@@ -39,30 +37,52 @@ struct ReportedUsage: Equatable {
     init?(_ usage: JSONValue) {
         guard case .object(let members) = usage else { return nil }
         for (key, value) in members {
-            switch key {
-            case "prompt_tokens_details", "input_tokens_details":
-                if let cached = value["cached_tokens"] { set(key, cached) }
-            default:
-                set(key, value)
+            guard let count = Self.count(named: key) else { continue }
+            if count.isDetails {
+                if let cached = value["cached_tokens"] { set(count, cached) }
+            } else {
+                set(count, value)
             }
         }
     }
 
     init() {}
 
-    /// A member by its name in the usage object (`…_details`: its `cached_tokens`).
-    private mutating func set(_ key: String, _ value: JSONValue) {
-        guard let count = value.intValue else { return }
+    /// A count the usage object reports.
+    private enum Count {
+        case prompt, completion, input, output, promptCached, inputCached, cacheRead, cacheCreation
+
+        /// Reported as the `cached_tokens` of a `…_details` object.
+        var isDetails: Bool { self == .promptCached || self == .inputCached }
+    }
+
+    /// The count the usage object's member `key` reports; nil for the members not read (`total_tokens`, …).
+    private static func count(named key: String) -> Count? {
         switch key {
-        case "prompt_tokens": promptTokens = count
-        case "completion_tokens": completionTokens = count
-        case "input_tokens": inputTokens = count
-        case "output_tokens": outputTokens = count
-        case "prompt_tokens_details": promptCachedTokens = count
-        case "input_tokens_details": inputCachedTokens = count
-        case "cache_read_input_tokens": cacheReadInputTokens = count
-        case "cache_creation_input_tokens": cacheCreationInputTokens = count
-        default: break
+        case "prompt_tokens": .prompt
+        case "completion_tokens": .completion
+        case "input_tokens": .input
+        case "output_tokens": .output
+        case "prompt_tokens_details": .promptCached
+        case "input_tokens_details": .inputCached
+        case "cache_read_input_tokens": .cacheRead
+        case "cache_creation_input_tokens": .cacheCreation
+        default: nil
+        }
+    }
+
+    /// Sets a count when `value` is an integer (a repeated member keeps its last integer).
+    private mutating func set(_ count: Count, _ value: JSONValue) {
+        guard let number = value.intValue else { return }
+        switch count {
+        case .prompt: promptTokens = number
+        case .completion: completionTokens = number
+        case .input: inputTokens = number
+        case .output: outputTokens = number
+        case .promptCached: promptCachedTokens = number
+        case .inputCached: inputCachedTokens = number
+        case .cacheRead: cacheReadInputTokens = number
+        case .cacheCreation: cacheCreationInputTokens = number
         }
     }
 }
