@@ -121,14 +121,22 @@ import Testing
                            logger: TestServers.logger)
     }
 
+    /// Runs `body` with a client connection to a live server of `app(gates:)`, closed afterwards.
+    static func withConnection(gates: (first: Gate, second: Gate) = (Gate(), Gate()),
+                               _ body: @escaping @Sendable (RawConnection) async throws -> Void) async throws {
+        try await app(gates: gates).test(.live) { client in
+            let connection = try await RawConnection.open(port: client.port!)
+            defer { connection.close() }
+            try await body(connection)
+        }
+    }
+
     static func post(_ body: String, close: Bool = false) -> String {
         "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\(close ? "Connection: close\r\n" : "")\r\n\(body)"
     }
 
     @Test func pipelinedRequestsOnOneConnectionAreAnsweredInOrder() async throws {
-        try await Self.app().test(.live) { client in
-            let connection = try await RawConnection.open(port: client.port!)
-            defer { connection.close() }
+        try await Self.withConnection { connection in
             try await connection.send(Self.post("one") + Self.post("two"))
             #expect(try await connection.wait { text, _ in text.hasSuffix("two") })
             let answers = connection.text.components(separatedBy: "HTTP/1.1 200 OK\r\n").filter { !$0.isEmpty }
@@ -147,9 +155,7 @@ import Testing
     /// The connection's `Date` and `Server` are the only ones an answer carries: an answer's own
     /// (a provider's, passed through) are replaced, not repeated.
     @Test func anAnswersDateAndServerAreTheConnections() async throws {
-        try await Self.app().test(.live) { client in
-            let connection = try await RawConnection.open(port: client.port!)
-            defer { connection.close() }
+        try await Self.withConnection { connection in
             try await connection.send("GET /own-date HTTP/1.1\r\nHost: t\r\n\r\n")
             #expect(try await connection.wait { text, _ in text.hasSuffix("\r\n\r\n") })
             let lines = connection.text.lowercased().components(separatedBy: "\r\n")
@@ -166,9 +172,7 @@ import Testing
     /// on only once the answers ahead of it are written (so the two cannot interleave on the wire).
     @Test func requestsPipelinedBehindASlowAnswerWaitForIt() async throws {
         let gates = (first: Gate(), second: Gate())
-        try await Self.app(gates: gates).test(.live) { client in
-            let connection = try await RawConnection.open(port: client.port!)
-            defer { connection.close() }
+        try await Self.withConnection(gates: gates) { connection in
             try await connection.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n" + Self.post("two")
                 + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
             try await Task.sleep(for: .milliseconds(100))
@@ -192,9 +196,7 @@ import Testing
     /// not to: every connection a client ended stayed open on the server (CLOSE-WAIT, a descriptor
     /// and its buffers) until the process exited.
     @Test func aClientThatHalfClosesIsAnsweredAndThenClosed() async throws {
-        try await Self.app().test(.live) { client in
-            let connection = try await RawConnection.open(port: client.port!)
-            defer { connection.close() }
+        try await Self.withConnection { connection in
             try await connection.send(Self.post("one") + Self.post("two"))
             try await connection.closeOutput()
             #expect(try await connection.wait { _, closed in closed })
@@ -241,9 +243,7 @@ import Testing
     }
 
     @Test func aBodyPastTheLimitIsRefusedAndTheConnectionStaysUsable() async throws {
-        try await Self.app().test(.live) { client in
-            let connection = try await RawConnection.open(port: client.port!)
-            defer { connection.close() }
+        try await Self.withConnection { connection in
             // Sent in two writes, chunked, so the limit is crossed while the body is still arriving.
             let chunk = String(repeating: "x", count: 40)
             try await connection.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n28\r\n\(chunk)\r\n")
@@ -257,8 +257,7 @@ import Testing
     }
 
     @Test func connectionCloseClosesAfterTheAnswer() async throws {
-        try await Self.app().test(.live) { client in
-            let connection = try await RawConnection.open(port: client.port!)
+        try await Self.withConnection { connection in
             try await connection.send(Self.post("bye", close: true))
             #expect(try await connection.wait { _, closed in closed })
             #expect(connection.text.hasPrefix("HTTP/1.1 200 OK\r\n"))
@@ -271,9 +270,7 @@ import Testing
     /// when the answer ends: the route writes each chunk only after the client has what came before.
     @Test func streamedHeadAndChunksLeaveAsTheyAreWritten() async throws {
         let gates = (first: Gate(), second: Gate())
-        try await Self.app(gates: gates).test(.live) { client in
-            let connection = try await RawConnection.open(port: client.port!)
-            defer { connection.close() }
+        try await Self.withConnection(gates: gates) { connection in
             try await connection.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
             #expect(try await connection.wait { text, _ in text.hasPrefix("HTTP/1.1 200 OK\r\n") && text.contains("\r\n\r\n") })
             #expect(!connection.text.contains("data: first"))
@@ -400,8 +397,7 @@ import Testing
     }
 
     @Test func aMalformedRequestGets400AndTheConnectionCloses() async throws {
-        try await Self.app().test(.live) { client in
-            let connection = try await RawConnection.open(port: client.port!)
+        try await Self.withConnection { connection in
             try await connection.send("NOT HTTP AT ALL\r\n\r\n")
             #expect(try await connection.wait { _, closed in closed })
             #expect(connection.text.hasPrefix("HTTP/1.1 400 "))
