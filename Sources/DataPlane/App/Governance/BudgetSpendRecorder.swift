@@ -94,7 +94,7 @@ final class BudgetSpendRecorder: Service, Sendable {
             inFlight.withLock { $0 = batch }
         }
         do {
-            try await write(batch, deadline: deadline ?? writeDeadline)
+            try await write(batch, deadline: deadline)
             inFlight.withLock { $0 = nil }
             return pending.withLock { $0.isEmpty }
         } catch {
