@@ -39,11 +39,14 @@ public struct Database: Sendable {
         }
     }
 
-    /// Answers whether the database accepts a trivial query within `timeout`.
+    /// Answers whether the database accepts a trivial query within `timeout`. The query is left
+    /// to finish on its own past the deadline: a query postgres-nio lost never returns, even
+    /// when cancelled (see `DatabaseHealth`).
     public func ping(timeout: Duration = .seconds(2)) async -> Bool {
-        await withTimeout(timeout) {
+        let client = self.client, logger = self.logger
+        return (try? await withDeadline(timeout) {
             try await client.query("SELECT 1", logger: logger).first(decoding: Int.self)
-        } != nil
+        }) == 1
     }
 
     /// The highest applied migration version, or nil when the schema has never been migrated.
@@ -62,20 +65,6 @@ public struct Database: Sendable {
             throw ConfigurationError(
                 "the database schema is at version \(applied.map(String.init) ?? "none"), this build needs \(expected): run `rungate-control migrate` first")
         }
-    }
-}
-
-/// Runs `operation`, giving up after `timeout`; nil when it failed or timed out.
-public func withTimeout<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async -> T? {
-    await withTaskGroup(of: T?.self) { group in
-        group.addTask { try? await operation() }
-        group.addTask {
-            try? await Task.sleep(for: timeout)
-            return nil
-        }
-        let first = await group.next() ?? nil
-        group.cancelAll()
-        return first
     }
 }
 
