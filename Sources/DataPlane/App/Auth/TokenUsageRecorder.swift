@@ -13,12 +13,14 @@ public final class TokenUsageRecorder: Service, Sendable {
     private let repository: any AgentRepository
     private let logger: Logger
     private let interval: Duration
+    private let writeDeadline: Duration
     private let used = Mutex<Set<UUID>>([])
 
-    public init(repository: any AgentRepository, logger: Logger, interval: Duration = .seconds(5)) {
+    public init(repository: any AgentRepository, logger: Logger, interval: Duration = .seconds(5), writeDeadline: Duration = .seconds(10)) {
         self.repository = repository
         self.logger = logger
         self.interval = interval
+        self.writeDeadline = writeDeadline
     }
 
     public func noteUse(of tokenID: UUID) {
@@ -40,7 +42,9 @@ public final class TokenUsageRecorder: Service, Sendable {
         }
         guard !batch.isEmpty else { return }
         do {
-            try await repository.markUsed(tokenIDs: batch)
+            // A query postgres-nio lost never returns: past the deadline it is left behind and retried.
+            let repository = self.repository
+            try await withDeadline(writeDeadline) { try await repository.markUsed(tokenIDs: batch) }
         } catch {
             used.withLock { $0.formUnion(batch) }
             logger.warning("recording token use failed; will retry", metadata: ["count": "\(batch.count)", "error": "\(String(reflecting: error))"])

@@ -100,7 +100,8 @@ public final class PriceBook: Service, Sendable {
     public func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
-                try await reload()
+                // A query postgres-nio lost never returns: past the deadline it is left behind.
+                try await withDeadline(.seconds(10)) { try await self.reload() }
             } catch {
                 database?.logger.warning("reloading prices failed; keeping the previous table", metadata: ["error.type": "\(type(of: error))"])
             }
