@@ -42,8 +42,12 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
+    /// The connection is gone, or PostgreSQL said it is going (SQLSTATE class 57, operator
+    /// intervention: `57P01` on each session a fast shutdown or restart ends, `57P03` while it
+    /// starts; class 08, connection exception): a request caught mid-way is told to retry, not 500.
     static func isConnectionFailure(_ error: PSQLError) -> Bool {
-        [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code)
+        if error.code == .server, let state = error.serverInfo?[.sqlState] { return state.hasPrefix("57") || state.hasPrefix("08") }
+        return [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code)
     }
 
     /// Unique violations (23505), check violations (23514: a value outside a column's rule, e.g. a

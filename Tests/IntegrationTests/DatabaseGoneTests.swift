@@ -1,0 +1,33 @@
+import Common
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import PostgresNIO
+import Testing
+import TestSupport
+
+/// A request whose PostgreSQL session ends under it — a fast shutdown or restart ends each one with
+/// `57P01 admin_shutdown` — is answered 503 `database_unavailable` with how to recover, not 500.
+@Suite struct DatabaseGoneTests {
+    @Test func aSessionEndedByTheServerMidRequestAnswers503() async throws {
+        try await withPostgresClient(url: try TestServers.databaseURL()) { client in
+            let router = Router()
+            router.addMiddleware { ErrorMiddleware<BasicRequestContext>(shape: { _ in .admin }) }
+            // What a restart does to every session, done to this one alone.
+            router.get("/ended") { _, _ -> String in
+                _ = try await client.query("SELECT pg_terminate_backend(pg_backend_pid())").first(decoding: Bool.self)
+                return "the session survived"
+            }
+            try await Application(router: router).test(.router) { http in
+                try await http.execute(uri: "/ended", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                    let error = try #require(body?["error"] as? [String: Any])
+                    #expect(error["code"] as? String == "database_unavailable")
+                    #expect((error["recovery"] as? String)?.isEmpty == false)
+                    #expect(response.headers[.retryAfter] != nil)
+                }
+            }
+        }
+    }
+}
