@@ -7,7 +7,8 @@ import Testing
 import TestSupport
 
 /// A request whose PostgreSQL session ends under it — a fast shutdown or restart ends each one with
-/// `57P01 admin_shutdown` — is answered 503 `database_unavailable` with how to recover, not 500.
+/// `57P01 admin_shutdown` — is answered 503 `database_unavailable` with how to recover: not 500, and
+/// not never.
 @Suite struct DatabaseGoneTests {
     @Test func aSessionEndedByTheServerMidRequestAnswers503() async throws {
         try await withPostgresClient(url: try TestServers.databaseURL()) { client in
@@ -28,6 +29,27 @@ import TestSupport
                     #expect(response.headers[.retryAfter] != nil)
                 }
             }
+        }
+    }
+
+    /// postgres-nio 1.33 can lease a connection PostgreSQL has just closed and lose the query written
+    /// to it (never completed). Stood in for here by a body that closes its connection and then never
+    /// returns: the caller is answered, and the pool serves the next query.
+    @Test(.timeLimit(.minutes(1)))
+    func aBodyStillWaitingOnceItsConnectionClosedIsAnsweredDatabaseUnavailable() async throws {
+        try await withPostgresClient(url: try TestServers.databaseURL()) { client in
+            let database = Database(client: client, logger: TestServers.logger)
+            let lost = AsyncStream<Void>.makeStream()
+            defer { lost.continuation.finish() }
+            let error = await #expect(throws: RungateError.self) {
+                try await database.transaction { connection in
+                    try await connection.close()
+                    for await _ in lost.stream {}
+                }
+            }
+            #expect(error?.code == "database_unavailable")
+            let next = try await database.client.query("SELECT 1").first(decoding: Int.self)
+            #expect(next == 1)
         }
     }
 }

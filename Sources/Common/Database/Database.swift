@@ -21,12 +21,43 @@ public struct Database: Sendable {
         guard health.isReachable else { throw RungateError.dependencyUnavailable("database") }
     }
 
+    /// Runs `body` on a pooled connection, and stops waiting for it once the connection has closed:
+    /// the call then fails with 503 `database_unavailable` (a query the closing failed is failed
+    /// anyway; this catches the one it lost). postgres-nio 1.33 can lease a connection PostgreSQL
+    /// has just closed, and a query it then writes there (with no write promise, the channel's
+    /// handler already gone) is never completed; without this a request would wait forever.
+    public func withConnection<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await client.withConnection { connection in
+            do {
+                return try await withDeadline(until: { connection.isClosed ? .now : .now + .seconds(3600) },
+                                              recheckingEvery: .milliseconds(100)) { try await body(connection) }
+            } catch is DeadlineExceeded {
+                throw RungateError.dependencyUnavailable("database")
+            }
+        }
+    }
+
+    /// Runs one statement and hands its rows to `read`: on `connection` (a transaction's) when
+    /// given, else on a pooled connection guarded like `withConnection(_:)` — for request paths,
+    /// where `client.query` would lease inside postgres-nio and a lost query could not be noticed.
+    public func query<Result: Sendable>(
+        _ query: PostgresQuery, on connection: PostgresConnection? = nil,
+        _ read: @escaping @Sendable (PostgresRowSequence) async throws -> Result = { _ in }
+    ) async throws -> Result {
+        let logger = self.logger
+        if let connection { return try await read(connection.query(query, logger: logger)) }
+        return try await withConnection { connection in try await read(connection.query(query, logger: logger)) }
+    }
+
     /// Runs `body` in a transaction; commits when it returns, rolls back when it throws, and
     /// rethrows the body's own error (not postgres-nio's wrapper) so domain errors keep their status.
     public func transaction<Result: Sendable>(
-        _ body: (PostgresConnection) async throws -> Result
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await client.withConnection { connection in
+        let logger = self.logger
+        return try await withConnection { connection in
             try await connection.query("BEGIN", logger: logger)
             do {
                 let result = try await body(connection)

@@ -45,13 +45,12 @@ public struct PostgresAdminTokenRepository: AdminTokenRepository {
     private typealias Row = (UUID, String, String, [String], UUID, Date, Date?, Date?, Date?)
 
     public func principal(tokenHash: String) async throws -> AdminTokenPrincipal? {
-        guard let row = try await database.client.query(
+        guard let row = try await database.query(
             """
             SELECT t.token_id, t.org_id, t.user_id, u.email, t.scopes
             FROM rungate_admin_token_by_hash(\(tokenHash)) t JOIN users u ON u.id = t.user_id
             WHERE u.disabled_at IS NULL
-            """, logger: logger
-        ).firstRow(decoding: (UUID, UUID, UUID, String, [String]).self) else { return nil }
+            """, { try await $0.firstRow(decoding: (UUID, UUID, UUID, String, [String]).self) }) else { return nil }
         // Recorded for "unused token" reviews; at most once a minute per token.
         _ = try await database.withOrg(row.1) { connection in
             try await connection.query(

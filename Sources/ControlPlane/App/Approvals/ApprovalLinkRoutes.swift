@@ -70,7 +70,7 @@ struct ApprovalLinkRoutes: Sendable {
 
     /// Verifies the link and runs `body` in the link's org, audited as its approver.
     private func within<Result: Sendable>(
-        _ request: Request, _ context: ControlRequestContext, _ body: (Checked, OrgTransaction) async throws -> Result
+        _ request: Request, _ context: ControlRequestContext, _ body: @escaping @Sendable (Checked, OrgTransaction) async throws -> Result
     ) async throws -> Result {
         let invalid = RungateError(.notFound, code: "link_invalid", message: "This link is invalid or has expired.",
                                    recovery: "Decide in the console or the API, or wait for the next request's link.")

@@ -37,7 +37,7 @@ public struct ControlPlaneServices: Sendable {
 
     /// Runs `body` in a transaction scoped to the request's org, with an audit recorder for the caller.
     func inOrg<Result: Sendable>(
-        _ request: Request, _ context: ControlRequestContext, _ body: (OrgTransaction) async throws -> Result
+        _ request: Request, _ context: ControlRequestContext, _ body: @escaping @Sendable (OrgTransaction) async throws -> Result
     ) async throws -> Result {
         let access = try context.requireOrg()
         let actor = AuditActor(try context.requireIdentity(), origin: origin(request, context))
@@ -52,7 +52,7 @@ extension ControlPlaneServices {
     /// and record its last state in the audit log, in one org-scoped transaction; answers 204.
     func deleteAudited<Object: Encodable & Sendable>(
         _ request: Request, _ context: ControlRequestContext, action: String, target: String, id: UUID,
-        find: (OrgTransaction) async throws -> Object, remove: (OrgTransaction, Object) async throws -> Void
+        find: @escaping @Sendable (OrgTransaction) async throws -> Object, remove: @escaping @Sendable (OrgTransaction, Object) async throws -> Void
     ) async throws -> Response {
         try await inOrg(request, context) { tx in
             let before = try await find(tx)

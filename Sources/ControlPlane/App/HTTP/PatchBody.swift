@@ -4,7 +4,7 @@ import Hummingbird
 
 /// A JSON merge-patch body (RFC 7396 style): an absent key leaves a field alone, `null` clears it.
 struct PatchBody {
-    enum Field<Value> {
+    enum Field<Value: Sendable>: Sendable {
         case absent
         case null
         case value(Value)

@@ -95,7 +95,7 @@ struct ProviderKeyRoutes: RouteCollection {
         let isDefault = try patch.bool("is_default")
         var baseURL = try patch.string("base_url")
         if case .value(let url) = baseURL { baseURL = .value(try await checkedURL(url)!) }
-        let key = try await services.inOrg(request, context) { tx in
+        let key = try await services.inOrg(request, context) { [baseURL] tx in
             guard let before = try await select(id, tx).first else { throw RungateError.notFound("The provider key") }
             if case .value(let name) = name {
                 let taken = try await tx.connection.query(

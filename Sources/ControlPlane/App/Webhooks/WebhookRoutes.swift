@@ -114,7 +114,7 @@ struct WebhookRoutes: RouteCollection {
         var events: [String]?
         if case .value(let value) = try patch.strings("events") { events = try Self.validEvents(value) }
         let description = try patch.string("description"), active = try patch.bool("active")
-        let webhook = try await services.inOrg(request, context) { tx in
+        let webhook = try await services.inOrg(request, context) { [url, events] tx in
             let before = try await existing(id, tx)
             try await tx.connection.query(
                 """

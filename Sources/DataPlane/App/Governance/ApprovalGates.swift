@@ -84,18 +84,16 @@ struct ApprovalGates: Sendable {
     /// The latest live approval request for this run and request digest.
     func state(runID: UUID, orgID: UUID, digest: String, policyVersion: Int?) async throws -> ApprovalState? {
         // A pending request past its expiry is closed first, so it no longer holds the call.
-        try await database.client.query(
-            "UPDATE approvals SET status = 'expired' WHERE run_id = \(runID) AND body_digest = \(digest) AND status = 'pending' AND expires_at <= now()",
-            logger: database.logger)
-        guard let (id, status, reason, keyID, held, rule, proposed) = try await database.client.query(
+        try await database.query(
+            "UPDATE approvals SET status = 'expired' WHERE run_id = \(runID) AND body_digest = \(digest) AND status = 'pending' AND expires_at <= now()")
+        guard let (id, status, reason, keyID, held, rule, proposed) = try await database.query(
             """
             SELECT id, status, reason, data_key_id, held_response_ciphertext, rule, proposed_action::text FROM approvals
             WHERE run_id = \(runID) AND org_id = \(orgID) AND body_digest = \(digest)
               AND policy_version IS NOT DISTINCT FROM \(policyVersion)
               AND status IN ('pending', 'approved', 'rejected') AND (status = 'rejected' OR expires_at > now())
             ORDER BY created_at DESC LIMIT 1
-            """, logger: database.logger
-        ).firstRow(decoding: (UUID, String, String?, UUID?, ByteBuffer?, String, String).self) else { return nil }
+            """, { try await $0.firstRow(decoding: (UUID, String, String?, UUID?, ByteBuffer?, String, String).self) }) else { return nil }
         switch status {
         case "pending": return .pending(id: id, rule: rule, proposed: JSONValue.parse(proposed) ?? .null)
         case "approved": return .approved(id: id, held: keyID.flatMap { key in held.map { (key, $0) } })
@@ -105,10 +103,9 @@ struct ApprovalGates: Sendable {
 
     /// Marks an approval used; false when another retry already took it.
     func consume(_ id: UUID) async throws -> Bool {
-        try await database.client.query(
-            "UPDATE approvals SET status = 'consumed', consumed_at = now() WHERE id = \(id) AND status = 'approved' RETURNING id",
-            logger: database.logger
-        ).first(decoding: UUID.self) != nil
+        try await database.query(
+            "UPDATE approvals SET status = 'consumed', consumed_at = now() WHERE id = \(id) AND status = 'approved' RETURNING id"
+        ) { try await $0.first(decoding: UUID.self) } != nil
     }
 
     /// Opens an approval request, holding `response` (sealed) when there is one, and queues its
@@ -125,7 +122,7 @@ struct ApprovalGates: Sendable {
             "rule": .string(rule), "proposed_action": proposed, "expires_at": .string(expiresAt.formatted(.iso8601)),
             "policy": .string(policy.reference),
         ]
-        let id = try await database.client.query(
+        let id = try await database.query(
             """
             WITH approval AS (
                 INSERT INTO approvals (org_id, run_id, agent_id, rule, policy_id, policy_version, body_digest, proposed_action,
@@ -139,8 +136,7 @@ struct ApprovalGates: Sendable {
                 FROM approval
             )
             SELECT id FROM approval
-            """, logger: database.logger
-        ).first(decoding: UUID.self)!
+            """) { try await $0.first(decoding: UUID.self) }!
         return (id, expiresAt)
     }
 

@@ -137,12 +137,11 @@ final class BudgetGuard: Sendable {
     /// but has not written yet for day and month windows, the run's own cost for run budgets.
     func durableSpend(of budget: ApplicableBudget, orgID: UUID, runID: UUID, unwritten: BudgetSpendRecorder) async throws -> Int64 {
         guard let start = budget.periodStart else {
-            return try await database.client.query("SELECT cost_micros FROM runs WHERE id = \(runID)", logger: database.logger)
-                .first(decoding: Int64.self) ?? 0
+            return try await database.query("SELECT cost_micros FROM runs WHERE id = \(runID)") { try await $0.first(decoding: Int64.self) } ?? 0
         }
-        let written = try await database.client.query(
-            "SELECT spent_micros FROM budget_spend WHERE budget_id = \(budget.id) AND period_start = \(start)", logger: database.logger
-        ).first(decoding: Int64.self) ?? 0
+        let written = try await database.query("SELECT spent_micros FROM budget_spend WHERE budget_id = \(budget.id) AND period_start = \(start)") {
+            try await $0.first(decoding: Int64.self)
+        } ?? 0
         return written + unwritten.unwritten(for: .init(orgID: orgID, budgetID: budget.id, periodStart: start))
     }
 

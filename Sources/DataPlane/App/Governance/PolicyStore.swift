@@ -78,12 +78,11 @@ public final class PolicyStore: Sendable {
     public func policy(id: UUID, version: Int, orgID: UUID) async throws -> ActivePolicy? {
         let key = VersionKey(orgID: orgID, policyID: id, version: version)
         if let cached = cache.withLock({ $0[key] }) { return cached }
-        guard let (name, rulesText) = try await database.client.query(
+        guard let (name, rulesText) = try await database.query(
             """
             SELECT p.name, v.rules::text FROM policy_versions v JOIN policies p ON p.id = v.policy_id
             WHERE v.policy_id = \(id) AND v.version = \(version) AND v.org_id = \(orgID)
-            """, logger: database.logger
-        ).firstRow(decoding: (String, String).self) else { return nil }
+            """, { try await $0.firstRow(decoding: (String, String).self) }) else { return nil }
         let policy = ActivePolicy(policyID: id, name: name, version: version, rules: JSONValue.parse(rulesText) ?? [:])
         cache.withLock { cache in
             if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
@@ -98,12 +97,11 @@ public final class PolicyStore: Sendable {
     public func resolve(name: String, version: Int, orgID: UUID) async throws -> UUID? {
         let key = NameKey(orgID: orgID, name: name, version: version)
         if let cached = names.withLock({ $0[key] }) { return cached }
-        let id = try await database.client.query(
+        let id = try await database.query(
             """
             SELECT p.id FROM policies p JOIN policy_versions v ON v.policy_id = p.id
             WHERE p.org_id = \(orgID) AND p.name = \(name) AND v.version = \(version)
-            """, logger: database.logger
-        ).first(decoding: UUID.self)
+            """) { try await $0.first(decoding: UUID.self) }
         if let id {
             names.withLock { names in
                 if names.count >= 10_000 { names.removeAll(keepingCapacity: true) }

@@ -111,8 +111,9 @@ public struct PostgresRunRepository: RunRepository {
     }
 
     public func create(_ run: NewRun) async throws {
-        _ = try await database.client.withConnection { connection in
-            try await Self.insert([run], on: connection, logger: database.logger)
+        let logger = database.logger
+        _ = try await database.withConnection { connection in
+            try await Self.insert([run], on: connection, logger: logger)
         }
     }
 

@@ -142,8 +142,9 @@ public struct PostgresStepRepository: StepRepository {
     }
 
     public func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue] {
-        try await database.client.withConnection { connection in
-            try await RunSteps.list(runID: runID, orgID: orgID, on: connection, logger: database.logger)
+        let logger = database.logger
+        return try await database.withConnection { connection in
+            try await RunSteps.list(runID: runID, orgID: orgID, on: connection, logger: logger)
         }
     }
 }

@@ -66,11 +66,10 @@ struct AccountRoutes: Sendable {
     @Sendable func read(_ request: Request, _ context: PlatformRequestContext, _ call: PlatformCall) async throws -> Response {
         let id = try context.id("org", "The org")
         var account = try await existing(id)
-        account.members = try await database.client.query(
+        account.members = try await database.query(
             """
             SELECT u.id, u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = \(id) ORDER BY m.created_at
-            """, logger: database.logger
-        ).allRows(decoding: (UUID, String, String).self).map(AccountMember.init)
+            """) { try await $0.allRows(decoding: (UUID, String, String).self) }.map(AccountMember.init)
         try await call.audit("orgs.read", target: "org", id: id.lowercasedString)
         return jsonResponse(.ok, APIJSON.tree(account))
     }
@@ -159,7 +158,7 @@ struct AccountRoutes: Sendable {
     }
 
     /// Applies `body` to the org in one transaction with its audit row (before and after).
-    private func change(_ id: UUID, call: PlatformCall, action: String, _ body: (PostgresConnection) async throws -> Void) async throws -> Account {
+    private func change(_ id: UUID, call: PlatformCall, action: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws -> Account {
         let before = try await existing(id)
         try await database.transaction { connection in
             try await body(connection)
@@ -182,8 +181,7 @@ struct AccountRoutes: Sendable {
               AND (\(name)::text IS NULL OR name ILIKE '%' || \(name) || '%')
             ORDER BY created_at DESC, id LIMIT 500
             """
-        let rows = if let connection { try await connection.query(query, logger: database.logger) } else { try await database.client.query(query, logger: database.logger) }
-        return try await rows.allRows(decoding: (UUID, String, String, String, String, Date, Date?).self).map { row in
+        return try await database.query(query, on: connection) { try await $0.allRows(decoding: (UUID, String, String, String, String, Date, Date?).self) }.map { row in
             Account(id: row.0, name: row.1, status: row.2, plan: row.3,
                     limits: JSONValue.parse(row.4) ?? [:], createdAt: row.5, deletionDueAt: row.6)
         }

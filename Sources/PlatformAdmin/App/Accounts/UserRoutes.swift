@@ -64,7 +64,7 @@ struct UserRoutes: Sendable {
             WHERE (\(id)::uuid IS NULL OR u.id = \(id)) AND (\(email)::text IS NULL OR u.email LIKE '%' || \(email) || '%')
             ORDER BY u.created_at DESC, u.id LIMIT 500
             """
-        let rows = if let connection { try await connection.query(query, logger: database.logger) } else { try await database.client.query(query, logger: database.logger) }
-        return try await rows.allRows(decoding: (UUID, String, String?, Date?, Date, Int).self).map(PlatformUser.init)
+        return try await database.query(query, on: connection) { try await $0.allRows(decoding: (UUID, String, String?, Date?, Date, Int).self) }
+            .map(PlatformUser.init)
     }
 }

@@ -55,7 +55,7 @@ struct AuditLogRoutes: Sendable {
 
     @Sendable func orgAuditLog(_ request: Request, _ context: PlatformRequestContext, _ call: PlatformCall) async throws -> Response {
         let filters = try Filters(request)
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT id, org_id, actor_type, actor_id, origin_ip, action, target_type, target_id, before::text, after::text, created_at
             FROM org_audit_log
@@ -64,8 +64,7 @@ struct AuditLogRoutes: Sendable {
               AND (\(filters.until)::timestamptz IS NULL OR created_at < \(filters.until))
               AND (\(filters.before)::bigint IS NULL OR id < \(filters.before))
             ORDER BY id DESC LIMIT \(filters.limit + 1)
-            """, logger: database.logger
-        ).allRows(decoding: (Int64, UUID, String, String?, String?, String, String?, String?, String?, String?, Date).self)
+            """) { try await $0.allRows(decoding: (Int64, UUID, String, String?, String?, String, String?, String?, String?, String?, Date).self) }
         let entries: [JSONValue] = rows.prefix(filters.limit).map { row in
             ["id": .number(Double(row.0)), "org_id": .string(row.1.lowercasedString), "actor_type": .string(row.2),
              "actor_id": row.3.map { .string($0) } ?? .null, "origin_ip": row.4.map { .string($0) } ?? .null, "action": .string(row.5),
@@ -78,7 +77,7 @@ struct AuditLogRoutes: Sendable {
 
     @Sendable func platformAuditLog(_ request: Request, _ context: PlatformRequestContext, _ call: PlatformCall) async throws -> Response {
         let filters = try Filters(request)
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT id, actor_token_id, actor_name, origin_ip, action, target_type, target_id, before::text, after::text, created_at
             FROM platform_audit_log
@@ -86,8 +85,7 @@ struct AuditLogRoutes: Sendable {
               AND (\(filters.since)::timestamptz IS NULL OR created_at >= \(filters.since))
               AND (\(filters.until)::timestamptz IS NULL OR created_at < \(filters.until))
             ORDER BY id DESC LIMIT \(filters.limit + 1)
-            """, logger: database.logger
-        ).allRows(decoding: (Int64, UUID?, String?, String?, String, String?, String?, String?, String?, Date).self)
+            """) { try await $0.allRows(decoding: (Int64, UUID?, String?, String?, String, String?, String?, String?, String?, Date).self) }
         let entries: [JSONValue] = rows.prefix(filters.limit).map { row in
             ["id": .number(Double(row.0)), "actor_token_id": row.1.map { .string($0.lowercasedString) } ?? .null,
              "actor_name": row.2.map { .string($0) } ?? .null, "origin_ip": row.3.map { .string($0) } ?? .null, "action": .string(row.4),

@@ -28,13 +28,12 @@ struct PlatformGuard: Sendable {
         }
         let found: (UUID, String)?
         do {
-            found = try await database.client.query(
+            found = try await database.query(
                 """
                 UPDATE platform_tokens SET last_used_at = now()
                 WHERE token_hash = \(token.hash) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
                 RETURNING id, name
-                """, logger: database.logger
-            ).firstRow(decoding: (UUID, String).self)
+                """) { try await $0.firstRow(decoding: (UUID, String).self) }
         } catch {
             throw RungateError.dependencyUnavailable("database")
         }

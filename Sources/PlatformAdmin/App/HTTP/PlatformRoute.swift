@@ -39,11 +39,7 @@ public struct PlatformCall: Sendable {
             VALUES (\(principal.tokenID), \(principal.name), \(origin.ip), \(origin.userAgent), \(action), \(target), \(id),
                     \(before?.jsonb)::jsonb, \(after?.jsonb)::jsonb)
             """
-        if let connection {
-            try await connection.query(query, logger: database.logger)
-        } else {
-            try await database.client.query(query, logger: database.logger)
-        }
+        try await database.query(query, on: connection)
     }
 }
 

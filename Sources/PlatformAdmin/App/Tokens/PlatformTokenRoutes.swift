@@ -50,7 +50,7 @@ struct PlatformTokenRoutes: Sendable {
             SELECT id, name, display_prefix, created_by, created_at, last_used_at, expires_at, revoked_at FROM platform_tokens
             WHERE \(id)::uuid IS NULL OR id = \(id) ORDER BY created_at DESC, id
             """
-        let rows = if let connection { try await connection.query(query, logger: database.logger) } else { try await database.client.query(query, logger: database.logger) }
-        return try await rows.allRows(decoding: (UUID, String, String, String, Date, Date?, Date?, Date?).self).map(Info.init)
+        return try await database.query(query, on: connection) { try await $0.allRows(decoding: (UUID, String, String, String, Date, Date?, Date?, Date?).self) }
+            .map(Info.init)
     }
 }
