@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import PostgresNIO
 import Testing
+import _ConnectionPoolModule
 import TestSupport
 
 /// A request whose PostgreSQL session ends under it — a fast shutdown or restart ends each one with
@@ -50,6 +51,20 @@ import TestSupport
             #expect(error?.code == "database_unavailable")
             let next = try await database.client.query("SELECT 1").first(decoding: Int.self)
             #expect(next == 1)
+        }
+    }
+
+    /// After about 15 s without a connection the pool fails what waits in its queue, and every new
+    /// lease until it connects again, with its circuit breaker's error (not a `PSQLError`).
+    @Test func aRequestThePoolsCircuitBreakerRefusesAnswers503() async throws {
+        let router = Router()
+        router.addMiddleware { ErrorMiddleware<BasicRequestContext>(shape: { _ in .admin }) }
+        router.get("/refused") { _, _ -> String in throw ConnectionPoolError.connectionCreationCircuitBreakerTripped }
+        try await Application(router: router).test(.router) { http in
+            try await http.execute(uri: "/refused", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains("database_unavailable"))
+            }
         }
     }
 }

@@ -3,16 +3,19 @@ under load (clear refusals, no overspend, no step lost, recovery without a resta
 PostgreSQL down for ten seconds under load (known agents keep being served, steps spool in memory and
 on disk and are all written afterwards). Named to run after the other feature tests: an outage may hold the background jobs
 (webhook deliveries, trace export) back for one pass deadline, which would perturb their timing."""
+import json
 import os
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 import openai
 
 from conftest import AGENT_TOKEN, DATA2_URL, DATA_URL, sql
-from test_control_plane import ADMIN_TOKEN, ORG, call
+from test_control_plane import ADMIN_TOKEN, CONTROL_URL, ORG, call
 from test_budgets import agent_with_daily_cap
 
 REDIS_PORT = str(urllib.parse.urlsplit(os.environ["RUNGATE_TEST_REDIS_URL"]).port)
@@ -160,8 +163,25 @@ def test_postgres_down_for_ten_seconds_under_load_keeps_serving_spools_and_write
                 results.append((time.monotonic(), 0, None, None, str(error)))
             time.sleep(0.01)
 
+    control = []  # (time, status, error body): the control plane's API under the same outage
+
+    def control_load():
+        while not stop.is_set():
+            request = urllib.request.Request(f"{CONTROL_URL}/api/orgs/{ORG}/agents", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            # A request let in before the health check saw the outage waits in the pool's queue until
+            # PostgreSQL is back or the pool gives up on it (~15 s): 30 s is "never answered".
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    control.append((time.monotonic(), response.status, None))
+            except urllib.error.HTTPError as error:
+                control.append((time.monotonic(), error.code, json.loads(error.read() or b"null")))
+            except OSError as error:
+                control.append((time.monotonic(), 0, repr(error)))
+            time.sleep(0.02)
+
     threads = [threading.Thread(target=load, args=(base, continue_run), daemon=True)
                for base in (DATA_URL, DATA2_URL) for continue_run in (False, True)]
+    threads.append(threading.Thread(target=control_load, daemon=True))
     for thread in threads:
         thread.start()
     spooled_during_outage = False
@@ -192,7 +212,14 @@ def test_postgres_down_for_ten_seconds_under_load_keeps_serving_spools_and_write
     finally:
         stop.set()
         for thread in threads:
-            thread.join(25)
+            thread.join(35)
+
+    # Requests the outage caught mid-way (their session ended, or their query lost on a closing
+    # connection) are answered like those it refused: 503 database_unavailable, never 500, never silence.
+    refused = [body for _, status, body in control if status == 503]
+    assert {status for _, status, _ in control} <= {200, 503} and refused, [
+        (round(at - down_at, 2), status, body) for at, status, body in control if status not in (200, 503)][:3]
+    assert all(body["error"]["code"] == "database_unavailable" for body in refused), refused[:3]
 
     statuses = {status for _, status, *_ in results}
     during = [status for at, status, *_ in results if down_at + 0.5 < at < up_at - 0.1]

@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import PostgresNIO
+import _ConnectionPoolModule
 
 /// Outermost middleware: every failure leaves as a `RungateError` in the API's own shape.
 ///
@@ -26,6 +27,10 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as PSQLError where Self.isConnectionFailure(error) {
             // The database went away mid-request: the transaction did not commit, so nothing changed.
             context.logger.error("database unavailable", metadata: ["error.code": "\(error.code)"])
+            return RungateError.dependencyUnavailable("database").response(shape: shape(request), requestID: requestID)
+        } catch let error as ConnectionPoolError where error == .connectionCreationCircuitBreakerTripped {
+            // The pool stopped trying for queued requests (about 15 s without a connection): the same outage.
+            context.logger.error("database unavailable", metadata: ["error.code": "circuit_breaker_open"])
             return RungateError.dependencyUnavailable("database").response(shape: shape(request), requestID: requestID)
         } catch let error as PSQLError where Self.isInputRejection(error) {
             // Postgres refused a value the API let through (a safety net, not the validation itself).
