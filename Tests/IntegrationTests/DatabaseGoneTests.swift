@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import PostgresNIO
+import Synchronization
 import Testing
 import _ConnectionPoolModule
 import TestSupport
@@ -65,6 +66,46 @@ import TestSupport
                 #expect(response.status == .serviceUnavailable)
                 #expect(String(buffer: response.body).contains("database_unavailable"))
             }
+        }
+    }
+
+    /// A call still waiting for a connection when the health check finds PostgreSQL away is refused
+    /// then, not held until it answers; and its work never runs on the connection the pool hands it
+    /// later (its caller was told nothing was changed).
+    @Test(.timeLimit(.minutes(1)))
+    func aCallWaitingForAConnectionWhileTheDatabaseIsAwayIsRefusedAndNeverRuns() async throws {
+        final class Flags: Sendable {
+            private let holdingFlag = Atomic<Bool>(false), ranFlag = Atomic<Bool>(false)
+            var holding: Bool { holdingFlag.load(ordering: .relaxed) }
+            var ran: Bool { ranFlag.load(ordering: .relaxed) }
+            func hold() { holdingFlag.store(true, ordering: .relaxed) }
+            func run() { ranFlag.store(true, ordering: .relaxed) }
+        }
+        try await withPostgresClient(url: try TestServers.databaseURL() + "&pool_size=1") { client in
+            let away = DatabaseHealth(logger: TestServers.logger, interval: .milliseconds(10), timeout: .milliseconds(10)) { false }
+            let monitor = Task { try await away.run() }
+            defer { monitor.cancel() }
+            #expect(try await eventually { !away.isReachable })
+            let database = Database(client: client, logger: TestServers.logger, health: away)
+            let flags = Flags()
+
+            // The pool's one connection is busy for a second.
+            let holder = Task {
+                try await client.withConnection { _ in
+                    flags.hold()
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
+            #expect(try await eventually { flags.holding })
+            let error = await #expect(throws: RungateError.self) {
+                try await database.withConnection { _ in flags.run() }
+            }
+            #expect(error?.code == "database_unavailable")
+
+            try await holder.value
+            let next = try await client.query("SELECT 1").first(decoding: Int.self)  // after the refused call's turn
+            #expect(next == 1)
+            #expect(!flags.ran, "the refused call's work never runs")
         }
     }
 }

@@ -10,10 +10,10 @@ public struct Database: Sendable {
     /// Whether the server answers (its monitor runs among the backing services).
     public let health: DatabaseHealth
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, health: DatabaseHealth? = nil) {
         self.client = client
         self.logger = logger
-        self.health = DatabaseHealth(client: client, logger: logger)
+        self.health = health ?? DatabaseHealth(client: client, logger: logger)
     }
 
     /// Refuses at once, with 503 `database_unavailable`, while the database does not answer.
@@ -21,21 +21,27 @@ public struct Database: Sendable {
         guard health.isReachable else { throw RungateError.dependencyUnavailable("database") }
     }
 
-    /// Runs `body` on a pooled connection, and stops waiting for it once the connection has closed:
-    /// the call then fails with 503 `database_unavailable` (a query the closing failed is failed
-    /// anyway; this catches the one it lost). postgres-nio 1.33 can lease a connection PostgreSQL
-    /// has just closed, and a query it then writes there (with no write promise, the channel's
-    /// handler already gone) is never completed; without this a request would wait forever.
+    /// Runs `body` on a pooled connection, and fails with 503 `database_unavailable` instead of
+    /// waiting on when the database is away: while still waiting for a connection once the health
+    /// check says PostgreSQL does not answer (the pool would hold the call until it does, or ~15 s;
+    /// `body` then never runs), or once the connection it runs on has closed (a query the closing
+    /// failed fails anyway; this catches the one it lost: postgres-nio 1.33 can lease a connection
+    /// PostgreSQL has just closed, and a query it writes there, with no write promise and the
+    /// channel's handler gone, is never completed). Checked every 100 ms; `body` is left to finish.
     public func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await client.withConnection { connection in
-            do {
-                return try await withDeadline(until: { connection.isClosed ? .now : .now + .seconds(3600) },
-                                              recheckingEvery: .milliseconds(100)) { try await body(connection) }
-            } catch is DeadlineExceeded {
-                throw RungateError.dependencyUnavailable("database")
+        let watch = LeaseWatch(), health = self.health, client = self.client
+        do {
+            return try await withDeadline(until: { watch.shouldGiveUp(databaseReachable: health.isReachable) ? .now : .now + .seconds(3600) },
+                                          recheckingEvery: .milliseconds(100)) {
+                try await client.withConnection { connection in
+                    guard watch.start(on: connection) else { throw RungateError.dependencyUnavailable("database") }
+                    return try await body(connection)
+                }
             }
+        } catch is DeadlineExceeded {
+            throw RungateError.dependencyUnavailable("database")
         }
     }
 
