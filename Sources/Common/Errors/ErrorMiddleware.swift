@@ -24,13 +24,9 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return response
         } catch let error as RungateError {
             return error.response(shape: shape(request), requestID: requestID)
-        } catch let error as PSQLError where Self.isConnectionFailure(error) {
+        } catch let error where Self.isDatabaseAway(error) {
             // The database went away mid-request: the transaction did not commit, so nothing changed.
-            context.logger.error("database unavailable", metadata: ["error.code": "\(error.code)"])
-            return RungateError.dependencyUnavailable("database").response(shape: shape(request), requestID: requestID)
-        } catch let error as ConnectionPoolError where error == .connectionCreationCircuitBreakerTripped {
-            // The pool stopped trying for queued requests (about 15 s without a connection): the same outage.
-            context.logger.error("database unavailable", metadata: ["error.code": "circuit_breaker_open"])
+            context.logger.error("database unavailable", metadata: ["error.code": "\((error as? PSQLError)?.code.description ?? "circuit_breaker_open")"])
             return RungateError.dependencyUnavailable("database").response(shape: shape(request), requestID: requestID)
         } catch let error as PSQLError where Self.isInputRejection(error) {
             // Postgres refused a value the API let through (a safety net, not the validation itself).
@@ -47,10 +43,12 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    /// The connection is gone, or PostgreSQL said it is going (SQLSTATE class 57, operator
+    /// The connection is gone, PostgreSQL said it is going (SQLSTATE class 57, operator
     /// intervention: `57P01` on each session a fast shutdown or restart ends, `57P03` while it
-    /// starts; class 08, connection exception): a request caught mid-way is told to retry, not 500.
-    static func isConnectionFailure(_ error: PSQLError) -> Bool {
+    /// starts; class 08, connection exception), or the pool stopped waiting for it (its circuit
+    /// breaker, ~15 s without a connection): a request caught mid-way is told to retry, not 500.
+    static func isDatabaseAway(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return (error as? ConnectionPoolError) == .connectionCreationCircuitBreakerTripped }
         if error.code == .server, let state = error.serverInfo?[.sqlState] { return state.hasPrefix("57") || state.hasPrefix("08") }
         return [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code)
     }
