@@ -66,7 +66,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         var current: [Key: Entry] = [:]
         /// The generation before: dropped at the next rotation, except what is asked for meanwhile.
         var previous: [Key: Entry] = [:]
-        var rotatedAt = ContinuousClock.now
+        var rotatedAt: ContinuousClock.Instant
         let generationSize: Int
         /// Counts removals and expiries: a load that began before one does not put its value back
         /// (it may be what the invalidation was about, e.g. a token read just before its revocation
@@ -80,7 +80,8 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         /// doubled its table to 131 k slots at its 49,152nd entry, for its last 848, moving every
         /// entry under the lock (~30 ms for the runs cache) and leaving every later generation of
         /// that size twice as large in memory.
-        init(capacity: Int) {
+        init(capacity: Int, now: ContinuousClock.Instant) {
+            rotatedAt = now
             let half = max(capacity / 2, 1)
             // Asked of a table of one-byte keys: its slot count follows the same rule, and it does
             // not allocate a generation's worth of entries at start-up only to free them.
@@ -159,6 +160,8 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     private let refreshes: Counter
     /// How a loaded value joins the one cached for its key (nil: it replaces it).
     private let merge: (@Sendable (_ cached: Value, _ loaded: Value) -> Value)?
+    /// What time it is: the continuous clock, or a test's own so ages do not follow the scheduler.
+    private let now: @Sendable () -> ContinuousClock.Instant
 
     /// `name` labels the `rungate_cache_stale_serves_total`, `rungate_cache_waits_total` (callers that
     /// waited for a load: nothing cached, or out of date) and `rungate_cache_refreshes_total`
@@ -167,13 +170,15 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     /// cached value (it runs under the cache's lock, so no `update` falls between read and store).
     public init(name: String, timeToLive: Duration, retention: Duration = .seconds(3600), capacity: Int = 100_000,
                 loadDeadline: Duration = .seconds(5), reachable: @escaping @Sendable () -> Bool = { true },
-                merge: (@Sendable (_ cached: Value, _ loaded: Value) -> Value)? = nil) {
+                merge: (@Sendable (_ cached: Value, _ loaded: Value) -> Value)? = nil,
+                now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.reachable = reachable
+        self.now = now
         self.merge = merge
         self.timeToLive = timeToLive
         self.refreshAfter = timeToLive / 2
         self.retention = max(retention, timeToLive)
-        self.entries = Mutex(State(capacity: capacity))
+        self.entries = Mutex(State(capacity: capacity, now: now()))
         self.loadDeadline = loadDeadline
         self.staleServes = Counter(label: "rungate_cache_stale_serves_total", dimensions: [("cache", name)])
         self.waits = Counter(label: "rungate_cache_waits_total", dimensions: [("cache", name)])
@@ -184,7 +189,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     /// for all the callers asking meanwhile; when the load fails, or the database is away, the last
     /// known value if any. A fresh value past half its time to live is reloaded in the background.
     public func value(for key: Key, load: @escaping @Sendable () async throws -> Value?) async throws -> Value? {
-        let now = ContinuousClock.now
+        let now = self.now()
         let entry = entries.withLock { $0.use(key) }
         if let entry, now - entry.loaded < timeToLive {
             if now - entry.loaded >= refreshAfter { refreshAhead(key, load: load) }
@@ -228,7 +233,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         } catch {
             result = .failure(error)
         }
-        let retention = self.retention, merge = self.merge
+        let retention = self.retention, merge = self.merge, now = self.now()
         // What a rotation dropped is released here, after the lock.
         _ = entries.withLock { entries -> [Key: Entry] in
             if entries.flights[key] === flight { entries.flights[key] = nil }
@@ -238,7 +243,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
                 return [:]
             }
             let stored = if let merge, let cached = entries[key] { merge(cached.value, value) } else { value }
-            return entries.store(Entry(value: stored, loaded: .now), for: key, now: .now, retention: retention)
+            return entries.store(Entry(value: stored, loaded: now), for: key, now: now, retention: retention)
         }
         flight.finish(result)
     }
@@ -250,13 +255,18 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     /// its capacity.
     public var slots: Int { entries.withLock { $0.slots } }
 
+    /// Whether a load of `key` is in flight (a caller waits on it, or a reload ahead of expiry runs).
+    public func isLoading(_ key: Key) -> Bool {
+        entries.withLock { $0.flights[key] != nil }
+    }
+
     /// The value of `key` whatever its age.
     public func cached(_ key: Key) -> Value? {
         entries.withLock { $0[key]?.value }
     }
 
     public func put(_ value: Value, for key: Key) {
-        let now = ContinuousClock.now, retention = self.retention
+        let now = self.now(), retention = self.retention
         _ = entries.withLock { $0.store(Entry(value: value, loaded: now), for: key, now: now, retention: retention) }
     }
 
@@ -293,7 +303,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     /// Marks every entry out of date: each is reloaded on its next use, or served as it is while the
     /// database does not answer. What a missed notification calls for (anything may have changed).
     public func expireAll() {
-        let past = ContinuousClock.now - timeToLive
+        let past = now() - timeToLive
         entries.withLock { entries in
             entries.invalidations &+= 1
             entries.mapEntries { Entry(value: $0.value, loaded: min($0.loaded, past)) }

@@ -114,7 +114,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(250))  // past half the time to live
                 _ = try await directory.resolve(id: run.id, principal: principal, policy: nil)
                 while runs.resolved.load(ordering: .relaxed) == before { try await Task.sleep(for: .milliseconds(5)) }
-                try await Task.sleep(for: .milliseconds(20))  // the reload lands right after its resolve returns
+                while directory.entries.isLoading(run.id) { try await Task.sleep(for: .milliseconds(5)) }  // it lands right after
                 return try await directory.resolve(id: run.id, principal: principal, policy: nil)
             }
             let reloaded = try await reload()

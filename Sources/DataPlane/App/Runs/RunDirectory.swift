@@ -32,7 +32,7 @@ public final class RunDirectory: Sendable {
 
     private let repository: any RunRepository
     private let recorder: StepRecorder
-    private let entries: ReadThroughCache<UUID, Entry>
+    let entries: ReadThroughCache<UUID, Entry>
 
     public init(repository: any RunRepository, recorder: StepRecorder, health: DatabaseHealth?, timeToLive: Duration = .seconds(30)) {
         self.repository = repository
