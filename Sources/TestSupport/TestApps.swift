@@ -9,9 +9,14 @@ import Prometheus
 /// Builds each process's application as its executable does, against a test database, connecting
 /// with that process's own database role.
 public enum TestApps {
+    /// The apps' health monitors give PostgreSQL 30 s to answer, not 2: with every suite running at
+    /// once on a busy CI machine a `SELECT 1` went unanswered for over 3 s, and the app under test
+    /// refused its next call with 503 as an outage would. Outages themselves are what
+    /// `DatabaseHealthTests` and `DatabaseGoneTests` (monitors of their own) and the end-to-end
+    /// fault tests (real processes, default settings) exercise.
     public static func backing(_ database: TestDatabase, role: String, redisURL: String? = nil) throws -> BackingServices {
         try BackingServices(databaseURL: try database.url(role: role), redisURL: redisURL ?? TestServers.redisURL(),
-                            applicationName: "rungate-test", logger: TestServers.logger)
+                            applicationName: "rungate-test", logger: TestServers.logger, databaseHealthTimeout: .seconds(30))
     }
 
     public static func dataPlane(_ database: TestDatabase, keyring: MasterKeyring = .random(), redisURL: String? = nil) throws -> some ApplicationProtocol {

@@ -16,14 +16,18 @@ public struct BackingServices: Sendable {
         self.databaseURL = databaseURL
     }
 
-    /// Creates the clients (connections open lazily when the services run).
+    /// Creates the clients (connections open lazily when the services run). `databaseHealthTimeout`:
+    /// how long the database may leave its health check unanswered (plus a second) before calls
+    /// that need it are refused with 503 (`DatabaseHealth`).
     public init(
-        databaseURL: String, redisURL: String?, applicationName: String, logger: Logger
+        databaseURL: String, redisURL: String?, applicationName: String, logger: Logger,
+        databaseHealthTimeout: Duration = .seconds(2)
     ) throws {
         let configuration = try PostgresClient.Configuration(url: databaseURL, applicationName: applicationName)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let redis = try redisURL.map { RedisClient(configuration: try RedisConfiguration(url: $0), logger: logger) }
-        self.init(database: Database(client: client, logger: logger), redis: redis, databaseURL: databaseURL)
+        let health = DatabaseHealth(client: client, logger: logger, timeout: databaseHealthTimeout)
+        self.init(database: Database(client: client, logger: logger, health: health), redis: redis, databaseURL: databaseURL)
     }
 
     /// The services to run, in dependency order.
