@@ -33,8 +33,7 @@ public struct Database: Sendable {
     ) async throws -> Result {
         let watch = LeaseWatch(), health = self.health, client = self.client
         do {
-            return try await withDeadline(until: { watch.shouldGiveUp(databaseReachable: health.isReachable) ? .now : .now + .seconds(3600) },
-                                          recheckingEvery: .milliseconds(100)) {
+            return try await withDeadline(unless: { watch.shouldGiveUp(databaseReachable: health.isReachable) }, recheckingEvery: .milliseconds(100)) {
                 try await client.withConnection { connection in
                     guard watch.start(on: connection) else { throw RungateError.dependencyUnavailable("database") }
                     return try await body(connection)

@@ -19,6 +19,24 @@ public func withDeadline<T: Sendable>(_ duration: Duration, _ body: @escaping @S
 public func withDeadline<T: Sendable>(until deadline: @escaping @Sendable () -> ContinuousClock.Instant,
                                       recheckingEvery: Duration = .milliseconds(100),
                                       _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await abandoning(body) {
+        let remaining = deadline() - .now
+        return remaining <= .zero ? nil : min(remaining, recheckingEvery)
+    }
+}
+
+/// Runs `body`, or gives up — the same way, `DeadlineExceeded` — once `shouldGiveUp` says so, which
+/// is asked every `recheckingEvery` (a lost query noticed by its connection having closed).
+public func withDeadline<T: Sendable>(unless shouldGiveUp: @escaping @Sendable () -> Bool,
+                                      recheckingEvery: Duration,
+                                      _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await abandoning(body) { shouldGiveUp() ? nil : recheckingEvery }
+}
+
+/// Races `body` against a watcher that asks `nextCheck` how long to wait before asking again, and
+/// gives up when it answers nil.
+private func abandoning<T: Sendable>(_ body: @escaping @Sendable () async throws -> T,
+                                     nextCheck: @escaping @Sendable () -> Duration?) async throws -> T {
     let once = ResumeOnce<T>()
     let started = ContinuousClock.now
     return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
@@ -28,12 +46,11 @@ public func withDeadline<T: Sendable>(until deadline: @escaping @Sendable () -> 
         }
         Task {
             while !once.isResumed {
-                let remaining = deadline() - .now
-                if remaining <= .zero {
+                guard let wait = nextCheck() else {
                     once.resume(with: .failure(DeadlineExceeded(after: .now - started)))
                     return
                 }
-                try? await loopSleep(for: min(remaining, recheckingEvery))
+                try? await loopSleep(for: wait)
             }
         }
     }
