@@ -106,7 +106,7 @@ echo "$PLATFORM_TOKEN" >> "$E2E_SECRETS_FILE"
 export E2E_MOCK_URL="http://127.0.0.1:$MOCK_PORT" E2E_OWNER_DATABASE_URL="$OWNER_URL"
 say "running the SDK end-to-end tests"
 status=0
-"$VENV/bin/pytest" -q -p no:cacheprovider ${RUNGATE_E2E_ONLY:+-k "$RUNGATE_E2E_ONLY"} "$ROOT/tests/e2e" || status=$?
+"$VENV/bin/pytest" -q -p no:cacheprovider ${RUNGATE_E2E_ONLY:+-k "$RUNGATE_E2E_ONLY"} "$ROOT/tests/e2e" 2>&1 | tee "$WORK/pytest.log" || status=$?
 # No secret the suite handled (tokens, provider keys, passwords) appears in any process's log.
 while read -r secret; do
   [ -n "$secret" ] || continue
@@ -116,7 +116,11 @@ while read -r secret; do
   fi
 done < "$E2E_SECRETS_FILE"
 if [ $status -ne 0 ]; then
-  echo "--- data-plane log (last 40 lines)" >&2; tail -n 40 "$WORK/logs/data-$DATA_PORT.log" >&2
+  for log in "$WORK"/logs/data-*.log; do
+    echo "--- $(basename "$log" .log) log (last 25 lines)" >&2; tail -n 25 "$log" >&2
+  done
   echo "--- control-plane log (last 40 lines)" >&2; tail -n 40 "$WORK/logs/control.log" >&2
+  # Repeated last: a CI log may keep only its tail.
+  echo "--- the failures again" >&2; grep -E '^(FAILED|ERROR) |^E  ' "$WORK/pytest.log" | tail -n 30 >&2 || true
 fi
 exit $status

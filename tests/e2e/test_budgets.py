@@ -105,6 +105,11 @@ def agent_with_daily_cap(cap_micros, **extra):
     status, _, budget = call("POST", f"/api/orgs/{ORG}/budgets", token=ADMIN_TOKEN,
                              body={"scope": "agent", "scope_id": agent_id, "period": "day", "cap_micros": cap_micros, **extra})
     assert status == 201, budget
+    # A new budget reaches each data plane by notification, within a second (README): a call made
+    # before its replica heard of it is not counted against it, and tests that compare the budget's
+    # durable spend with every step of the agent (the fault tests) would find it missing — seen once
+    # on a loaded machine, by one call's cost.
+    time.sleep(1)
     return token, agent_id, budget
 
 
