@@ -272,7 +272,8 @@ public final class StepRecorder: Service, Sendable {
     /// old the run; otherwise (its call still under way, or it recorded no step) for a second at most.
     /// Behind a backlog a pass costs what its batch holds, not what waits behind it: a backlog of
     /// 100 K steps and runs was walked and hashed on every pass of 500, under the queue's lock.
-    func flush(holdingFreshRuns: Bool) async -> Bool {
+    /// `now`: the time the hold is measured from (tests set it rather than wait a second).
+    func flush(holdingFreshRuns: Bool, now: Date = Date()) async -> Bool {
         while true {
             // Every queued run a step of this batch belongs to goes with it.
             let (runs, taken, events) = queue.withLock { queue -> ([NewRun], Queue.Taken, [OutboxEvent]) in
@@ -282,7 +283,7 @@ public final class StepRecorder: Service, Sendable {
                 guard holdingFreshRuns else { return (queue.takeAllRuns(), taken, events) }
                 var runs = queue.runs.takeRuns(of: taken.steps)
                 if queue.steps.isEmpty, !queue.runs.isEmpty {
-                    let cutoff = Date().addingTimeInterval(-1)
+                    let cutoff = now.addingTimeInterval(-1)
                     let old = queue.runs.values.filter { $0.startedAt < cutoff }
                     for run in old { queue.runs[run.id] = nil }
                     runs += old
