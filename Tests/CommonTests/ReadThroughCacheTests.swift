@@ -22,15 +22,6 @@ import Testing
         var isSet: Bool { value.load(ordering: .relaxed) }
     }
 
-    /// Time that moves only when the test moves it: an age does not depend on how long the
-    /// scheduler took between two steps (a loaded CI machine took over 900 ms).
-    final class TestTime: Sendable {
-        private let start = ContinuousClock.now
-        private let elapsed = Mutex<Duration>(.zero)
-        func advance(_ duration: Duration) { elapsed.withLock { $0 += duration } }
-        var now: @Sendable () -> ContinuousClock.Instant { { self.start + self.elapsed.withLock { $0 } } }
-    }
-
     final class Count: Sendable {
         private let value = Atomic<Int>(0)
         func increment() { value.add(1, ordering: .relaxed) }
@@ -131,8 +122,8 @@ import Testing
     /// meanwhile, once however many callers come: an agent calling every few seconds never waits
     /// for its token, run or budgets to be read again.
     @Test func aValueInSteadyUseIsReloadedAheadOfExpiryWhileItIsServed() async throws {
-        let time = TestTime()
-        let cache = ReadThroughCache<String, Int>(name: "test", timeToLive: .seconds(2), now: time.now)
+        let time = ManualClock()
+        let cache = ReadThroughCache<String, Int>(name: "test", timeToLive: .seconds(2), clock: { time.now() })
         let loads = Count(), released = Flag()
         let reload: @Sendable () async throws -> Int? = {
             loads.increment()
@@ -142,7 +133,7 @@ import Testing
         cache.put(1, for: "a")
         // First half of its time to live: served, not reloaded.
         #expect(try await cache.value(for: "a") { Issue.record("reloaded while young"); return 0 } == 1)
-        time.advance(.milliseconds(1100))
+        time.advance(by: .milliseconds(1100))
         // Second half: served at once while the reload, held back here, is in flight.
         for _ in 0..<5 { #expect(try await cache.value(for: "a", load: reload) == 1) }
         try #require(try await eventually { loads.current == 1 })
@@ -158,10 +149,10 @@ import Testing
     /// database is away or kept when it fails: the value is served until it expires either way.
     @Test func aReloadAheadOfExpiryObeysInvalidationsAndOutages() async throws {
         let database = Database()
-        let time = TestTime()
-        let cache = ReadThroughCache<String, Int>(name: "test", timeToLive: .seconds(2), reachable: database.reachable, now: time.now)
+        let time = ManualClock()
+        let cache = ReadThroughCache<String, Int>(name: "test", timeToLive: .seconds(2), reachable: database.reachable, clock: { time.now() })
         cache.put(1, for: "a")
-        time.advance(.milliseconds(1100))
+        time.advance(by: .milliseconds(1100))
         database.set(false)
         #expect(try await cache.value(for: "a") { Issue.record("reloaded while the database is away"); return 0 } == 1)
         database.set(true)
@@ -180,17 +171,17 @@ import Testing
 
     @Test func whatNobodyAskedForDuringTwoRetentionsIsDropped() async throws {
         let database = Database()
-        let time = TestTime()
+        let time = ManualClock()
         let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .milliseconds(10), retention: .milliseconds(50),
-                                               reachable: database.reachable, now: time.now)
+                                               reachable: database.reachable, clock: { time.now() })
         cache.put(0, for: -1)
         cache.put(0, for: -2)
-        time.advance(.milliseconds(60))
+        time.advance(by: .milliseconds(60))
         database.set(false)
         _ = try await cache.value(for: -2) { nil }  // still in use (during an outage, say)
         cache.put(1, for: 1)  // a retention has passed: the first rotation
         #expect(cache.cached(-1) == 0, "unused for one retention only: kept")
-        time.advance(.milliseconds(60))
+        time.advance(by: .milliseconds(60))
         _ = try await cache.value(for: -2) { nil }
         cache.put(2, for: 2)  // the second rotation
         #expect(cache.cached(-1) == nil, "unused for two retentions: dropped")
@@ -233,12 +224,12 @@ import Testing
     /// A table sized for a full generation is resident however few entries it holds (slots are
     /// spread by hash): the runs cache held ~30 MB per generation for 8 k runs.
     @Test func roomFollowsTheEntriesHeldNotTheCapacity() async throws {
-        let time = TestTime()
-        let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .milliseconds(10), retention: .milliseconds(200), now: time.now)  // capacity 100 k
+        let time = ManualClock()
+        let cache = ReadThroughCache<Int, Int>(name: "test", timeToLive: .milliseconds(10), retention: .milliseconds(200), clock: { time.now() })  // capacity 100 k
         for key in 0..<1_000 { cache.put(key, for: key) }
         #expect(cache.slots >= 1_000)
         #expect(cache.slots < 4_000, "room for the entries held, not for a 50 k generation")
-        time.advance(.milliseconds(250))
+        time.advance(by: .milliseconds(250))
         cache.put(1_000, for: 1_000)  // a retention has passed: the first rotation
         let afterRotation = cache.slots
         #expect(afterRotation >= 2_000 && afterRotation < 8_000, "the new generation has room for what the last one held")

@@ -161,7 +161,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     /// How a loaded value joins the one cached for its key (nil: it replaces it).
     private let merge: (@Sendable (_ cached: Value, _ loaded: Value) -> Value)?
     /// What time it is: the continuous clock, or a test's own so ages do not follow the scheduler.
-    private let now: @Sendable () -> ContinuousClock.Instant
+    private let clock: @Sendable () -> ContinuousClock.Instant
 
     /// `name` labels the `rungate_cache_stale_serves_total`, `rungate_cache_waits_total` (callers that
     /// waited for a load: nothing cached, or out of date) and `rungate_cache_refreshes_total`
@@ -171,14 +171,14 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     public init(name: String, timeToLive: Duration, retention: Duration = .seconds(3600), capacity: Int = 100_000,
                 loadDeadline: Duration = .seconds(5), reachable: @escaping @Sendable () -> Bool = { true },
                 merge: (@Sendable (_ cached: Value, _ loaded: Value) -> Value)? = nil,
-                now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+                clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.reachable = reachable
-        self.now = now
+        self.clock = clock
         self.merge = merge
         self.timeToLive = timeToLive
         self.refreshAfter = timeToLive / 2
         self.retention = max(retention, timeToLive)
-        self.entries = Mutex(State(capacity: capacity, now: now()))
+        self.entries = Mutex(State(capacity: capacity, now: clock()))
         self.loadDeadline = loadDeadline
         self.staleServes = Counter(label: "rungate_cache_stale_serves_total", dimensions: [("cache", name)])
         self.waits = Counter(label: "rungate_cache_waits_total", dimensions: [("cache", name)])
@@ -189,7 +189,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     /// for all the callers asking meanwhile; when the load fails, or the database is away, the last
     /// known value if any. A fresh value past half its time to live is reloaded in the background.
     public func value(for key: Key, load: @escaping @Sendable () async throws -> Value?) async throws -> Value? {
-        let now = self.now()
+        let now = clock()
         let entry = entries.withLock { $0.use(key) }
         if let entry, now - entry.loaded < timeToLive {
             if now - entry.loaded >= refreshAfter { refreshAhead(key, load: load) }
@@ -233,7 +233,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
         } catch {
             result = .failure(error)
         }
-        let retention = self.retention, merge = self.merge, now = self.now()
+        let retention = self.retention, merge = self.merge, now = clock()
         // What a rotation dropped is released here, after the lock.
         _ = entries.withLock { entries -> [Key: Entry] in
             if entries.flights[key] === flight { entries.flights[key] = nil }
@@ -266,7 +266,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     }
 
     public func put(_ value: Value, for key: Key) {
-        let now = self.now(), retention = self.retention
+        let now = clock(), retention = self.retention
         _ = entries.withLock { $0.store(Entry(value: value, loaded: now), for: key, now: now, retention: retention) }
     }
 
@@ -303,7 +303,7 @@ public final class ReadThroughCache<Key: Hashable & Sendable, Value: Sendable>: 
     /// Marks every entry out of date: each is reloaded on its next use, or served as it is while the
     /// database does not answer. What a missed notification calls for (anything may have changed).
     public func expireAll() {
-        let past = now() - timeToLive
+        let past = clock() - timeToLive
         entries.withLock { entries in
             entries.invalidations &+= 1
             entries.mapEntries { Entry(value: $0.value, loaded: min($0.loaded, past)) }

@@ -11,13 +11,6 @@ import Testing
 /// uncharged, how an expired hold is released, when a budget's alerts fire — and, as Redis expires
 /// its keys, when a budget's counter lapses and is dropped.
 @Suite struct InProcessPreflightTests {
-    /// The budget counters' time, moved on by the tests.
-    final class ManualClock: Sendable {
-        private let offset = Mutex(Duration.zero)
-        func now() -> ContinuousClock.Instant { .now + offset.withLock { $0 } }
-        func advance(by duration: Duration) { offset.withLock { $0 += duration } }
-    }
-
     struct Fixture: PreflightPlanning, Sendable {
         let preflight: Preflight
         let budgets: BudgetGuard
@@ -106,7 +99,7 @@ import Testing
             guard case .cleared(_, let dead) = try await f.preflight.run(f.plan(reserve: 400, lease: .zero)) else {
                 Issue.record("the first call should clear"); return
             }
-            try await Task.sleep(for: .milliseconds(5))
+            f.clock.advance(by: .milliseconds(5))
             guard case .cleared = try await f.preflight.run(f.plan(reserve: 100)) else {
                 Issue.record("the second call should clear"); return
             }
