@@ -4,10 +4,13 @@ import NIOPosix
 /// Work the step recorder and its spool hand to NIO's thread pool (spool file I/O, sealing a batch
 /// of payloads, encoding a batch's statements): off the event loops and Swift's few cooperative
 /// threads, and run to its end even when the calling task is cancelled — a spill at shutdown must
-/// not be dropped.
+/// not be dropped. The pool's threads run it below the event loops' priority (`BackgroundPriority`).
 enum ThreadPoolWork {
     static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any(), body).get()
+        try await NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
+            BackgroundPriority.lowerCurrentThread()
+            return try body()
+        }.get()
     }
 
     /// Pure computation moved off the event loops: on the pool, or here if the pool has stopped.

@@ -1,0 +1,46 @@
+import Common
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The data plane's background work — the step recorder's batches, and what it hands to NIO's
+/// thread pool (sealing payloads, building statements, the spool) — runs on threads whose scheduling
+/// priority is below the event loops'. A batch of 2,000 steps taken off the queue, written and
+/// released on an event loop held it for 1–4 ms, four times a second, and the calls on that loop
+/// waited for it; on a thread of its own at a lower priority, the kernel gives the loops the larger
+/// share of a core both want (bench/RESULTS.md, session 41). Idle cores run it as before.
+enum BackgroundPriority {
+    /// `nice` 10 (`RUNGATE_BACKGROUND_NICE`, 0–19; 0 keeps the loops' priority): about a tenth of
+    /// a core beside one busy event loop on the same core.
+    static let niceness = Int32(min(max(Env.int("RUNGATE_BACKGROUND_NICE") ?? 10, 0), 19))
+
+    /// Lowers the calling thread's priority (Linux sets it per thread); a no-op once done.
+    static func lowerCurrentThread() {
+        #if os(Linux)
+        if getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) != niceness {
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
+        }
+        #endif
+    }
+}
+
+/// A task executor on a thread of its own at `BackgroundPriority`: work that runs with it as its
+/// preference (`withTaskExecutorPreference`) leaves the event loops, waits included.
+final class BackgroundExecutor: TaskExecutor {
+    static let shared = BackgroundExecutor()
+
+    private let loop: any EventLoop
+
+    private init() {
+        loop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
+        loop.execute { BackgroundPriority.lowerCurrentThread() }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
