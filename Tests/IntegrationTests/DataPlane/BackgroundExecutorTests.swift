@@ -49,13 +49,19 @@ import Glibc
         }
     }
 
-    @Test func takingEveryQueuedStepEmptiesTheQueueAndKeepsTheirOrder() {
+    /// A queue holding `count` steps without payloads, as `record` leaves it (512 bytes each).
+    static func queue(holding count: Int) -> StepRecorder.Queue {
         var queue = StepRecorder.Queue()
-        for step in Self.steps(5) {
+        for step in steps(count) {
             queue.steps.append(step)
             queue.payloads.append(nil)
             queue.bytes += 512
         }
+        return queue
+    }
+
+    @Test func takingEveryQueuedStepEmptiesTheQueueAndKeepsTheirOrder() {
+        var queue = Self.queue(holding: 5)
         let taken = queue.takeSteps(upTo: 2000)
         #expect(taken.steps.map(\.costMicros) == [0, 1, 2, 3, 4])
         #expect(taken.payloads.count == 5)
@@ -68,12 +74,7 @@ import Glibc
     }
 
     @Test func takingPartOfABacklogLeavesTheRestInOrder() {
-        var queue = StepRecorder.Queue()
-        for step in Self.steps(5) {
-            queue.steps.append(step)
-            queue.payloads.append(nil)
-            queue.bytes += 512
-        }
+        var queue = Self.queue(holding: 5)
         let taken = queue.takeSteps(upTo: 3)
         #expect(taken.steps.map(\.costMicros) == [0, 1, 2])
         #expect(queue.steps.map(\.costMicros) == [3, 4])

@@ -351,11 +351,12 @@ extension StepRecorder {
         mutating func takeSteps(upTo count: Int) -> Taken {
             let count = min(count, steps.count)
             var taken = Taken()
-            if count == steps.count {
+            if count > 0, count == steps.count {
                 swap(&taken.steps, &steps)
                 swap(&taken.payloads, &payloads)
-                steps = CircularBuffer(initialCapacity: count)
-                payloads = CircularBuffer(initialCapacity: count)
+                // Room for a usual batch (not for the backlog a spill took) before the next grows.
+                steps = CircularBuffer(initialCapacity: min(count, 2048))
+                payloads = CircularBuffer(initialCapacity: min(count, 2048))
             } else {
                 taken = Taken(steps: CircularBuffer(steps.prefix(count)), payloads: CircularBuffer(payloads.prefix(count)))
                 steps.removeFirst(count)
