@@ -11,7 +11,9 @@ import Glibc
 /// priority is below the event loops'. A batch of 2,000 steps taken off the queue, written and
 /// released on an event loop held it for 1–4 ms, four times a second, and the calls on that loop
 /// waited for it; on a thread of its own at a lower priority, the kernel gives the loops the larger
-/// share of a core both want (bench/RESULTS.md, session 41). Idle cores run it as before.
+/// share of a core both want (bench/RESULTS.md, session 41). Idle cores run it as before; on a
+/// saturated host the recorder's queue grows during a burst and drains after it (bounded by its
+/// buffer, then the spool). An unprivileged thread cannot raise its priority again once behind.
 enum BackgroundPriority {
     /// `nice` 10 (`RUNGATE_BACKGROUND_NICE`, 0–19; 0 keeps the loops' priority): about a tenth of
     /// a core beside one busy event loop on the same core.
