@@ -5,27 +5,18 @@ import Testing
 
 @testable import DataPlane
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The step recorder's batches and the thread pool's work run below the event loops' priority, off
 /// the loops, and a batch leaves the recorder's queue without its steps being copied under the lock.
 @Suite struct BackgroundExecutorTests {
-    /// The calling thread's nice value (Linux keeps one per thread).
-    static func currentNice() -> Int32 {
-        getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-    }
-
     static var onAnEventLoop: Bool {
         MultiThreadedEventLoopGroup.singleton.makeIterator().contains { $0.inEventLoop }
     }
 
     @Test func workPreferringTheBackgroundExecutorStaysOffTheEventLoopsAtItsPriorityAcrossAwaits() async throws {
         let (before, after) = try await withTaskExecutorPreference(BackgroundExecutor.shared) {
-            let before = (Self.onAnEventLoop, Self.currentNice())
+            let before = (Self.onAnEventLoop, BackgroundPriority.currentThreadNiceness)
             try await Task.sleep(for: .milliseconds(5))
-            let after = (Self.onAnEventLoop, Self.currentNice())
+            let after = (Self.onAnEventLoop, BackgroundPriority.currentThreadNiceness)
             return (before, after)
         }
         #expect(before.0 == false && after.0 == false)
@@ -34,25 +25,17 @@ import Glibc
     }
 
     @Test func threadPoolWorkRunsAtBackgroundPriorityAndLeavesTheCallerAsItWas() async throws {
-        let callerBefore = Self.currentNice()
-        let onPool = try await ThreadPoolWork.run { Self.currentNice() }
+        let callerBefore = BackgroundPriority.currentThreadNiceness
+        let onPool = try await ThreadPoolWork.run { BackgroundPriority.currentThreadNiceness }
         #expect(onPool == BackgroundPriority.niceness)
-        #expect(Self.currentNice() == callerBefore)
-    }
-
-    static func steps(_ count: Int) -> [StepRecord] {
-        let run = UUID()
-        return (0..<count).map { index in
-            var step = StepRecord(orgID: UUID(), runID: run, kind: .modelCall, endpoint: "/v1/chat/completions", status: "ok")
-            step.costMicros = Int64(index)
-            return step
-        }
+        #expect(BackgroundPriority.currentThreadNiceness == callerBefore)
     }
 
     /// A queue holding `count` steps without payloads, as `record` leaves it (512 bytes each).
     static func queue(holding count: Int) -> StepRecorder.Queue {
         var queue = StepRecorder.Queue()
-        for step in steps(count) {
+        let run = NewRun(id: UUID(), orgID: UUID(), agentID: UUID(), policyID: nil, policyVersion: nil)
+        for step in (0..<count).map({ StepSpoolTests.step($0, of: run) }) {
             queue.steps.append(step)
             queue.payloads.append(nil)
             queue.bytes += 512
@@ -60,7 +43,7 @@ import Glibc
         return queue
     }
 
-    @Test func takingEveryQueuedStepEmptiesTheQueueAndKeepsTheirOrder() {
+    @Test func takingEveryQueuedStepEmptiesTheQueueAndKeepsTheirOrder() throws {
         var queue = Self.queue(holding: 5)
         let taken = queue.takeSteps(upTo: 2000)
         #expect(taken.steps.map(\.costMicros) == [0, 1, 2, 3, 4])
@@ -68,7 +51,7 @@ import Glibc
         #expect(queue.steps.isEmpty && queue.payloads.isEmpty && queue.bytes == 0)
 
         // The queue takes steps again after handing its buffers over.
-        queue.steps.append(Self.steps(1)[0])
+        queue.steps.append(try #require(taken.steps.first))
         queue.payloads.append(nil)
         #expect(queue.takeSteps(upTo: 10).steps.count == 1)
     }

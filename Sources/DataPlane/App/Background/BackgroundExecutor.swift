@@ -19,10 +19,15 @@ enum BackgroundPriority {
     /// a core beside one busy event loop on the same core.
     static let niceness = Int32(min(max(Env.int("RUNGATE_BACKGROUND_NICE") ?? 10, 0), 19))
 
-    /// Lowers the calling thread's priority (Linux sets it per thread); a no-op once done.
+    /// The calling thread's nice value (Linux keeps one per thread).
+    static var currentThreadNiceness: Int32 {
+        getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+    }
+
+    /// Lowers the calling thread's priority; a no-op once done.
     static func lowerCurrentThread() {
         #if os(Linux)
-        if getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) != niceness {
+        if currentThreadNiceness != niceness {
             _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
         }
         #endif
