@@ -40,14 +40,7 @@ public func withPostgresClient<T: Sendable>(
     url: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T
 ) async throws -> T {
     let client = PostgresClient(configuration: try .init(url: url, applicationName: "rungate-test"), backgroundLogger: TestServers.logger)
-    return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask {
-            await client.run()
-            return nil
-        }
-        defer { group.cancelAll() }
-        return try await body(client)
-    }
+    return try await client.whileRunning(body)
 }
 
 /// Runs `body` with a Redis client on the test server, shut down afterwards.

@@ -55,10 +55,6 @@ extension ServiceOptions {
     /// Runs a one-shot command's `body` with a running Postgres client (for `migrate`, `bootstrap`, `create-token`).
     public func withDatabase(applicationName: String, logger: Logger, _ body: @escaping @Sendable (Database) async throws -> Void) async throws {
         let client = PostgresClient(configuration: try .init(url: try requireDatabaseURL(), applicationName: applicationName), backgroundLogger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await body(Database(client: client, logger: logger))
-        }
+        try await client.whileRunning { client in try await body(Database(client: client, logger: logger)) }
     }
 }
