@@ -16,10 +16,12 @@ public func withDeadline<T: Sendable>(_ duration: Duration, _ body: @escaping @S
 
 /// Like `withDeadline(_:_:)`, for a deadline that may move earlier while `body` runs (a shutdown
 /// shortening a write's allowance): `deadline` is asked again at least every `recheckingEvery`.
+/// `executor`: where `body` runs (it runs in a task of its own, which does not inherit the caller's
+/// executor preference); nil: the global executor.
 public func withDeadline<T: Sendable>(until deadline: @escaping @Sendable () -> ContinuousClock.Instant,
-                                      recheckingEvery: Duration = .milliseconds(100),
+                                      recheckingEvery: Duration = .milliseconds(100), on executor: (any TaskExecutor)? = nil,
                                       _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await abandoning(body) {
+    try await abandoning(body, on: executor) {
         let remaining = deadline() - .now
         return remaining <= .zero ? nil : min(remaining, recheckingEvery)
     }
@@ -35,13 +37,13 @@ public func withDeadline<T: Sendable>(unless shouldGiveUp: @escaping @Sendable (
 
 /// Races `body` against a watcher that asks `nextCheck` how long to wait before asking again, and
 /// gives up when it answers nil.
-private func abandoning<T: Sendable>(_ body: @escaping @Sendable () async throws -> T,
+private func abandoning<T: Sendable>(_ body: @escaping @Sendable () async throws -> T, on executor: (any TaskExecutor)? = nil,
                                      nextCheck: @escaping @Sendable () -> Duration?) async throws -> T {
     let once = ResumeOnce<T>()
     let started = ContinuousClock.now
     return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
         once.set(continuation)
-        Task {
+        Task(executorPreference: executor) {
             do { once.resume(with: .success(try await body())) } catch { once.resume(with: .failure(error)) }
         }
         Task {

@@ -1,6 +1,9 @@
+import Common
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
+import TestSupport
 import Testing
 
 @testable import DataPlane
@@ -29,6 +32,57 @@ import Testing
         let onPool = try await ThreadPoolWork.run { BackgroundPriority.currentThreadNiceness }
         #expect(onPool == BackgroundPriority.niceness)
         #expect(BackgroundPriority.currentThreadNiceness == callerBefore)
+    }
+
+    @Test func theCatchUpExecutorStaysOffTheEventLoopsAtTheLoopsPriority() async throws {
+        let caller = BackgroundPriority.currentThreadNiceness
+        let (onALoop, niceness) = try await withTaskExecutorPreference(BackgroundExecutor.catchUp) {
+            try await Task.sleep(for: .milliseconds(5))
+            return (Self.onAnEventLoop, BackgroundPriority.currentThreadNiceness)
+        }
+        #expect(onALoop == false)
+        #expect(niceness == caller)
+    }
+
+    @Test func computationHandedOverWhileCatchingUpRunsInPlace() async {
+        let catchingUp = await withTaskExecutorPreference(BackgroundExecutor.catchUp) {
+            await ThreadPoolWork.runOrInline { BackgroundExecutor.catchUp.isCurrentThread }
+        }
+        #expect(catchingUp)
+        // From the recorder's usual thread it goes to the pool (at the same background priority).
+        let usual = await withTaskExecutorPreference(BackgroundExecutor.shared) {
+            await ThreadPoolWork.runOrInline { (BackgroundExecutor.shared.isCurrentThread, BackgroundPriority.currentThreadNiceness) }
+        }
+        #expect(usual.0 == false && usual.1 == BackgroundPriority.niceness)
+    }
+
+    /// Where each write ran, and at what priority (the usual write runs on the global executor: Swift's pool
+    /// in tests, the event loops in the data plane — both at the loops' priority).
+    final class WriteLog: StepRepository {
+        let niceness = Mutex<[Int32]>([])
+        let onCatchUpThread = Mutex<[Bool]>([])
+        func insert(_ steps: [StepRecord], runs: [NewRun], events: [OutboxEvent]) async throws {
+            niceness.withLock { $0.append(BackgroundPriority.currentThreadNiceness) }
+            onCatchUpThread.withLock { $0.append(BackgroundExecutor.catchUp.isCurrentThread) }
+        }
+        func steps(runID: UUID, orgID: UUID) async throws -> [JSONValue] { [] }
+    }
+
+    /// Past a quarter of its buffer the recorder writes from the catch-up thread; back under, as usual.
+    @Test func aRecorderFarBehindWritesFromTheCatchUpThreadUntilBackUnderAQuarterOfItsBuffer() async throws {
+        let log = WriteLog()
+        // 4 KB of buffer: more than 1 KB queued (three steps of 512 bytes) is behind.
+        let recorder = try StepRecorder(repository: log, logger: TestServers.logger, batchSize: 2, memoryLimitBytes: 4096)
+        let run = NewRun(id: UUID(), orgID: UUID(), agentID: UUID(), policyID: nil, policyVersion: nil)
+        for index in 0..<5 { recorder.record(StepSpoolTests.step(index, of: run)) }
+        let caller = BackgroundPriority.currentThreadNiceness
+        let written = await withTaskExecutorPreference(BackgroundExecutor.shared) { await recorder.flush() }
+        #expect(written)
+        // Five steps queued (behind), then three (behind), then one (not).
+        let onCatchUpThread = log.onCatchUpThread.withLock { $0 }
+        #expect(onCatchUpThread == [true, true, false])
+        #expect(log.niceness.withLock { $0 } == [caller, caller, caller])
+        #expect(recorder.pending == 0)
     }
 
     /// A queue holding `count` steps without payloads, as `record` leaves it (512 bytes each).

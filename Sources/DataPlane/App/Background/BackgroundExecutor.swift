@@ -12,8 +12,9 @@ import Glibc
 /// released on an event loop held it for 1–4 ms, four times a second, and the calls on that loop
 /// waited for it; on a thread of its own at a lower priority, the kernel gives the loops the larger
 /// share of a core both want (bench/RESULTS.md, session 41). Idle cores run it as before; on a
-/// saturated host the recorder's queue grows during a burst and drains after it (bounded by its
-/// buffer, then the spool). An unprivileged thread cannot raise its priority again once behind.
+/// saturated host the recorder's queue grows during a burst and drains after it. An unprivileged
+/// thread cannot raise its priority again, so a recorder far behind moves to a second thread that
+/// was never lowered (`BackgroundExecutor.catchUp`).
 enum BackgroundPriority {
     /// `nice` 10 (`RUNGATE_BACKGROUND_NICE`, 0–19; 0 keeps the loops' priority): about a tenth of
     /// a core beside one busy event loop on the same core.
@@ -34,16 +35,28 @@ enum BackgroundPriority {
     }
 }
 
-/// A task executor on a thread of its own at `BackgroundPriority`: work that runs with it as its
-/// preference (`withTaskExecutorPreference`) leaves the event loops, waits included.
+/// A task executor on a thread of its own: work that runs with it as its preference
+/// (`withTaskExecutorPreference`) leaves the event loops, waits included.
 final class BackgroundExecutor: TaskExecutor {
-    static let shared = BackgroundExecutor()
+    /// The step recorder's thread, at `BackgroundPriority.niceness`.
+    static var shared: BackgroundExecutor { threads.background }
+    /// A thread at the event loops' priority, for a recorder so far behind the calls that its
+    /// buffer nears the spool (`StepRecorder.flush`): at nice 10 on a saturated host it wrote a
+    /// fraction of what arrived, and past its buffer every step went to disk first.
+    static var catchUp: BackgroundExecutor { threads.catchUp }
+    /// Made together, from the first thread that asks for either: a thread starts at its creator's
+    /// nice value, and an unprivileged one cannot come back up from 10 — made from the background
+    /// thread, the catch-up thread would be no faster.
+    private static let threads = (background: BackgroundExecutor(lowered: true), catchUp: BackgroundExecutor(lowered: false))
+
+    /// True on this executor's thread.
+    var isCurrentThread: Bool { loop.inEventLoop }
 
     private let loop: any EventLoop
 
-    private init() {
+    private init(lowered: Bool) {
         loop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
-        loop.execute { BackgroundPriority.lowerCurrentThread() }
+        if lowered { loop.execute { BackgroundPriority.lowerCurrentThread() } }
     }
 
     func enqueue(_ job: consuming ExecutorJob) {

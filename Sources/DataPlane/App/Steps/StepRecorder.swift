@@ -68,7 +68,8 @@ public final class StepRecorder: Service, Sendable {
     /// calls under load that it spilled 20–40 % of them to disk (bench/RESULTS.md, session 20).
     /// Handed over a `SealingChunk` at a time: a whole batch in one piece held a core for ~2 ms,
     /// and a call whose loop shared that core waited for it (3.5–4.7 ms one-connection p99 against
-    /// 1.2–1.7 ms without payloads; bench/RESULTS.md, session 26).
+    /// 1.2–1.7 ms without payloads; bench/RESULTS.md, session 26). A recorder catching up seals
+    /// them on its own thread, at the loops' priority (`ThreadPoolWork.runOrInline`).
     private static func sealing(_ taken: Queue.Taken) async -> [StepRecord] {
         var sealed = Array(taken.steps)
         var chunk = SealingChunk()
@@ -149,8 +150,9 @@ public final class StepRecorder: Service, Sendable {
     /// Steps and events waiting to be written.
     public var pending: Int { queue.withLock { $0.runs.count + $0.steps.count + $0.events.count } }
 
-    /// Runs on the background executor: a batch taken off the queue, written and released is
-    /// milliseconds of work, kept off the event loops that serve calls.
+    /// Runs on the background executor (the catch-up one while behind, `isBehind`): a batch taken
+    /// off the queue, sealed, encoded, written and released is milliseconds of work, kept off the
+    /// event loops that serve calls.
     public func run() async throws {
         await withTaskExecutorPreference(BackgroundExecutor.shared) {
             await withGracefulShutdownHandler {
@@ -279,41 +281,69 @@ public final class StepRecorder: Service, Sendable {
     /// `now`: the time the hold is measured from (tests set it rather than wait a second).
     func flush(holdingFreshRuns: Bool, now: Date = Date()) async -> Bool {
         while true {
-            // Every queued run a step of this batch belongs to goes with it.
-            let (runs, taken, events) = queue.withLock { queue -> ([NewRun], Queue.Taken, [OutboxEvent]) in
-                let events = Array(queue.events.prefix(batchSize))
-                queue.events.removeFirst(events.count)
-                let taken = queue.takeSteps(upTo: batchSize)
-                guard holdingFreshRuns else { return (queue.takeAllRuns(), taken, events) }
-                var runs = queue.runs.takeRuns(of: taken.steps)
-                if queue.steps.isEmpty, !queue.runs.isEmpty {
-                    let cutoff = now.addingTimeInterval(-1)
-                    let old = queue.runs.values.filter { $0.startedAt < cutoff }
-                    for run in old { queue.runs[run.id] = nil }
-                    runs += old
-                }
-                return (runs, taken, events)
+            let behind = isBehind
+            let pass = await withTaskExecutorPreference(behind ? BackgroundExecutor.catchUp : BackgroundExecutor.shared) {
+                await self.writeBatch(holdingFreshRuns: holdingFreshRuns, now: now, catchingUp: behind)
             }
-            // Sealed out of the lock: the request path queues steps meanwhile.
-            let steps = await Self.sealing(taken)
-            CallMetrics.queued.record(pending)
-            // Memory first (the newest steps, and the runs they need), then what waited on disk.
-            guard !runs.isEmpty || !steps.isEmpty || !events.isEmpty else { return await writeSpooled() }
-            do {
-                // A write stuck on a connection the database dropped is abandoned and retried:
-                // batches are idempotent (a run or step already written is skipped, counted once).
-                let repository = self.repository
-                try await withDeadline(until: writeDeadline(.seconds(15))) { try await repository.insert(steps, runs: runs, events: events) }
-            } catch {
-                requeue(runs: runs, steps: steps, events: events)
-                logger.error("writing steps failed; will retry", metadata: ["count": "\(runs.count + steps.count + events.count)", "error": "\(String(reflecting: error))"])
-                return false
+            switch pass {
+            case .failed: return false
+            case .backlog: continue
+            case .written: return await writeSpooled()
             }
-            // Only a full batch means a backlog to write at once. What arrived during this write
-            // waits for the next pass: chasing it wrote a handful of steps per transaction, several
-            // transactions per pass (bench/RESULTS.md, session 9).
-            if steps.count < batchSize, events.count < batchSize { return await writeSpooled() }
         }
+    }
+
+    /// Past a quarter of its buffer, the recorder's passes run at the event loops' priority
+    /// (`BackgroundExecutor.catchUp`) until it is back under: a saturated host then serves fewer
+    /// calls a second rather than defer their record to disk.
+    private var isBehind: Bool {
+        BackgroundPriority.niceness > 0 && queue.withLock { $0.bytes } > memoryLimitBytes / 4
+    }
+
+    private enum Pass { case written, backlog, failed }
+
+    /// Writes one batch (every queued run a step of it belongs to goes with it): `.backlog` when it
+    /// was full, so more waits to be written at once. Catching up, the write — its statements
+    /// encoded, its answer decoded — runs on the catch-up thread too; otherwise the statements are
+    /// encoded on the thread pool and the write runs where Swift's global jobs do (the event loops:
+    /// the write on the background thread cost ~5 % of the calls a second at 32 connections in
+    /// hand-overs between threads; bench/RESULTS.md, session 42).
+    private func writeBatch(holdingFreshRuns: Bool, now: Date, catchingUp: Bool) async -> Pass {
+        let (runs, taken, events) = queue.withLock { queue -> ([NewRun], Queue.Taken, [OutboxEvent]) in
+            let events = Array(queue.events.prefix(batchSize))
+            queue.events.removeFirst(events.count)
+            let taken = queue.takeSteps(upTo: batchSize)
+            guard holdingFreshRuns else { return (queue.takeAllRuns(), taken, events) }
+            var runs = queue.runs.takeRuns(of: taken.steps)
+            if queue.steps.isEmpty, !queue.runs.isEmpty {
+                let cutoff = now.addingTimeInterval(-1)
+                let old = queue.runs.values.filter { $0.startedAt < cutoff }
+                for run in old { queue.runs[run.id] = nil }
+                runs += old
+            }
+            return (runs, taken, events)
+        }
+        // Sealed out of the lock: the request path queues steps meanwhile.
+        let steps = await Self.sealing(taken)
+        CallMetrics.queued.record(pending)
+        // Memory first (the newest steps, and the runs they need), then what waited on disk.
+        guard !runs.isEmpty || !steps.isEmpty || !events.isEmpty else { return .written }
+        do {
+            // A write stuck on a connection the database dropped is abandoned and retried:
+            // batches are idempotent (a run or step already written is skipped, counted once).
+            let repository = self.repository
+            try await withDeadline(until: writeDeadline(.seconds(15)), on: catchingUp ? BackgroundExecutor.catchUp : nil) {
+                try await repository.insert(steps, runs: runs, events: events)
+            }
+        } catch {
+            requeue(runs: runs, steps: steps, events: events)
+            logger.error("writing steps failed; will retry", metadata: ["count": "\(runs.count + steps.count + events.count)", "error": "\(String(reflecting: error))"])
+            return .failed
+        }
+        // Only a full batch means a backlog to write at once. What arrived during this write
+        // waits for the next pass: chasing it wrote a handful of steps per transaction, several
+        // transactions per pass (bench/RESULTS.md, session 9).
+        return steps.count < batchSize && events.count < batchSize ? .written : .backlog
     }
 }
 

@@ -21,8 +21,8 @@ public struct PostgresStepRepository: StepRepository {
     public func insert(_ steps: [StepRecord], runs newRuns: [NewRun], events: [OutboxEvent]) async throws {
         guard !newRuns.isEmpty || !steps.isEmpty || !events.isEmpty else { return }
         // The statements are built — thousands of steps' columns gathered and encoded — on the
-        // thread pool: milliseconds of work for a batch, which on an event loop held up every call
-        // that loop serves.
+        // thread pool (or the thread of a recorder catching up): milliseconds of work for a batch,
+        // which on an event loop held up every call that loop serves.
         let (runs, outbox) = await ThreadPoolWork.runOrInline { () -> (PostgresQuery?, PostgresQuery?) in
             let outbox = Self.outbox(steps: steps, events: events)
             return (newRuns.isEmpty ? nil : PostgresRunRepository.insertion(of: newRuns, totals: RunTotals.of(steps)),

@@ -13,8 +13,11 @@ enum ThreadPoolWork {
         }.get()
     }
 
-    /// Pure computation moved off the event loops: on the pool, or here if the pool has stopped.
+    /// Pure computation moved off the event loops: on the pool (below their priority); here on the
+    /// thread of a recorder catching up (`BackgroundExecutor.catchUp`), which is at their priority,
+    /// and here when the pool has stopped.
     static func runOrInline<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        (try? await run(body)) ?? body()
+        if BackgroundExecutor.catchUp.isCurrentThread { return body() }
+        return (try? await run(body)) ?? body()
     }
 }
