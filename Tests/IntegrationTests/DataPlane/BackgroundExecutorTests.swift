@@ -9,7 +9,8 @@ import Testing
 @testable import DataPlane
 
 /// The step recorder's batches and the thread pool's work run below the event loops' priority, off
-/// the loops, and a batch leaves the recorder's queue without its steps being copied under the lock.
+/// the loops — at their priority, on a thread of its own, while the recorder is far behind — and a
+/// batch leaves the recorder's queue without its steps being copied under the lock.
 @Suite struct BackgroundExecutorTests {
     static var onAnEventLoop: Bool {
         MultiThreadedEventLoopGroup.singleton.makeIterator().contains { $0.inEventLoop }
