@@ -151,8 +151,7 @@ public final class StepRecorder: Service, Sendable {
     public var pending: Int { queue.withLock { $0.runs.count + $0.steps.count + $0.events.count } }
 
     /// Runs on the background executor (the catch-up one while behind, `isBehind`): a batch taken
-    /// off the queue, sealed, encoded, written and released is milliseconds of work, kept off the
-    /// event loops that serve calls.
+    /// off the queue and released is milliseconds of work, kept off the event loops that serve calls.
     public func run() async throws {
         await withTaskExecutorPreference(BackgroundExecutor.shared) {
             await withGracefulShutdownHandler {
